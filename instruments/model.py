@@ -1,0 +1,141 @@
+"""The instrument model: frozen dataclasses that every other module reads.
+
+An :class:`Instrument` is built by the loader (:mod:`instruments.definition`) from a versioned
+data file and never changes afterwards; scoring, reliability, the codebook and the REDCap export
+take it as plain data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+ItemKind = Literal["scale", "choice", "integer", "text"]
+CompletedBy = Literal["trainee", "rater"]
+Rule = Literal["sum", "mean"]
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One response option, in display order.
+
+    ``value`` is what is stored (an ``int`` for scale items, a ``str`` for choice items).
+    ``scored_as`` is set when an option is stored under its own code but scored as another value,
+    e.g. RIBS's "don't know" stored as 9 and scored as the midpoint 3.
+    """
+
+    value: int | str
+    label: str
+    scored_as: int | None = None
+
+    @property
+    def score(self) -> int | str:
+        """The value this option contributes to a scale score."""
+        return self.value if self.scored_as is None else self.scored_as
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One question.
+
+    ``min``/``max`` bound an integer item; for a scale item they are the lowest and highest *scored*
+    values of its choices, which reverse keying uses: ``(min + max) - x``.
+    """
+
+    key: str
+    text: str | None
+    kind: ItemKind
+    choices: tuple[Choice, ...] = ()
+    min: int | None = None
+    max: int | None = None
+    reverse: bool = False
+    subscale: str | None = None
+    scored: bool = False
+    required: bool = True
+    multiline: bool = False
+    widget: Literal["radio", "dropdown"] = "radio"
+
+    def choice(self, value: int | str) -> Choice:
+        """The option stored as ``value``; ``LookupError`` when there is none."""
+        for option in self.choices:
+            if option.value == value:
+                return option
+        raise LookupError(f"item {self.key!r} has no option {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleDef:
+    """A total or subscale score: which items, how they combine, and how missing items are handled.
+
+    ``min_answered`` is a fraction of ``items``: with fewer answered the score is missing; with at
+    least that many a ``sum`` is prorated (mean of the answered items times the number of items)
+    and a ``mean`` is the mean of the answered items.
+    """
+
+    name: str
+    label: str
+    items: tuple[str, ...]
+    rule: Rule
+    min_answered: float
+    direction: str
+    range: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A versioned questionnaire or checklist."""
+
+    id: str
+    version: str
+    title: str
+    instructions: str | None
+    items: tuple[Item, ...]
+    scales: tuple[ScaleDef, ...] = ()
+    completed_by: CompletedBy = "trainee"
+    citation: str = ""
+    licence: str = ""
+    page_size: int | None = None
+    note: str | None = None
+    source: str | None = field(default=None, compare=False, repr=False)
+    fingerprint: str = field(default="", compare=False, repr=False)
+    _by_key: dict[str, Item] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_key", {item.key: item for item in self.items})
+        if not self.fingerprint:
+            object.__setattr__(self, "fingerprint", _fingerprint(self))
+
+    def item(self, key: str) -> Item:
+        """The item whose variable name is ``key``."""
+        try:
+            return self._by_key[key]
+        except KeyError:
+            raise LookupError(f"instrument {self.id} {self.version} has no item {key!r}") from None
+
+    def scale(self, name: str) -> ScaleDef:
+        """The scale (``"total"`` or a subscale name) called ``name``."""
+        for scale in self.scales:
+            if scale.name == name:
+                return scale
+        raise LookupError(f"instrument {self.id} {self.version} has no scale {name!r}")
+
+    @property
+    def has_wording(self) -> bool:
+        """Every item has its text (licensed wording, when needed, has been supplied)."""
+        return all(item.text for item in self.items)
+
+
+def _fingerprint(instrument: Instrument) -> str:
+    """SHA-256 of the canonical definition, computed when the instrument is built.
+
+    The loader builds an instrument from its file before merging a site's licensed wording, and
+    merging keeps the fingerprint (``dataclasses.replace`` passes it on), so a version has the same
+    fingerprint at every site. A study can store it when its instruments are frozen and refuse to
+    score with a definition that has changed under the same version.
+    """
+    from instruments.definition import to_definition
+
+    canonical = json.dumps(to_definition(instrument), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
