@@ -46,7 +46,7 @@ from typing import Any
 import yaml
 
 from instruments.errors import DefinitionError
-from instruments.kinds import CHOICE_CODE, KINDS, Spot, dump_choices, is_int
+from instruments.kinds import KINDS, NAME, Spot, dump_choices, is_int
 from instruments.model import Instrument, Item, ScaleDef
 
 SCHEMA = "allport.instrument/1"
@@ -145,7 +145,7 @@ def parse_definition(data: Any, file: str = "<definition>") -> Instrument:
     if not isinstance(responses, Mapping):
         raise top.fail("response_scales must map names to choices")
     for name in responses:
-        if not (isinstance(name, str) and CHOICE_CODE.match(name)):
+        if not (isinstance(name, str) and NAME.match(name)):
             raise top.fail(f"response scale name {name!r} must be lowercase letters, digits and _")
 
     raw_items = data["items"]
@@ -233,7 +233,7 @@ def _parse_scales(raw_scales: Any, items: list[Item], top: Spot) -> tuple[ScaleD
         if not isinstance(raw, Mapping):
             raise top.fail("each scale must be a mapping with name, label, rule, ...")
         name = raw.get("name")
-        if not (isinstance(name, str) and CHOICE_CODE.match(name)):
+        if not (isinstance(name, str) and NAME.match(name)):
             raise top.fail(f"scale name must be lowercase letters, digits and _, not {name!r}")
         where = f"scale {name!r}"
         unknown = sorted(set(raw) - SCALE_FIELDS)

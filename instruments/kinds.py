@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 from instruments.errors import AnswerError
 from instruments.model import Choice, Item
 
-CHOICE_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # subscale and response-scale names
+CHOICE_CODE = re.compile(r"^[A-Za-z0-9_]+$")  # stored codes of choice items, as REDCap allows
 
 
 class Spot:
@@ -95,8 +96,8 @@ def parse_choices(raw: Any, spot: Spot, *, numeric: bool) -> tuple[Choice, ...]:
             raise spot.fail(f"choice values of a scale item must be integers, not {value!r}")
         if not numeric and not (isinstance(value, str) and CHOICE_CODE.match(value)):
             raise spot.fail(
-                f"choice values must be codes of lowercase letters, digits and _ starting with"
-                f" a letter, not {value!r} (use kind: scale for numbered answers)"
+                f"choice values must be text codes of letters, digits and _, not {value!r}"
+                " (use kind: scale for numbered answers)"
             )
         if not isinstance(label, str) or not label.strip():
             raise spot.fail(f"choice {value!r} needs a label")
@@ -205,7 +206,7 @@ class ScaleKind(_WithChoices):
         choices = self._choices(raw, spot, responses)
         scores = [int(c.score) for c in choices]
         subscale = raw.get("subscale")
-        if subscale is not None and not (isinstance(subscale, str) and CHOICE_CODE.match(subscale)):
+        if subscale is not None and not (isinstance(subscale, str) and NAME.match(subscale)):
             raise spot.fail(
                 f"subscale must be a scale name such as social_distance, not {subscale!r}"
             )

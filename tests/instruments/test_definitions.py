@@ -186,7 +186,7 @@ CASES = [
     (lambda d: d["items"].append({"key": "d_4", "text": "Where", "kind": "choice",
                                   "choices": [{"value": 1, "label": "A"},
                                               {"value": 2, "label": "B"}]}),
-     "demo.yaml: item 'd_4': choice values must be codes"),
+     "demo.yaml: item 'd_4': choice values must be text codes"),
     (lambda d: d["items"][0].update(scored=False),
      "demo.yaml: item 'd_1': an unscored item cannot belong to a subscale"),
 ]  # fmt: skip

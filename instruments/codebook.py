@@ -1,0 +1,130 @@
+"""The codebook: what every exported variable means.
+
+One row per item (its variable name in the ``responses`` export) and one per scale (the ``scale``
+column of the ``scores`` export), for every instrument given, with the instrument version, so that
+a data file can be read without Allport.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+from instruments.model import Instrument, Item, ScaleDef
+from instruments.scoring import needed
+
+COLUMNS = [
+    "variable",
+    "role",
+    "instrument",
+    "version",
+    "label",
+    "kind",
+    "values",
+    "reverse",
+    "scales",
+    "scoring",
+    "range",
+    "direction",
+    "required",
+]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _item_row(instrument: Instrument, item: Item) -> dict[str, str]:
+    scales = [s.name for s in instrument.scales if item.key in s.items]
+    values = ""
+    scoring = ""
+    value_range = ""
+    if item.choices:
+        values = "; ".join(f"{c.value} = {c.label}" for c in item.choices)
+        special = [
+            f"{c.value} scored as {c.scored_as}" for c in item.choices if c.scored_as is not None
+        ]
+        if item.kind == "scale":
+            value_range = f"{item.min}-{item.max}"
+            if item.reverse:
+                special.insert(0, f"reverse-keyed: scored as {item.min + item.max} - value")
+        scoring = "; ".join(special)
+        if item.kind == "scale" and not item.scored:
+            scoring = "not scored"
+    elif item.kind == "integer":
+        low = "" if item.min is None else item.min
+        high = "" if item.max is None else item.max
+        value_range = f"{low}-{high}"
+    return {
+        "variable": item.key,
+        "role": "item",
+        "instrument": instrument.id,
+        "version": instrument.version,
+        "label": item.text if item.text else "(licensed wording not supplied)",
+        "kind": item.kind,
+        "values": values,
+        "reverse": "yes" if item.reverse else "no",
+        "scales": "; ".join(scales),
+        "scoring": scoring,
+        "range": value_range,
+        "direction": "",
+        "required": "yes" if item.required else "no",
+    }
+
+
+def _scale_row(instrument: Instrument, scale: ScaleDef) -> dict[str, str]:
+    n = len(scale.items)
+    rule = f"{scale.rule} of {n} items"
+    if needed(scale) < n:
+        rule += f"; prorated with at least {needed(scale)} answered, else missing"
+    else:
+        rule += "; missing unless every item is answered"
+    return {
+        "variable": scale.name,
+        "role": "scale",
+        "instrument": instrument.id,
+        "version": instrument.version,
+        "label": scale.label,
+        "kind": "score",
+        "values": "",
+        "reverse": "",
+        "scales": "",
+        "scoring": f"{rule}: {', '.join(scale.items)}",
+        "range": f"{_number(scale.range[0])}-{_number(scale.range[1])}",
+        "direction": scale.direction,
+        "required": "",
+    }
+
+
+def codebook_rows(instruments: Instrument | Iterable[Instrument]) -> list[dict[str, str]]:
+    """Codebook rows (dicts keyed by :data:`COLUMNS`): each instrument's items, then its scales."""
+    if isinstance(instruments, Instrument):
+        instruments = [instruments]
+    rows = []
+    for instrument in instruments:
+        rows += [_item_row(instrument, item) for item in instrument.items]
+        rows += [_scale_row(instrument, scale) for scale in instrument.scales]
+    return rows
+
+
+def write_codebook(
+    instruments: Instrument | Iterable[Instrument], target: str | Path | IO[str]
+) -> None:
+    """Write the codebook as CSV to a path or an open text file."""
+    if isinstance(target, str | Path):
+        with open(target, "w", encoding="utf-8", newline="") as handle:
+            write_codebook(instruments, handle)
+        return
+    writer = csv.DictWriter(target, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(codebook_rows(instruments))
+
+
+def codebook_csv(instruments: Instrument | Iterable[Instrument]) -> str:
+    """The codebook as CSV text."""
+    buffer = io.StringIO(newline="")
+    write_codebook(instruments, buffer)
+    return buffer.getvalue()

@@ -1,0 +1,400 @@
+"""REDCap data dictionaries: import one into a definition, export any instrument as one.
+
+A REDCap data dictionary is a CSV with one row per field. Import keeps ``radio``, ``dropdown``,
+``text`` (``integer`` validation becomes an integer item) and ``notes`` fields, in order, and leaves
+every other field type out with a warning (``calc``, ``descriptive``, ``checkbox``, ``yesno``,
+``slider``, ``file``, ...). Radio and dropdown fields whose codes are all integers become ``scale``
+items; others become ``choice`` items.
+
+What REDCap cannot express (reverse keying, subscales, option scoring, missing licensed wording,
+and the instrument's scales and metadata) is written in the Field Annotation as ``allport:{json}``
+lines, which REDCap keeps, so an exported dictionary imports back to the same definition. The
+instructions travel as the first field's Section Header.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from instruments.definition import SCHEMA, parse_definition, to_definition
+from instruments.errors import DefinitionError
+from instruments.kinds import is_int
+from instruments.model import Instrument, Item
+
+COLUMNS = [
+    "Variable / Field Name",
+    "Form Name",
+    "Section Header",
+    "Field Type",
+    "Field Label",
+    "Choices, Calculations, OR Slider Labels",
+    "Field Note",
+    "Text Validation Type OR Show Slider Number",
+    "Text Validation Min",
+    "Text Validation Max",
+    "Identifier?",
+    "Branching Logic (Show field only if...)",
+    "Required Field?",
+    "Custom Alignment",
+    "Question Number (surveys only)",
+    "Matrix Group Name",
+    "Matrix Ranking?",
+    "Field Annotation",
+]
+# the API's short names, which some exports use, for the same columns
+SHORT = [
+    "field_name", "form_name", "section_header", "field_type", "field_label",
+    "select_choices_or_calculations", "field_note", "text_validation_type_or_show_slider_number",
+    "text_validation_min", "text_validation_max", "identifier", "branching_logic",
+    "required_field", "custom_alignment", "question_number", "matrix_group_name",
+    "matrix_ranking", "field_annotation",
+]  # fmt: skip
+NAMES = dict(zip(SHORT, COLUMNS, strict=True))
+ITEM_TAG = "allport:"
+INSTRUMENT_TAG = "allport-instrument:"
+KEPT = {"radio", "dropdown", "text", "notes"}
+NO_WORDING = "[licensed wording not supplied]"
+
+
+@dataclass(frozen=True)
+class RedcapImport:
+    """The imported instrument and what was left out on the way, one line each."""
+
+    instrument: Instrument
+    warnings: list[str] = field(default_factory=list)
+
+
+def form_name(instrument_id: str) -> str:
+    """REDCap's form name for an instrument id (``oms-hc-15`` -> ``oms_hc_15``)."""
+    return instrument_id.replace("-", "_")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _item_annotation(item: Item) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    numeric_codes = all(is_int(c.value) for c in item.choices)
+    if item.kind == "choice" and numeric_codes:
+        meta["kind"] = "choice"
+    if item.reverse:
+        meta["reverse"] = True
+    if item.subscale:
+        meta["subscale"] = item.subscale
+    if item.kind == "scale" and not item.scored:
+        meta["scored"] = False
+    scored_as = {str(c.value): c.scored_as for c in item.choices if c.scored_as is not None}
+    if scored_as:
+        meta["scored_as"] = scored_as
+    if item.text is None:
+        meta["text"] = None
+    return meta
+
+
+def export_rows(instrument: Instrument) -> list[dict[str, str]]:
+    """The data dictionary of ``instrument``, one dict per field keyed by :data:`COLUMNS`."""
+    definition = to_definition(instrument)
+    header = {k: v for k, v in definition.items() if k not in ("schema", "items", "instructions")}
+    rows = []
+    for number, item in enumerate(instrument.items):
+        row = dict.fromkeys(COLUMNS, "")
+        row["Variable / Field Name"] = item.key
+        row["Form Name"] = form_name(instrument.id)
+        row["Field Label"] = item.text if item.text is not None else f"{NO_WORDING} {item.key}"
+        if item.kind in ("scale", "choice"):
+            bad = next((c.label for c in item.choices if "|" in c.label), None)
+            if bad is not None:
+                raise ValueError(
+                    f"item {item.key!r}: REDCap choice labels cannot hold '|': {bad!r}"
+                )
+            row["Field Type"] = item.widget
+            row["Choices, Calculations, OR Slider Labels"] = " | ".join(
+                f"{c.value}, {c.label}" for c in item.choices
+            )
+        elif item.kind == "integer":
+            row["Field Type"] = "text"
+            row["Text Validation Type OR Show Slider Number"] = "integer"
+            row["Text Validation Min"] = "" if item.min is None else str(item.min)
+            row["Text Validation Max"] = "" if item.max is None else str(item.max)
+        else:
+            row["Field Type"] = "notes" if item.multiline else "text"
+        row["Required Field?"] = "y" if item.required else ""
+        notes = []
+        meta = _item_annotation(item)
+        if meta:
+            notes.append(ITEM_TAG + _json(meta))
+        if number == 0:
+            row["Section Header"] = instrument.instructions or ""
+            notes.append(INSTRUMENT_TAG + _json(header))
+        row["Field Annotation"] = "\n".join(notes)
+        rows.append(row)
+    return rows
+
+
+def write_redcap(instrument: Instrument, target: str | Path | IO[str]) -> None:
+    """Write ``instrument`` as a REDCap data dictionary CSV (a path or an open text file)."""
+    if isinstance(target, str | Path):
+        with open(target, "w", encoding="utf-8", newline="") as handle:
+            write_redcap(instrument, handle)
+        return
+    writer = csv.DictWriter(target, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(export_rows(instrument))
+
+
+def redcap_csv(instrument: Instrument) -> str:
+    """The data dictionary CSV of ``instrument`` as text."""
+    buffer = io.StringIO(newline="")
+    write_redcap(instrument, buffer)
+    return buffer.getvalue()
+
+
+def _normalize_header(name: str) -> str:
+    name = name.strip().lstrip("\ufeff")
+    if name in NAMES:
+        return NAMES[name]
+    for column in COLUMNS:
+        if column.lower() == name.lower():
+            return column
+    return name
+
+
+def read_rows(source: str | Path | IO[str], file: str | None = None) -> list[dict[str, str]]:
+    """Rows of a data dictionary CSV, keyed by the long column names whatever the header used."""
+    name = file or (str(source) if isinstance(source, str | Path) else "<data dictionary>")
+    try:
+        if isinstance(source, str | Path):
+            with open(source, encoding="utf-8-sig", newline="") as handle:
+                table = list(csv.reader(handle))
+        else:
+            table = list(csv.reader(source))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DefinitionError(name, f"cannot read the CSV: {error}") from None
+    if not table:
+        raise DefinitionError(name, "the data dictionary is empty")
+    header = [_normalize_header(cell) for cell in table[0]]
+    for needed in ("Variable / Field Name", "Form Name", "Field Type", "Field Label"):
+        if needed not in header:
+            raise DefinitionError(name, f"not a REDCap data dictionary: no column {needed!r}")
+    rows = []
+    for cells in table[1:]:
+        if not any(cell.strip() for cell in cells):
+            continue
+        row = dict.fromkeys(COLUMNS, "")
+        row.update({h: c.strip() for h, c in zip(header, cells, strict=False) if h in row})
+        rows.append(row)
+    return rows
+
+
+def parse_choices(text: str, key: str, file: str) -> list[tuple[str, str]]:
+    """``"1, Strongly disagree | 2, Disagree"`` -> ``[("1", "Strongly disagree"), ...]``."""
+    choices = []
+    for part in text.split("|"):
+        if not part.strip():
+            continue
+        code, comma, label = part.partition(",")
+        if not comma or not code.strip() or not label.strip():
+            raise DefinitionError(
+                file, f"choice {part.strip()!r} is not 'code, label' (e.g. '1, Agree')", key
+            )
+        choices.append((code.strip(), label.strip()))
+    if len(choices) < 2:
+        raise DefinitionError(file, f"needs at least two choices, got {text!r}", key)
+    return choices
+
+
+def _annotations(text: str, key: str, file: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    item: dict[str, Any] = {}
+    instrument = None
+    for line in text.splitlines():
+        line = line.strip()
+        for tag in (INSTRUMENT_TAG, ITEM_TAG):
+            if line.startswith(tag):
+                try:
+                    value = json.loads(line[len(tag) :])
+                except json.JSONDecodeError as error:
+                    raise DefinitionError(
+                        file, f"unreadable {tag} annotation: {error}", key
+                    ) from None
+                if not isinstance(value, dict):
+                    raise DefinitionError(file, f"the {tag} annotation must be a JSON object", key)
+                if tag == ITEM_TAG:
+                    item = value
+                else:
+                    instrument = value
+                break
+    return item, instrument
+
+
+def import_rows(
+    rows: Iterable[Mapping[str, str]],
+    *,
+    file: str = "<data dictionary>",
+    form: str | None = None,
+    instrument_id: str | None = None,
+    version: str | None = None,
+    title: str | None = None,
+) -> RedcapImport:
+    """Build an instrument from data dictionary rows (see :func:`import_redcap`)."""
+    rows = list(rows)
+    forms = list(dict.fromkeys(row["Form Name"] for row in rows))
+    if form is None:
+        if len(forms) != 1:
+            raise DefinitionError(
+                file, f"the dictionary has {len(forms)} forms ({', '.join(forms)}); choose one"
+            )
+        form = forms[0]
+    elif form not in forms:
+        raise DefinitionError(file, f"has no form {form!r} (forms: {', '.join(forms)})")
+    warnings: list[str] = []
+    items: list[dict[str, Any]] = []
+    meta: dict[str, Any] = {}
+    instructions: str | None = None
+    for row in (r for r in rows if r["Form Name"] == form):
+        key = row["Variable / Field Name"]
+        field_type = row["Field Type"].lower()
+        if field_type not in KEPT:
+            warnings.append(f"{key}: {field_type or 'untyped'} field left out")
+            continue
+        annotation, instrument_meta = _annotations(row["Field Annotation"], key, file)
+        if instrument_meta is not None:
+            meta = instrument_meta
+        if row["Section Header"]:
+            if not items and instructions is None:
+                instructions = row["Section Header"]
+            else:
+                warnings.append(f"{key}: section header left out")
+        if row["Identifier?"].lower() in ("y", "yes", "1"):
+            warnings.append(
+                f"{key}: an identifier in REDCap, but Allport's exports must stay de-identified"
+            )
+        if row["Branching Logic (Show field only if...)"]:
+            warnings.append(f"{key}: branching logic left out")
+        entry: dict[str, Any] = {"key": key}
+        label = row["Field Label"]
+        entry["text"] = None if "text" in annotation and annotation["text"] is None else label
+        if field_type in ("radio", "dropdown"):
+            pairs = parse_choices(row["Choices, Calculations, OR Slider Labels"], key, file)
+            numeric = all(is_int_text(code) for code, _ in pairs)
+            kind = annotation.get("kind") or ("scale" if numeric else "choice")
+            scored_as = annotation.get("scored_as") or {}
+            choices: list[dict[str, Any]] = []
+            for code, choice_label in pairs:
+                choice: dict[str, Any] = {
+                    "value": int(code) if kind == "scale" and is_int_text(code) else code,
+                    "label": choice_label,
+                }
+                if code in scored_as:
+                    choice["scored_as"] = scored_as[code]
+                choices.append(choice)
+            entry |= {"kind": kind, "choices": choices}
+            if field_type == "dropdown":
+                entry["widget"] = "dropdown"
+            for name in ("reverse", "subscale", "scored"):
+                if name in annotation:
+                    entry[name] = annotation[name]
+        elif field_type == "notes":
+            entry |= {"kind": "text", "multiline": True}
+        else:
+            validation = row["Text Validation Type OR Show Slider Number"].lower()
+            if validation in ("integer", "int"):
+                entry["kind"] = "integer"
+                for name, column in (
+                    ("min", "Text Validation Min"),
+                    ("max", "Text Validation Max"),
+                ):
+                    if is_int_text(row[column]):
+                        entry[name] = int(row[column])
+                    elif row[column]:
+                        warnings.append(f"{key}: {name} {row[column]!r} left out")
+            else:
+                entry["kind"] = "text"
+                if validation:
+                    warnings.append(f"{key}: {validation} validation left out")
+        if row["Required Field?"].lower() not in ("y", "yes", "1"):
+            entry["required"] = False
+        items.append(entry)
+    if not items:
+        raise DefinitionError(file, f"form {form!r} has no radio, dropdown, text or notes field")
+    definition: dict[str, Any] = {
+        "schema": SCHEMA,
+        "id": form.replace("_", "-"),
+        "version": "1.0",
+        "title": form.replace("_", " ").capitalize(),
+        "completed_by": "trainee",
+    }
+    definition |= {k: v for k, v in meta.items() if k not in ("schema", "items", "instructions")}
+    definition["instructions"] = instructions
+    for name, value in (("id", instrument_id), ("version", version), ("title", title)):
+        if value is not None:
+            definition[name] = value
+    definition["items"] = items
+    if "scales" in definition:
+        present = {entry["key"] for entry in items}
+        for scale in definition["scales"]:
+            lost = [key for key in scale.get("items", []) if key not in present]
+            if lost:
+                raise DefinitionError(
+                    file, f"scale {scale.get('name')!r} needs {lost[0]!r}, which was left out"
+                )
+    return RedcapImport(parse_definition(definition, file), warnings)
+
+
+def is_int_text(text: str) -> bool:
+    return re.fullmatch(r"-?\d+", text.strip()) is not None
+
+
+def import_redcap(
+    source: str | Path | IO[str],
+    *,
+    form: str | None = None,
+    instrument_id: str | None = None,
+    version: str | None = None,
+    title: str | None = None,
+) -> RedcapImport:
+    """Import one form of a REDCap data dictionary CSV as an instrument.
+
+    Parameters
+    ----------
+    source
+        A path or an open text file.
+    form
+        The form to import; needed when the dictionary has several.
+    instrument_id, version, title
+        Override what the dictionary says (by default the id is the form name with ``-`` for ``_``,
+        the version ``"1.0"``, unless the file carries Allport's own annotation).
+
+    Raises
+    ------
+    DefinitionError
+        On one line, when the dictionary cannot become a valid definition.
+    """
+    file = str(source) if isinstance(source, str | Path) else "<data dictionary>"
+    return import_rows(
+        read_rows(source, file),
+        file=file,
+        form=form,
+        instrument_id=instrument_id,
+        version=version,
+        title=title,
+    )
+
+
+__all__ = [
+    "COLUMNS",
+    "RedcapImport",
+    "export_rows",
+    "form_name",
+    "import_redcap",
+    "import_rows",
+    "redcap_csv",
+    "write_redcap",
+]

@@ -1,0 +1,152 @@
+"""REDCap data dictionaries: import, export, round trip."""
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from instruments import DefinitionError
+from instruments.redcap import COLUMNS, export_rows, import_redcap, redcap_csv, write_redcap
+
+DICTIONARY = Path(__file__).parent / "data" / "redcap_dictionary.csv"
+
+
+def test_import_keeps_radio_dropdown_text_and_notes_in_order():
+    result = import_redcap(DICTIONARY, form="attitudes_survey")
+    survey = result.instrument
+    assert (survey.id, survey.version, survey.title) == (
+        "attitudes-survey", "1.0", "Attitudes survey",
+    )  # fmt: skip
+    assert [item.key for item in survey.items] == [
+        "att_1",
+        "att_2",
+        "site",
+        "age",
+        "dob",
+        "comments",
+    ]
+    assert survey.instructions == "Please say how much you agree with each statement."
+    att = survey.item("att_1")
+    assert att.kind == "scale" and att.required
+    assert [(c.value, c.label) for c in att.choices] == [
+        (1, "Strongly disagree"), (2, "Disagree"), (3, "Neutral"), (4, "Agree"),
+        (5, "Strongly agree"),
+    ]  # fmt: skip
+    site = survey.item("site")
+    assert (site.kind, site.widget, site.required) == ("choice", "dropdown", False)
+    assert [c.value for c in site.choices] == ["north", "south", "online"]
+    age = survey.item("age")
+    assert (age.kind, age.min, age.max) == ("integer", 18, 99)
+    assert survey.item("dob").kind == "text"
+    comments = survey.item("comments")
+    assert (comments.kind, comments.multiline) == ("text", True)
+    assert survey.scales == ()
+
+
+def test_import_warns_about_what_it_leaves_out():
+    warnings = import_redcap(DICTIONARY, form="attitudes_survey").warnings
+    assert warnings == [
+        "intro: descriptive field left out",
+        "dob: an identifier in REDCap, but Allport's exports must stay de-identified",
+        "dob: date_ymd validation left out",
+        "sources: checkbox field left out",
+        "att_total: calc field left out",
+        "comments: section header left out",
+        "comments: branching logic left out",
+    ]
+
+
+def test_import_needs_a_form_when_there_are_several():
+    with pytest.raises(DefinitionError, match="has 2 forms \\(enrolment, attitudes_survey\\)"):
+        import_redcap(DICTIONARY)
+    with pytest.raises(DefinitionError, match="has no form 'baseline'"):
+        import_redcap(DICTIONARY, form="baseline")
+
+
+def test_import_overrides_id_version_and_title():
+    survey = import_redcap(
+        DICTIONARY, form="attitudes_survey", instrument_id="local-att", version="2.1", title="Local"
+    ).instrument
+    assert (survey.id, survey.version, survey.title) == ("local-att", "2.1", "Local")
+
+
+def test_the_api_short_header_is_understood():
+    text = (
+        "field_name,form_name,field_type,field_label,select_choices_or_calculations,required_field\n"
+        'q1,short,radio,Q1,"0, No | 1, Yes",y\n'
+    )
+    survey = import_redcap(io.StringIO(text)).instrument
+    assert [(c.value, c.label) for c in survey.item("q1").choices] == [(0, "No"), (1, "Yes")]
+
+
+@pytest.mark.parametrize(
+    ("choices", "message"),
+    [
+        ("1 Strongly disagree | 2, Disagree", "choice '1 Strongly disagree' is not 'code, label'"),
+        ("1, Only one", "needs at least two choices"),
+        ("1, A | 1, B", "choice value 1 appears twice"),
+    ],
+)
+def test_bad_choices_fail_on_one_line_naming_the_field(choices, message):
+    header = "field_name,form_name,field_type,field_label,select_choices_or_calculations"
+    text = f'{header}\nq1,f,radio,Q,"{choices}"\n'
+    with pytest.raises(DefinitionError) as caught:
+        import_redcap(io.StringIO(text))
+    assert f"item 'q1': {message}" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_not_a_dictionary():
+    with pytest.raises(DefinitionError, match="not a REDCap data dictionary: no column"):
+        import_redcap(io.StringIO("key,text\na,b\n"))
+
+
+def test_export_writes_the_standard_columns(library):
+    rows = list(csv.reader(io.StringIO(redcap_csv(library.get("oms-hc-15")))))
+    assert rows[0] == COLUMNS
+    assert len(rows) == 1 + 15
+    first = dict(zip(COLUMNS, rows[1], strict=True))
+    assert first["Variable / Field Name"] == "omshc_01"
+    assert first["Form Name"] == "oms_hc_15"
+    assert first["Field Type"] == "radio"
+    assert first["Choices, Calculations, OR Slider Labels"] == (
+        "1, Strongly disagree | 2, Disagree | 3, Neither agree nor disagree | 4, Agree"
+        " | 5, Strongly agree"
+    )
+    assert first["Required Field?"] == "y"
+    background = {r["Variable / Field Name"]: r for r in export_rows(library.get("background"))}
+    year = background["training_year"]
+    assert (year["Field Type"], year["Text Validation Type OR Show Slider Number"]) == (
+        "text", "integer",
+    )  # fmt: skip
+    assert (year["Text Validation Min"], year["Text Validation Max"]) == ("1", "10")
+    notes = export_rows(library.get("session-fidelity"))[-1]
+    assert (notes["Field Type"], notes["Required Field?"]) == ("notes", "")
+
+
+@pytest.mark.parametrize(
+    "instrument_id",
+    ["intergroup-anxiety", "allport-stigma", "background", "oms-hc-15", "ribs", "session-fidelity"],
+)
+def test_round_trip_keeps_the_whole_definition(library, tmp_path, instrument_id):
+    instrument = library.get(instrument_id)
+    path = tmp_path / "dictionary.csv"
+    write_redcap(instrument, path)
+    result = import_redcap(path)
+    again = result.instrument
+    assert result.warnings == []
+    assert [item.key for item in again.items] == [item.key for item in instrument.items]
+    for before, after in zip(instrument.items, again.items, strict=True):
+        assert after.choices == before.choices
+        assert (after.text, after.kind, after.reverse, after.subscale, after.required) == (
+            before.text, before.kind, before.reverse, before.subscale, before.required,
+        )  # fmt: skip
+    assert again == instrument
+    assert again.fingerprint == instrument.fingerprint
+
+
+def test_round_trip_of_an_imported_redcap_form():
+    first = import_redcap(DICTIONARY, form="attitudes_survey").instrument
+    again = import_redcap(io.StringIO(redcap_csv(first))).instrument
+    assert again == first
