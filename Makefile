@@ -1,0 +1,41 @@
+# Allport: `make run` serves the demo on http://127.0.0.1:5000, `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+export ALLPORT_INSTANCE_PATH ?= $(CURDIR)/instance
+
+.PHONY: install run test serve bench lint
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+instance/secret_key:
+	mkdir -p instance
+	$(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > $@
+	chmod 600 $@
+
+run: install instance/secret_key
+	SECRET_KEY=$$(cat instance/secret_key) ALLPORT_ENV=development $(BIN)/flask --app app init-db
+	SECRET_KEY=$$(cat instance/secret_key) ALLPORT_ENV=development $(BIN)/flask --app app demo
+	@echo "Demo staff logins:"; cat instance/demo-logins.txt
+	@echo "Trainee links (each a new trainee; make more with: $(BIN)/flask --app app invite demo --count 5):"
+	@SECRET_KEY=$$(cat instance/secret_key) ALLPORT_ENV=development $(BIN)/flask --app app invite demo --count 3 --base-url http://127.0.0.1:$(PORT)
+	SECRET_KEY=$$(cat instance/secret_key) ALLPORT_ENV=development $(BIN)/flask --app app run --host 127.0.0.1 --port $(PORT)
+
+test: install
+	$(BIN)/pytest
+
+serve: install
+	$(BIN)/gunicorn 'app:create_app()' --config gunicorn.conf.py
+
+bench: install
+	$(BIN)/python bench/analysis.py
+
+lint: install
+	$(BIN)/ruff check .

@@ -1,0 +1,59 @@
+"""Per-study authorization for staff routes (DESIGN §1, §8)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import abort, g
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from study.extensions import db
+from study.models import Membership, Role, Study, User
+
+
+def studies_for(user: User, role: Role) -> list[Study]:
+    if user.is_admin:
+        return list(db.session.scalars(select(Study).order_by(Study.created_at)))
+    return list(db.session.scalars(
+        select(Study).join(Membership)
+        .where(Membership.user_id == user.id, Membership.role == role)
+        .order_by(Study.created_at)
+    ))
+
+
+def has_role(user: User, study: Study, role: Role) -> bool:
+    return user.is_admin or role in user.roles_in(study)
+
+
+def study_role_required(role: Role) -> Callable[[Any], Any]:
+    """Resolve ``slug`` to a study the signed-in user holds ``role`` in, else 404/403."""
+
+    def decorator(view: Any) -> Any:
+        @wraps(view)
+        @login_required
+        def wrapper(slug: str, **kwargs: Any) -> Any:
+            study = db.session.scalars(select(Study).where(Study.slug == slug)).first()
+            if study is None:
+                abort(404)
+            if not has_role(current_user, study, role):
+                abort(403, description="You have no role in this study that allows this page.")
+            g.study = study
+            return view(study, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def admin_required(view: Any) -> Any:
+    @wraps(view)
+    @login_required
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_admin:
+            abort(403, description="Only administrators can open this page.")
+        return view(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, Length
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
+                                            Email("Enter a valid email address."),
+                                            Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."),
+                                                     Length(max=200)])
+    next = StringField()

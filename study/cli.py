@@ -1,0 +1,230 @@
+"""Command-line interface (DESIGN §7). Each command commits once, at its end."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from study.errors import DomainError
+from study.extensions import db
+
+
+def library() -> Any:
+    return current_app.extensions["allport.instruments"]
+
+
+def fail(message: str) -> None:
+    """One readable line and a non-zero exit, never a traceback."""
+    raise click.ClickException(message)
+
+
+def base_url(option: str | None) -> str:
+    url = option or current_app.config.get("BASE_URL") or "http://127.0.0.1:5000"
+    return url.rstrip("/")
+
+
+@click.command("init-db")
+def init_db_command() -> None:
+    """Create or migrate the schema of the configured database (idempotent)."""
+    from study.migrate import upgrade
+
+    upgrade(current_app)
+    click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+@click.command("demo")
+@click.option("--trainees", default=40, show_default=True, type=click.IntRange(0, 100_000),
+              help="How many trainees --simulate walks through the study.")
+@click.option("--simulate", is_flag=True, help="Also fill complete journeys with realistic data.")
+@click.option("--credentials-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the demo staff logins (default: instance/demo-logins.txt).")
+def demo_command(trainees: int, simulate: bool, credentials_file: Path | None) -> None:
+    """Seed the demo study, open for recruitment; print the staff logins."""
+    from study.services import demo
+
+    credentials_file = credentials_file or Path(current_app.instance_path) / "demo-logins.txt"
+    if demo.demo_exists(db.session):
+        click.echo("Study 'demo' exists already.")
+    else:
+        accounts = demo.seed_demo(db.session, library())
+        db.session.commit()
+        lines = [f"{role:<12} {email}  password: {password}" for role, (email, password) in (
+            ("admin", accounts.admin), ("coordinator", accounts.coordinator),
+            ("researcher", accounts.researcher))]
+        credentials_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+        click.echo("Created study 'demo', open for recruitment. Staff logins "
+                   f"(also in {credentials_file}):")
+        click.echo("\n".join("  " + line for line in lines))
+    if simulate and trainees:
+        completed = demo.simulate_journeys(db.session, library(), trainees)
+        db.session.commit()
+        click.echo(f"Simulated {trainees} trainees ({completed} reached the post questionnaire).")
+
+
+@click.command("invite")
+@click.argument("study_slug")
+@click.option("--cohort", "cohort_name", help="Cohort name (default: the study's only cohort).")
+@click.option("--count", required=True, type=int, help="How many invitations to create.")
+@click.option("--base-url", "base_url_option",
+              help="Public address of this server (default: ALLPORT_BASE_URL).")
+def invite_command(study_slug: str, cohort_name: str | None, count: int,
+                   base_url_option: str | None) -> None:
+    """Create COUNT invitations; print one absolute trainee link per line."""
+    from study.services import invitations
+    from study.services.studies import get_study
+
+    if count < 1:
+        fail("--count must be at least 1.")
+    try:
+        study = get_study(db.session, study_slug)
+        if cohort_name is None:
+            if len(study.cohorts) != 1:
+                names = ", ".join(c.name for c in study.cohorts)
+                fail(f"Study {study_slug!r} has several cohorts; choose one with --cohort "
+                     f"({names}).")
+            cohort = study.cohorts[0]
+        else:
+            cohort = next((c for c in study.cohorts if c.name == cohort_name), None)
+            if cohort is None:
+                fail(f"Study {study_slug!r} has no cohort named {cohort_name!r}.")
+        assert cohort is not None
+        issued = invitations.invite(db.session, study, cohort, count, actor="cli")
+    except DomainError as error:
+        fail(str(error))
+    db.session.commit()
+    root = base_url(base_url_option)
+    for invitation in issued:
+        click.echo(f"{root}/t/{invitation.token}")
+
+
+@click.command("export")
+@click.argument("study_slug")
+@click.option("--table", required=True,
+              type=click.Choice(["allocations", "scores", "responses", "participants"]))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def export_command(study_slug: str, table: str, out: Path) -> None:
+    """Write a de-identified CSV table of a study."""
+    from study.services import exports
+    from study.services.studies import get_study
+
+    try:
+        study = get_study(db.session, study_slug)
+    except DomainError as error:
+        fail(str(error))
+    body = exports.export_csv(db.session, study, table, library(), actor="cli")
+    try:
+        out.write_text(body, encoding="utf-8")
+    except OSError as error:
+        fail(f"Cannot write {out}: {error.strerror}.")
+    db.session.commit()
+    click.echo(f"Wrote {body.count(chr(10)) - 1} rows to {out}.")
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["admin", "coordinator", "researcher"]))
+@click.option("--study", "study_slug", help="The study the coordinator or researcher works on.")
+def create_user_command(email: str, role: str, study_slug: str | None) -> None:
+    """Create a staff account (or add a role to one). Password: ALLPORT_PASSWORD or a prompt."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from study.models import Membership, Role, User
+    from study.services.studies import get_study
+
+    try:
+        email = validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        fail(f"Not a valid email address: {error}")
+    if role != "admin" and not study_slug:
+        fail(f"A {role} needs --study SLUG.")
+    study = None
+    if study_slug:
+        try:
+            study = get_study(db.session, study_slug)
+        except DomainError as error:
+            fail(str(error))
+    user = db.session.scalars(select(User).where(User.email == email)).first()
+    if user is None:
+        password = os.environ.get("ALLPORT_PASSWORD")
+        if not password:
+            if not sys.stdin.isatty():
+                fail("Set ALLPORT_PASSWORD or run in a terminal to type the password.")
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        if len(password) < 10:
+            fail("The password must be at least 10 characters long.")
+        user = User(email=email, password_hash="", is_admin=role == "admin")
+        user.set_password(password)
+        db.session.add(user)
+        db.session.flush()
+        created = True
+    else:
+        created = False
+        if role == "admin":
+            user.is_admin = True
+    if study is not None and role != "admin":
+        exists = any(m.study_id == study.id and m.role.value == role for m in user.memberships)
+        if not exists:
+            db.session.add(Membership(user_id=user.id, study_id=study.id, role=Role(role)))
+    from study import audit
+
+    audit.record(db.session, "staff_account", actor="cli", study=study, email_domain=email.split(
+        "@")[1], role=role, created=created)
+    db.session.commit()
+    where = f" on study {study.slug!r}" if study is not None else ""
+    click.echo(f"{'Created' if created else 'Updated'} {email}: {role}{where}.")
+
+
+@click.command("analyze")
+@click.argument("csv_path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--study", "study_slug", help="Analyse a study's live data instead of a CSV.")
+@click.option("--control", default=None, help="The control arm (default: education).")
+@click.option("--json", "json_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Where to write the result.")
+def analyze_command(csv_path: Path | None, study_slug: str | None, control: str | None,
+                    json_path: Path) -> None:
+    """The two-arm pre/post analysis of DESIGN §6, as JSON."""
+    import analysis
+
+    if (csv_path is None) == (study_slug is None):
+        fail("Give either a CSV file or --study SLUG (not both).")
+    try:
+        if csv_path is not None:
+            frame = analysis.load_long_csv(csv_path)
+        else:
+            from study.services.analysis_data import study_frame
+            from study.services.studies import get_study
+
+            study = get_study(db.session, study_slug or "")
+            frame = study_frame(db.session, study, library())
+            control = control or ("arm_a" if study.blinded else study.control_arm.key)
+        result = analysis.analyze(frame, control_arm=control or "education")
+    except (analysis.AnalysisInputError, DomainError) as error:
+        fail(str(error))
+    try:
+        json_path.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    except OSError as error:
+        fail(f"Cannot write {json_path}: {error.strerror}.")
+    problems = [name for name, entry in result.get("outcomes", {}).items() if "error" in entry]
+    click.echo(f"Wrote {json_path} ({len(result.get('outcomes', {}))} outcomes"
+               + (f"; not analysable: {', '.join(problems)}" if problems else "") + ").")
+
+
+def register(app: Flask) -> None:
+    for command in (init_db_command, demo_command, invite_command, export_command,
+                    create_user_command, analyze_command):
+        app.cli.add_command(command)
+    try:
+        from study.cli_instruments import instruments_cli
+    except ImportError:  # pragma: no cover - the instruments CLI lands separately
+        return
+    app.cli.add_command(instruments_cli)

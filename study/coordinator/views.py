@@ -1,0 +1,119 @@
+"""The coordinator's pages: studies with live counts, invitations, sessions and attendance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+from wtforms.fields.choices import SelectChoice
+
+from study import audit
+from study.auth.access import studies_for, study_role_required
+from study.coordinator.forms import AttendanceForm, InviteForm
+from study.errors import DomainError
+from study.extensions import db
+from study.models import Booking, Cohort, ContactSession, Participant, Role, Study
+from study.services import contact, invitations, progress
+
+bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
+
+
+@bp.get("/")
+@login_required
+def index() -> Any:
+    studies = studies_for(current_user, Role.COORDINATOR)
+    overview = [(s, progress.study_progress(db.session, s)) for s in studies]
+    return render_template("coordinator/index.html", overview=overview,
+                           journey_rows=progress.journey_rows, exit_rows=progress.exit_rows)
+
+
+@bp.get("/<slug>/")
+@study_role_required(Role.COORDINATOR)
+def study(study: Study) -> Any:
+    counts = progress.study_progress(db.session, study)
+    page = max(request.args.get("page", 1, type=int), 1)
+    per_page = 50
+    participants = list(db.session.scalars(
+        select(Participant).where(Participant.study_id == study.id)
+        .order_by(Participant.status_changed_at.desc()).offset((page - 1) * per_page)
+        .limit(per_page)))
+    return render_template("coordinator/study.html", study=study, counts=counts,
+                           participants=participants, page=page,
+                           has_more=len(participants) == per_page,
+                           journey_rows=progress.journey_rows(counts),
+                           exit_rows=progress.exit_rows(counts))
+
+
+@bp.route("/<slug>/invitations", methods=["GET", "POST"])
+@study_role_required(Role.COORDINATOR)
+def invite(study: Study) -> Any:
+    form = InviteForm()
+    form.cohort_id.choices = [SelectChoice(c.id, c.name) for c in study.cohorts]
+    links: list[tuple[str, str]] = []
+    if form.validate_on_submit():
+        cohort = db.session.get(Cohort, form.cohort_id.data)
+        if cohort is None or cohort.study_id != study.id:
+            abort(404)
+        try:
+            issued = invitations.invite(db.session, study, cohort, form.count.data or 0,
+                                        actor=audit.actor_for(user=current_user))
+        except DomainError as error:
+            db.session.rollback()
+            form.count.errors = [str(error)]
+        else:
+            db.session.commit()
+            links = [(i.participant.code, url_for("trainee.start", token=i.token, _external=True))
+                     for i in issued]
+    status = 422 if form.errors else 200
+    return render_template("coordinator/invite.html", study=study, form=form,
+                           links=links), status
+
+
+@bp.get("/<slug>/sessions")
+@study_role_required(Role.COORDINATOR)
+def sessions(study: Study) -> Any:
+    rows = db.session.execute(
+        select(ContactSession, func.count(Booking.id))
+        .join(Booking, Booking.session_id == ContactSession.id, isouter=True)
+        .where(ContactSession.study_id == study.id)
+        .group_by(ContactSession.id)
+        .order_by(ContactSession.starts_at)
+    ).all()
+    return render_template("coordinator/sessions.html", study=study, rows=rows)
+
+
+@bp.route("/<slug>/sessions/<int:session_id>", methods=["GET", "POST"])
+@study_role_required(Role.COORDINATOR)
+def attendance(study: Study, session_id: int) -> Any:
+    contact_session = db.session.get(ContactSession, session_id)
+    if contact_session is None or contact_session.study_id != study.id:
+        abort(404)
+    bookings = list(db.session.scalars(
+        select(Booking).where(Booking.session_id == contact_session.id)
+        .join(Participant).order_by(Participant.code)))
+    forms = {b.id: AttendanceForm(prefix=f"b{b.id}",
+                                  attended={True: "yes", False: "no"}.get(b.attended))
+             for b in bookings}
+    if request.method == "POST":
+        booking_id = request.form.get("booking_id", type=int)
+        booking = next((b for b in bookings if b.id == booking_id), None)
+        if booking is None:
+            abort(404)
+        form = forms[booking.id]
+        if form.validate_on_submit():
+            try:
+                contact.record_attendance(db.session, booking, form.attended.data == "yes",
+                                          user=current_user)
+            except DomainError as error:
+                db.session.rollback()
+                flash(str(error), "error")
+            else:
+                db.session.commit()
+                flash(f"Attendance saved for {booking.participant.code}.", "success")
+            return redirect(url_for("coordinator.attendance", slug=study.slug,
+                                    session_id=session_id), code=303)
+        flash("Choose attended or did not attend.", "error")
+    return render_template("coordinator/attendance.html", study=study, session=contact_session,
+                           bookings=bookings, forms=forms)

@@ -1,0 +1,62 @@
+"""Engine configuration for the two supported databases (DESIGN §2, §9)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the plain ``postgresql://`` (and Heroku-style ``postgres://``) forms for psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def default_sqlite_url(instance_path: str) -> str:
+    return f"sqlite:///{Path(instance_path) / 'allport.sqlite3'}"
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    options: dict[str, Any] = {"url": url}
+    if make_url(url).get_backend_name() == "postgresql":
+        options.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+    else:
+        options.update(connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                     "check_same_thread": False})
+    return options
+
+
+def configure_engine(engine: Engine) -> None:
+    """Apply the per-backend settings that correctness depends on."""
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    # gunicorn forks workers (with --preload, after the engine exists): a child must never reuse
+    # the parent's pooled connections.
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling does not BEGIN before a SELECT, so a check-then-insert
+    # races (DESIGN §9). Turn it off and begin every transaction ourselves with the write lock.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

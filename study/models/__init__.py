@@ -1,0 +1,36 @@
+"""The data model (SQLAlchemy 2.0, one declarative base)."""
+
+from study.models.allocation import Allocation, AllocationState
+from study.models.audit import AuditEvent
+from study.models.base import Base, utcnow
+from study.models.contact import Booking, ContactSession, Facilitator, ModuleProgress, SessionStatus
+from study.models.participant import (
+    JOURNEY_ORDER,
+    Consent,
+    ConsentChoice,
+    Invitation,
+    Participant,
+    ParticipantContact,
+    ParticipantStatus,
+)
+from study.models.questionnaire import Answer, Response, ResponseStatus
+from study.models.staff import Membership, Role, User
+from study.models.study import (
+    Arm,
+    ArmKind,
+    Cohort,
+    ConsentDocument,
+    ModulePage,
+    Study,
+    StudyInstrument,
+    StudyStatus,
+    Timepoint,
+)
+
+__all__ = [
+    "JOURNEY_ORDER", "Allocation", "AllocationState", "Answer", "Arm", "ArmKind", "AuditEvent",
+    "Base", "Booking", "Cohort", "Consent", "ConsentChoice", "ConsentDocument", "ContactSession",
+    "Facilitator", "Invitation", "Membership", "ModulePage", "ModuleProgress", "Participant",
+    "ParticipantContact", "ParticipantStatus", "Response", "ResponseStatus", "Role",
+    "SessionStatus", "Study", "StudyInstrument", "StudyStatus", "Timepoint", "User", "utcnow",
+]

@@ -1,0 +1,132 @@
+"""Trainees as the research data sees them: a pseudonymous code, a status, consent and invitation."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from study.errors import InvalidTransition
+from study.models.base import Base, str_enum, utcnow
+from study.models.study import Cohort, Study
+
+
+class ParticipantStatus(enum.StrEnum):
+    INVITED = "invited"
+    CONSENTED = "consented"
+    DECLINED = "declined"
+    INELIGIBLE = "ineligible"
+    BASELINE_DONE = "baseline_done"
+    ALLOCATED = "allocated"
+    INTERVENTION_DONE = "intervention_done"
+    POST_DONE = "post_done"
+    FOLLOWUP_DONE = "followup_done"
+    WITHDRAWN = "withdrawn"
+    LOST = "lost_to_follow_up"
+
+
+S = ParticipantStatus
+# DESIGN §3: the journey, and the exits open at each step.
+PARTICIPANT_TRANSITIONS: dict[ParticipantStatus, frozenset[ParticipantStatus]] = {
+    S.INVITED: frozenset({S.CONSENTED, S.DECLINED}),
+    S.CONSENTED: frozenset({S.BASELINE_DONE, S.INELIGIBLE, S.WITHDRAWN}),
+    S.BASELINE_DONE: frozenset({S.ALLOCATED, S.WITHDRAWN}),
+    S.ALLOCATED: frozenset({S.INTERVENTION_DONE, S.WITHDRAWN, S.LOST}),
+    # Back to ALLOCATED only when a coordinator corrects attendance recorded by mistake.
+    S.INTERVENTION_DONE: frozenset({S.POST_DONE, S.ALLOCATED, S.WITHDRAWN, S.LOST}),
+    S.POST_DONE: frozenset({S.FOLLOWUP_DONE, S.WITHDRAWN, S.LOST}),
+    S.FOLLOWUP_DONE: frozenset(),
+    S.DECLINED: frozenset(),
+    S.INELIGIBLE: frozenset(),
+    S.WITHDRAWN: frozenset(),
+    S.LOST: frozenset(),
+}
+
+# The order of the journey, used for "reached at least this step" counts.
+JOURNEY_ORDER = [S.INVITED, S.CONSENTED, S.BASELINE_DONE, S.ALLOCATED, S.INTERVENTION_DONE,
+                 S.POST_DONE, S.FOLLOWUP_DONE]
+
+
+class Participant(Base):
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id"), index=True)
+    # Random, never derived from personal data; the only identifier research data carries.
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    status: Mapped[ParticipantStatus] = mapped_column(
+        str_enum(ParticipantStatus), default=ParticipantStatus.INVITED, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    intervention_done_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
+    # Whether the answers given before withdrawal stay in the analysis (per the consent given).
+    data_withdrawn: Mapped[bool] = mapped_column(default=False)
+
+    study: Mapped[Study] = relationship()
+    cohort: Mapped[Cohort] = relationship()
+
+    def move_to(self, status: ParticipantStatus, *, at: datetime | None = None) -> None:
+        if status not in PARTICIPANT_TRANSITIONS[self.status]:
+            raise InvalidTransition(
+                f"Participant {self.code} is {self.status.value} and cannot become {status.value}."
+            )
+        self.status = status
+        self.status_changed_at = at or utcnow()
+
+    @property
+    def is_active(self) -> bool:
+        return bool(PARTICIPANT_TRANSITIONS[self.status])
+
+    def __repr__(self) -> str:
+        return f"<Participant {self.code} {self.status.value}>"
+
+
+class ParticipantContact(Base):
+    """Direct identifiers, kept apart from research data and never exported."""
+
+    __tablename__ = "participant_contacts"
+
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True
+    )
+    email: Mapped[str | None] = mapped_column(String(320))
+
+
+class Invitation(Base):
+    """A personal link. Only the SHA-256 of its token is stored."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), unique=True
+    )
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    participant: Mapped[Participant] = relationship()
+
+
+class ConsentChoice(enum.StrEnum):
+    AGREE = "agree"
+    DECLINE = "decline"
+
+
+class Consent(Base):
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("participant_id", "consent_document_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    consent_document_id: Mapped[int] = mapped_column(ForeignKey("consent_documents.id"))
+    version: Mapped[int]
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    choice: Mapped[ConsentChoice] = mapped_column(str_enum(ConsentChoice))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,51 @@
+"""Questionnaire responses and their item answers, each tied to the instrument version answered."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
+
+from study.models.base import Base, str_enum, utcnow
+
+
+class ResponseStatus(enum.StrEnum):
+    IN_PROGRESS = "in_progress"
+    SUBMITTED = "submitted"
+
+
+class Response(Base):
+    __tablename__ = "responses"
+    __table_args__ = (UniqueConstraint("participant_id", "timepoint_id", "instrument_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    timepoint_id: Mapped[int] = mapped_column(ForeignKey("timepoints.id"))
+    instrument_id: Mapped[str] = mapped_column(String(64))
+    instrument_version: Mapped[str] = mapped_column(String(32))
+    status: Mapped[ResponseStatus] = mapped_column(
+        str_enum(ResponseStatus), default=ResponseStatus.IN_PROGRESS
+    )
+    # The page a trainee returns to on a paginated instrument.
+    current_page: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None]
+
+    answers: WriteOnlyMapped[Answer] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Answer(Base):
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("response_id", "item_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
+    item_key: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)

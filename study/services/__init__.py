@@ -1,0 +1,1 @@
+"""Domain services: multi-step actions that take plain values, flush, and never commit."""

@@ -1,0 +1,123 @@
+"""Race-free allocation (DESIGN §4, §9).
+
+Order of locks, always: the participant row, then the stratum's state row. On PostgreSQL both
+are ``SELECT … FOR UPDATE``; on SQLite every transaction already holds the database write lock
+(``BEGIN IMMEDIATE``, see ``study.database``). The "already allocated?" check runs only after
+the stratum lock is held, and unique constraints on (participant) and (stratum, position) stand
+behind it all.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from study import audit
+from study.errors import NotAllowed
+from study.models import (
+    Allocation,
+    AllocationState,
+    Answer,
+    Participant,
+    ParticipantStatus,
+    Response,
+    Study,
+    Timepoint,
+)
+from study.services.sequence import parse_block_sizes, slot_at
+
+
+def lock_participant(session: Session, participant_id: int) -> Participant:
+    """Re-read a participant under a row lock; every trainee write starts here."""
+    return session.execute(
+        select(Participant)
+        .where(Participant.id == participant_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def stratum_of(session: Session, participant: Participant) -> str:
+    """The participant's stratum: the cohort, then each baseline factor the study names."""
+    parts = [f"cohort={participant.cohort.name}"]
+    for factor in filter(None, (f.strip() for f in participant.study.strata_factors.split(","))):
+        instrument_id, _, item_key = factor.partition(".")
+        value = session.execute(
+            select(Answer.value)
+            .join(Response, Answer.response_id == Response.id)
+            .join(Timepoint, Response.timepoint_id == Timepoint.id)
+            .where(
+                Response.participant_id == participant.id,
+                Timepoint.name == "baseline",
+                Response.instrument_id == instrument_id,
+                Answer.item_key == item_key,
+            )
+        ).scalar_one_or_none()
+        parts.append(f"{item_key}={value if value is not None else 'missing'}")
+    return "|".join(parts)
+
+
+def _lock_state(session: Session, study: Study, stratum: str) -> AllocationState:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(AllocationState)
+        .values(study_id=study.id, stratum=stratum, next_position=0)
+        .on_conflict_do_nothing(index_elements=["study_id", "stratum"])
+    )
+    return session.execute(
+        select(AllocationState)
+        .where(AllocationState.study_id == study.id, AllocationState.stratum == stratum)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def existing_allocation(session: Session, participant: Participant) -> Allocation | None:
+    return session.execute(
+        select(Allocation)
+        .where(Allocation.participant_id == participant.id)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def allocate(session: Session, participant: Participant, *, actor: str) -> Allocation:
+    """Allocate a participant whose baseline is complete; a second call returns the first result.
+
+    The caller must hold the participant's row lock (``lock_participant``).
+    """
+    study = participant.study
+    stratum = stratum_of(session, participant)
+    state = _lock_state(session, study, stratum)
+
+    allocation = existing_allocation(session, participant)
+    if allocation is not None:
+        return allocation
+    if participant.status is not ParticipantStatus.BASELINE_DONE:
+        raise NotAllowed("Allocation happens only after every baseline questionnaire is complete.")
+    if study.allocation_seed is None:
+        raise NotAllowed("This study has not opened recruitment.")
+
+    ratios = {arm.key: arm.ratio for arm in study.arms}
+    block_sizes = parse_block_sizes(study.block_sizes)
+    slot = slot_at(study.allocation_seed, stratum, ratios, block_sizes, state.next_position)
+    arm = study.arm_by_key(slot.arm)
+    assert arm is not None
+    allocation = Allocation(
+        study_id=study.id,
+        participant_id=participant.id,
+        arm_id=arm.id,
+        stratum=stratum,
+        position=slot.position,
+        block_size=slot.block_size,
+    )
+    session.add(allocation)
+    state.next_position += 1
+    participant.move_to(ParticipantStatus.ALLOCATED)
+    session.flush()
+    audit.record(
+        session, "allocation", actor=actor, participant=participant,
+        arm=arm.key, stratum=stratum, position=slot.position, block_size=slot.block_size,
+    )
+    return allocation

@@ -1,0 +1,154 @@
+"""Contact sessions: scheduling with a certified peer, booking within capacity, attendance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from study import audit
+from study.errors import NotAllowed
+from study.models import (
+    ArmKind,
+    Booking,
+    Cohort,
+    ContactSession,
+    Facilitator,
+    Participant,
+    ParticipantStatus,
+    SessionStatus,
+    User,
+    utcnow,
+)
+from study.services.allocation import existing_allocation
+from study.services.journey import mark_intervention_done
+
+S = ParticipantStatus
+
+
+def schedule_session(session: Session, *, cohort: Cohort, facilitator: Facilitator,
+                     starts_at: datetime, capacity: int, location: str,
+                     duration_minutes: int = 90, actor: str) -> ContactSession:
+    """A session can only be led by a peer whose certification is current on its date."""
+    if facilitator.study_id != cohort.study_id:
+        raise NotAllowed("The facilitator belongs to another study.")
+    if not facilitator.is_certified_on(starts_at.date()):
+        raise NotAllowed(
+            f"{facilitator.display_name}'s certification is not current on "
+            f"{starts_at.date().isoformat()}."
+        )
+    if capacity < 1:
+        raise NotAllowed("A session needs room for at least one trainee.")
+    contact_session = ContactSession(
+        study_id=cohort.study_id, cohort_id=cohort.id, facilitator_id=facilitator.id,
+        starts_at=starts_at, capacity=capacity, location=location,
+        duration_minutes=duration_minutes,
+    )
+    session.add(contact_session)
+    session.flush()
+    audit.record(session, "session_scheduled", actor=actor, study=cohort.study,
+                 session_id=contact_session.id, facilitator_id=facilitator.id,
+                 starts_at=starts_at.isoformat())
+    return contact_session
+
+
+def booked_count(session: Session, contact_session: ContactSession) -> int:
+    return session.scalar(
+        select(func.count(Booking.id)).where(Booking.session_id == contact_session.id)
+    ) or 0
+
+
+def bookable_sessions(session: Session, participant: Participant,
+                      now: datetime | None = None) -> list[tuple[ContactSession, int]]:
+    """Upcoming sessions of the trainee's cohort led by a currently certified peer, with places left."""
+    now = now or utcnow()
+    rows = []
+    for contact_session in session.scalars(
+        select(ContactSession)
+        .where(ContactSession.cohort_id == participant.cohort_id,
+               ContactSession.status == SessionStatus.SCHEDULED,
+               ContactSession.starts_at > now)
+        .order_by(ContactSession.starts_at)
+    ):
+        if contact_session.facilitator.is_certified_on(contact_session.starts_at.date()):
+            rows.append((contact_session, contact_session.capacity
+                         - booked_count(session, contact_session)))
+    return rows
+
+
+def booking_of(session: Session, participant: Participant) -> Booking | None:
+    return session.scalars(select(Booking).where(Booking.participant_id == participant.id)).first()
+
+
+def book(session: Session, participant: Participant, session_id: int,
+         now: datetime | None = None) -> Booking:
+    """Book (or move) the trainee's place; the session row is locked while places are counted."""
+    now = now or utcnow()
+    allocation = existing_allocation(session, participant)
+    if (participant.status is not S.ALLOCATED or allocation is None
+            or allocation.arm.kind is not ArmKind.CONTACT):
+        raise NotAllowed("Booking a contact session is not open for you.")
+    contact_session = session.execute(
+        select(ContactSession).where(ContactSession.id == session_id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if (contact_session is None or contact_session.cohort_id != participant.cohort_id
+            or contact_session.status is not SessionStatus.SCHEDULED):
+        raise NotAllowed("That session is not available.")
+    if contact_session.starts_at <= now:
+        raise NotAllowed("That session has already started.")
+    if not contact_session.facilitator.is_certified_on(contact_session.starts_at.date()):
+        raise NotAllowed("That session is not available.")
+    existing = booking_of(session, participant)
+    if existing is not None and existing.session_id == contact_session.id:
+        return existing
+    if booked_count(session, contact_session) >= contact_session.capacity:
+        raise NotAllowed("Sorry, that session is full. Please choose another.")
+    if existing is not None:
+        session.delete(existing)
+        session.flush()
+    booking = Booking(session_id=contact_session.id, participant_id=participant.id)
+    session.add(booking)
+    session.flush()
+    audit.record(session, "session_booked", actor=audit.actor_for(participant=participant),
+                 participant=participant, session_id=contact_session.id,
+                 moved_from=existing.session_id if existing is not None else None)
+    return booking
+
+
+def cancel_booking(session: Session, participant: Participant) -> None:
+    booking = booking_of(session, participant)
+    if booking is None:
+        return
+    if booking.attended is not None:
+        raise NotAllowed("Attendance has already been recorded for this booking.")
+    session.delete(booking)
+    audit.record(session, "session_cancelled", actor=audit.actor_for(participant=participant),
+                 participant=participant, session_id=booking.session_id)
+
+
+def record_attendance(session: Session, booking: Booking, attended: bool, *, user: User) -> None:
+    """Mark attendance; a mistaken "attended" can be corrected until post answers exist."""
+    participant = booking.participant
+    if booking.attended is attended:
+        return
+    if booking.session.starts_at > utcnow():
+        raise NotAllowed("Attendance can be recorded once the session has started.")
+    actor = audit.actor_for(user=user)
+    if attended:
+        if participant.status is not S.ALLOCATED:
+            raise NotAllowed(f"{participant.code} is {participant.status.value}; "
+                             "attendance cannot be recorded.")
+        mark_intervention_done(session, participant, actor=actor, how="session_attended")
+    elif booking.attended:
+        if participant.status is not S.INTERVENTION_DONE:
+            raise NotAllowed(f"{participant.code} has already moved on; "
+                             "the attendance can no longer be undone.")
+        participant.move_to(S.ALLOCATED)
+        participant.intervention_done_at = None
+    booking.attended = attended
+    booking.attendance_recorded_at = utcnow()
+    booking.attendance_recorded_by = user.id
+    audit.record(session, "attendance", actor=actor, participant=participant,
+                 session_id=booking.session_id, attended=attended)

@@ -1,0 +1,228 @@
+"""The demo study: enough of a real study to walk every step of the journey at once."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from instruments import Instrument, Library
+from study.models import ArmKind, Facilitator, Membership, Role, Study, User
+from study.services import contact, journey
+from study.services.allocation import existing_allocation, lock_participant
+from study.services.invitations import invite
+from study.services.studies import StudySpec, create_study, open_recruitment, set_module_pages
+
+DEMO_SLUG = "demo"
+
+CONSENT_TEXT = """\
+You are invited to take part in a study about how health-profession training shapes attitudes \
+towards people who live with mental illness.
+
+What taking part involves: two short sets of questionnaires (about 10 minutes each), and in \
+between either an online education module (about 30 minutes) or one 90-minute group session led \
+by a certified peer support specialist: a colleague with lived experience of mental illness who \
+is trained and certified to work with it. Which of the two you take part in is decided at random \
+after the first questionnaires.
+
+Your answers are stored under a code, never with your name or email. Only the research team sees \
+them, and results are reported for groups only.
+
+Taking part is voluntary. You can stop at any time with the "withdraw" link at the bottom of \
+every page, without giving a reason and without any effect on your training or assessment. If \
+you withdraw, the answers you have already given are kept under your code and used in the \
+analysis; nothing new is collected.
+
+Questions about the study: contact the study coordinator named in your invitation email."""
+
+EDUCATION_DESCRIPTION = (
+    "You will work through a short online module about mental illness, recovery and stigma in "
+    "health care. It takes about 30 minutes and you can stop and come back at any time."
+)
+CONTACT_DESCRIPTION = (
+    "You will join one small-group session with a certified peer support specialist: a "
+    "professional with lived experience of mental illness. You take part as equals, working "
+    "together on a shared task about good care. Please book a session below."
+)
+
+MODULE_PAGES: list[tuple[str, str, str | None]] = [
+    ("Why this module", (
+        "Most people who live with a mental illness meet health professionals often. How those "
+        "meetings go depends a great deal on what the professional expects.\n\n"
+        "This module looks at what stigma is, where it comes from in health care, and what the "
+        "research says about recovery. It takes about half an hour."), None),
+    ("What stigma is", (
+        "Stigma has three parts: stereotypes (beliefs such as \"people with schizophrenia are "
+        "dangerous\"), prejudice (agreeing with them and feeling fear or dislike) and "
+        "discrimination (acting on them).\n\n"
+        "In health care it shows up as diagnostic overshadowing, when a physical complaint is put "
+        "down to the mental illness, as lower expectations of what a patient can do, and as "
+        "language that reduces a person to a diagnosis."), None),
+    ("Recovery is the rule, not the exception", (
+        "Long-term studies of people diagnosed with serious mental illness find that many recover "
+        "fully and most live meaningful lives with their condition. Recovery here means a life "
+        "that the person values, not only the absence of symptoms.\n\n"
+        "Professionals see people mostly when they are unwell, which makes recovery easy to "
+        "underestimate: the people who are doing well are seldom in the clinic."), None),
+    ("Words matter", (
+        "Person-first language (\"a person living with bipolar disorder\") keeps the person in "
+        "view. Avoid words such as \"schizo\", \"psycho\" or \"a borderline\". Ask people how they "
+        "describe their own experience and use their words.\n\n"
+        "When you hear stigmatising language from colleagues, a calm question (\"what do you "
+        "mean by that?\") is often enough to change the conversation."), None),
+    ("What you can do", (
+        "Expect recovery. Take physical complaints seriously. Explain, ask and share decisions. "
+        "Notice your own assumptions, especially when you are tired or busy.\n\n"
+        "Thank you for reading. Press \"I have finished the module\" below; you will then be "
+        "asked a few final questions."), None),
+]
+
+
+@dataclass(frozen=True)
+class DemoAccounts:
+    admin: tuple[str, str]
+    coordinator: tuple[str, str]
+    researcher: tuple[str, str]
+
+
+def demo_exists(session: Session) -> bool:
+    return session.scalars(select(Study).where(Study.slug == DEMO_SLUG)).first() is not None
+
+
+def _account(session: Session, email: str, *, admin: bool = False) -> tuple[str, str]:
+    password = secrets.token_urlsafe(12)
+    user = session.scalars(select(User).where(User.email == email)).first()
+    if user is None:
+        user = User(email=email, is_admin=admin, password_hash="")
+        session.add(user)
+    user.set_password(password)
+    return email, password
+
+
+def seed_demo(session: Session, library: Library, *, today: date | None = None) -> DemoAccounts:
+    """Create study ``demo`` open for recruitment, with staff accounts and contact sessions."""
+    today = today or datetime.now(UTC).date()
+    spec = StudySpec(
+        slug=DEMO_SLUG,
+        title="Meeting as equals: a demonstration contact study",
+        description=("A two-arm demonstration study: an online education module versus one "
+                     "structured equal-status session with a certified peer support specialist."),
+        consent_text=CONSENT_TEXT,
+        arms=(("education", "Education module", ArmKind.EDUCATION, True, EDUCATION_DESCRIPTION),
+              ("contact", "Contact session with a peer specialist", ArmKind.CONTACT, False,
+               CONTACT_DESCRIPTION)),
+        cohorts=("Autumn 2026",),
+        instruments={
+            "baseline": ["background", "intergroup-anxiety", "allport-stigma"],
+            "post": ["intergroup-anxiety", "allport-stigma"],
+        },
+        post_window_days=60,
+    )
+    study = create_study(session, spec, library, actor="cli")
+    set_module_pages(session, study, MODULE_PAGES)
+    facilitator = Facilitator(
+        study_id=study.id, display_name="Alex Moreno, CPSS",
+        certification_body="State Peer Certification Board",
+        certification_number="CPSS-20417",
+        certified_from=today - timedelta(days=400), certified_until=today + timedelta(days=700),
+        bio="Certified peer support specialist with twelve years of lived experience of recovery.",
+    )
+    session.add(facilitator)
+    session.flush()
+    cohort = study.cohorts[0]
+    for days, hour in ((7, 14), (10, 10), (14, 16)):
+        contact.schedule_session(
+            session, cohort=cohort, facilitator=facilitator,
+            starts_at=datetime.combine(today + timedelta(days=days), time(hour), tzinfo=UTC),
+            capacity=12, location="Teaching room 2.14, Health Sciences Building", actor="cli")
+    open_recruitment(session, study, library, actor="cli")
+
+    accounts = DemoAccounts(
+        admin=_account(session, "admin@allport.example", admin=True),
+        coordinator=_account(session, "coordinator@allport.example"),
+        researcher=_account(session, "researcher@allport.example"),
+    )
+    session.flush()
+    for email, role in ((accounts.coordinator[0], Role.COORDINATOR),
+                        (accounts.researcher[0], Role.RESEARCHER)):
+        user = session.scalars(select(User).where(User.email == email)).one()
+        session.add(Membership(user_id=user.id, study_id=study.id, role=role))
+    session.flush()
+    return accounts
+
+
+def simulate_answers(instrument: Instrument, latent: float, rng: np.random.Generator
+                     ) -> dict[str, str]:
+    """Plausible answers for a trainee whose standardized attitude is ``latent``.
+
+    Higher ``latent`` means more anxiety or stigma; reverse-keyed items move the other way.
+    """
+    answers: dict[str, str] = {}
+    for item in instrument.items:
+        if item.kind == "scale":
+            values = [c.value for c in item.choices if c.scored_as is None]
+            low, high = min(values), max(values)  # type: ignore[type-var]
+            centre = (low + high) / 2  # type: ignore[operator]
+            signed = -latent if item.reverse else latent
+            raw = centre + signed * (high - low) / 4 + rng.normal(0, (high - low) / 6)  # type: ignore[operator]
+            answers[item.key] = str(int(np.clip(round(raw), low, high)))
+        elif item.kind == "choice":
+            answers[item.key] = str(item.choices[int(rng.integers(len(item.choices)))].value)
+        elif item.kind == "integer":
+            answers[item.key] = str(int(rng.integers(item.min or 0, (item.max or 5) + 1)))
+        elif item.required:
+            answers[item.key] = "—"
+    return answers
+
+
+def simulate_journeys(session: Session, library: Library, count: int, *, seed: int = 2026,
+                      effect: float = 0.5) -> int:
+    """Walk ``count`` new demo trainees through the whole journey with realistic answers.
+
+    Contact lowers the latent attitude by ``effect`` SD more than education does; about one in
+    ten trainees stops before the post questionnaire, so the data have realistic gaps.
+    """
+    study = session.scalars(select(Study).where(Study.slug == DEMO_SLUG)).one()
+    cohort = study.cohorts[0]
+    rng = np.random.default_rng(seed)
+    issued = invite(session, study, cohort, count, actor="cli")
+    completed = 0
+    for invitation in issued:
+        participant = lock_participant(session, invitation.participant.id)
+        journey.record_consent(session, participant, study.current_consent, agree=True)  # type: ignore[arg-type]
+        latent = float(rng.normal(0, 1))
+        baseline = study.timepoint("baseline")
+        assert baseline is not None
+        for pinned in baseline.instruments:
+            instrument = library.get(pinned.instrument_id, pinned.instrument_version)
+            journey.save_answers(session, participant, baseline, instrument,
+                                 simulate_answers(instrument, latent, rng), final=True)
+        allocation = existing_allocation(session, participant)
+        assert allocation is not None
+        if rng.random() < 0.1:
+            continue
+        if allocation.arm.kind is ArmKind.EDUCATION:
+            for position in range(len(study.module_pages)):
+                journey.read_module_page(session, participant, position)
+            journey.complete_module(session, participant)
+            latent -= 0.2
+        else:
+            sessions = contact.bookable_sessions(session, participant)
+            booking = contact.book(session, participant, sessions[0][0].id)
+            booking.attended = True
+            journey.mark_intervention_done(session, participant, actor="cli",
+                                           how="simulated_attendance")
+            latent -= 0.2 + effect
+        post = study.timepoint("post")
+        assert post is not None
+        for pinned in post.instruments:
+            instrument = library.get(pinned.instrument_id, pinned.instrument_version)
+            journey.save_answers(session, participant, post, instrument,
+                                 simulate_answers(instrument, latent + rng.normal(0, 0.5), rng),
+                                 final=True)
+        completed += 1
+    return completed

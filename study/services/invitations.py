@@ -1,0 +1,103 @@
+"""Invitations: unguessable personal links, stored only as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from study import audit
+from study.errors import NotAllowed
+from study.models import (
+    Cohort,
+    Invitation,
+    Participant,
+    ParticipantContact,
+    Study,
+    StudyStatus,
+    utcnow,
+)
+
+# Crockford-style alphabet: no 0/O, 1/I/L, U; codes are read aloud and typed by people.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
+CODE_LENGTH = 8
+TOKEN_BYTES = 32  # 256 bits
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_participant_code() -> str:
+    return "P" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    participant: Participant
+    token: str
+
+
+def invite(session: Session, study: Study, cohort: Cohort, count: int, *, actor: str,
+           emails: list[str] | None = None) -> list[IssuedInvitation]:
+    """Create ``count`` participants with a personal link each; the tokens exist only in the result."""
+    if cohort.study_id != study.id:
+        raise NotAllowed(f"Cohort {cohort.name!r} belongs to another study.")
+    if study.status is not StudyStatus.RECRUITING:
+        raise NotAllowed(f"Study {study.slug!r} is {study.status.value}, not recruiting.")
+    if count < 1:
+        raise NotAllowed("The number of invitations must be at least 1.")
+    emails = emails or []
+    issued = []
+    for index in range(count):
+        participant = _new_participant(session, study, cohort)
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        session.add(Invitation(participant_id=participant.id, token_sha256=hash_token(token)))
+        if index < len(emails):
+            session.add(ParticipantContact(participant_id=participant.id, email=emails[index]))
+        issued.append(IssuedInvitation(participant, token))
+    session.flush()
+    audit.record(session, "invitations_created", actor=actor, study=study,
+                 cohort=cohort.name, count=count)
+    return issued
+
+
+def _new_participant(session: Session, study: Study, cohort: Cohort) -> Participant:
+    for _ in range(5):
+        participant = Participant(study_id=study.id, cohort_id=cohort.id,
+                                  code=new_participant_code())
+        try:
+            with session.begin_nested():
+                session.add(participant)
+                session.flush()
+        except IntegrityError:  # a code collision: one in 30^8, so try again
+            continue
+        return participant
+    raise RuntimeError("could not draw a unique participant code")  # pragma: no cover
+
+
+def participant_for_token(session: Session, token: str) -> Participant | None:
+    """The participant a link belongs to, or None for an unknown or revoked link.
+
+    Every token, valid or not, costs one hash and one indexed lookup, so response times do not
+    tell a valid link from an invalid one.
+    """
+    invitation = session.scalars(
+        select(Invitation).where(Invitation.token_sha256 == hash_token(token))
+    ).first()
+    if invitation is None or invitation.revoked_at is not None:
+        return None
+    return invitation.participant
+
+
+def revoke(session: Session, participant: Participant, *, actor: str) -> None:
+    invitation = session.scalars(
+        select(Invitation).where(Invitation.participant_id == participant.id)
+    ).one()
+    if invitation.revoked_at is None:
+        invitation.revoked_at = utcnow()
+        audit.record(session, "invitation_revoked", actor=actor, participant=participant)

@@ -1,0 +1,325 @@
+"""The trainee journey (DESIGN §3): where a trainee is, and the actions that move them on."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from instruments import Instrument
+from study import audit
+from study.errors import NotAllowed
+from study.models import (
+    Allocation,
+    Answer,
+    ArmKind,
+    Consent,
+    ConsentChoice,
+    ConsentDocument,
+    ModuleProgress,
+    Participant,
+    ParticipantStatus,
+    Response,
+    ResponseStatus,
+    StudyInstrument,
+    StudyStatus,
+    Timepoint,
+    utcnow,
+)
+from study.services.allocation import allocate, existing_allocation
+
+S = ParticipantStatus
+
+# The status a trainee must have for a time point's questionnaires to be open, and the one
+# they reach when every questionnaire of it is submitted.
+TIMEPOINT_GATES: dict[str, tuple[ParticipantStatus, ParticipantStatus]] = {
+    "baseline": (S.CONSENTED, S.BASELINE_DONE),
+    "post": (S.INTERVENTION_DONE, S.POST_DONE),
+    "followup": (S.POST_DONE, S.FOLLOWUP_DONE),
+}
+
+FOLLOWUP_DELAY = timedelta(days=28)
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where the trainee's link takes them now."""
+
+    name: str
+    timepoint: str | None = None
+    instrument_id: str | None = None
+    opens_at: datetime | None = None
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def study_instruments(session: Session, participant: Participant, timepoint: str
+                      ) -> list[StudyInstrument]:
+    return list(session.scalars(
+        select(StudyInstrument)
+        .join(Timepoint)
+        .where(Timepoint.study_id == participant.study_id, Timepoint.name == timepoint)
+        .order_by(StudyInstrument.position)
+    ))
+
+
+def submitted_instruments(session: Session, participant: Participant, timepoint: str) -> set[str]:
+    return set(session.scalars(
+        select(Response.instrument_id)
+        .join(Timepoint)
+        .where(
+            Response.participant_id == participant.id,
+            Timepoint.name == timepoint,
+            Response.status == ResponseStatus.SUBMITTED,
+        )
+    ))
+
+
+def _first_open_questionnaire(session: Session, participant: Participant, timepoint: str
+                              ) -> Step | None:
+    done = submitted_instruments(session, participant, timepoint)
+    for item in study_instruments(session, participant, timepoint):
+        if item.instrument_id not in done:
+            return Step("questionnaire", timepoint, item.instrument_id)
+    return None
+
+
+def post_window_closes_at(participant: Participant) -> datetime | None:
+    days = participant.study.post_window_days
+    if days is None or participant.intervention_done_at is None:
+        return None
+    return participant.intervention_done_at + timedelta(days=days)
+
+
+def next_step(session: Session, participant: Participant, now: datetime | None = None) -> Step:
+    """The page a trainee's link leads to: the whole of save-and-resume in one place."""
+    now = now or utcnow()
+    status = participant.status
+    if status is S.INVITED:
+        return Step("welcome")
+    if status in (S.DECLINED, S.WITHDRAWN, S.INELIGIBLE, S.LOST):
+        return Step(status.value)
+    if status is S.CONSENTED:
+        return _first_open_questionnaire(session, participant, "baseline") or Step("allocation")
+    if status is S.BASELINE_DONE:
+        return Step("allocation")
+    if status is S.ALLOCATED:
+        allocation = existing_allocation(session, participant)
+        assert allocation is not None
+        return Step("education" if allocation.arm.kind is ArmKind.EDUCATION else "contact")
+    if status is S.INTERVENTION_DONE:
+        closes = post_window_closes_at(participant)
+        if closes is not None and now > closes:
+            return Step("post_closed")
+        return _first_open_questionnaire(session, participant, "post") or Step("done")
+    if status is S.POST_DONE:
+        if not study_instruments(session, participant, "followup"):
+            return Step("done")
+        opens = participant.status_changed_at + FOLLOWUP_DELAY
+        if now < opens:
+            return Step("followup_wait", opens_at=opens)
+        return _first_open_questionnaire(session, participant, "followup") or Step("done")
+    return Step("done")
+
+
+def record_consent(session: Session, participant: Participant, document: ConsentDocument,
+                   agree: bool) -> Consent:
+    """Record the trainee's choice on a consent version; a repeated post returns the first."""
+    existing = session.scalars(
+        select(Consent).where(Consent.participant_id == participant.id,
+                              Consent.consent_document_id == document.id)
+    ).first()
+    if existing is not None:
+        return existing
+    if participant.study.status is not StudyStatus.RECRUITING:
+        raise NotAllowed("This study is not recruiting at the moment.")
+    consent = Consent(
+        participant_id=participant.id,
+        consent_document_id=document.id,
+        version=document.version,
+        text_sha256=document.text_sha256,
+        choice=ConsentChoice.AGREE if agree else ConsentChoice.DECLINE,
+    )
+    session.add(consent)
+    participant.move_to(S.CONSENTED if agree else S.DECLINED)
+    audit.record(session, "consent", actor=audit.actor_for(participant=participant),
+                 participant=participant, version=document.version, choice=consent.choice.value)
+    return consent
+
+
+def current_answers(session: Session, response: Response | None) -> dict[str, str]:
+    if response is None:
+        return {}
+    return {a.item_key: a.value for a in session.scalars(response.answers.select())}
+
+
+def find_response(session: Session, participant: Participant, timepoint: Timepoint,
+                  instrument_id: str) -> Response | None:
+    return session.scalars(
+        select(Response).where(
+            Response.participant_id == participant.id,
+            Response.timepoint_id == timepoint.id,
+            Response.instrument_id == instrument_id,
+        )
+    ).first()
+
+
+def _check_questionnaire_open(session: Session, participant: Participant,
+                              timepoint: Timepoint, instrument_id: str) -> StudyInstrument:
+    gate = TIMEPOINT_GATES.get(timepoint.name)
+    if gate is None or participant.status is not gate[0]:
+        raise NotAllowed("This questionnaire is not open for you at the moment.")
+    step = next_step(session, participant)
+    if step.name != "questionnaire" or step.timepoint != timepoint.name:
+        raise NotAllowed("This questionnaire is not open for you at the moment.")
+    pinned = next((si for si in timepoint.instruments if si.instrument_id == instrument_id), None)
+    if pinned is None:
+        raise NotAllowed("This questionnaire is not part of the study.")
+    return pinned
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    response: Response
+    submitted_now: bool
+    already_submitted: bool
+    allocation: Allocation | None = None
+
+
+def save_answers(
+    session: Session,
+    participant: Participant,
+    timepoint: Timepoint,
+    instrument: Instrument,
+    answers: Mapping[str, str],
+    *,
+    page: int = 0,
+    final: bool,
+) -> SaveResult:
+    """Store a page of answers; with ``final``, submit the questionnaire and move the trainee on.
+
+    A questionnaire already submitted is left untouched (a double click or a replayed form),
+    and the result says so. Completing the last baseline questionnaire allocates the trainee
+    in the same transaction.
+    """
+    response = find_response(session, participant, timepoint, instrument.id)
+    if response is not None and response.status is ResponseStatus.SUBMITTED:
+        return SaveResult(response, submitted_now=False, already_submitted=True)
+    pinned = _check_questionnaire_open(session, participant, timepoint, instrument.id)
+    if pinned.instrument_version != instrument.version:
+        raise NotAllowed("This questionnaire was given at another version.")
+    if response is None:
+        response = Response(
+            participant_id=participant.id, timepoint_id=timepoint.id,
+            instrument_id=instrument.id, instrument_version=instrument.version,
+        )
+        session.add(response)
+        session.flush()
+
+    known = {item.key for item in instrument.items}
+    unknown = set(answers) - known
+    if unknown:
+        raise NotAllowed(f"Unknown questions: {', '.join(sorted(unknown))}.")
+    stored = {a.item_key: a for a in session.scalars(response.answers.select())}
+    now = utcnow()
+    for key, value in answers.items():
+        if key in stored:
+            if stored[key].value != value:
+                stored[key].value = value
+                stored[key].answered_at = now
+        else:
+            session.add(Answer(response_id=response.id, item_key=key, value=value))
+    response.current_page = page
+
+    if not final:
+        session.flush()
+        return SaveResult(response, submitted_now=False, already_submitted=False)
+
+    answered = set(stored) | set(answers)
+    missing = [item.key for item in instrument.items if item.required and item.key not in answered]
+    if missing:
+        raise NotAllowed(f"Some questions are not answered yet: {', '.join(missing)}.")
+    response.status = ResponseStatus.SUBMITTED
+    response.submitted_at = now
+    session.flush()
+    audit.record(session, "questionnaire_submitted", actor=audit.actor_for(participant=participant),
+                 participant=participant, timepoint=timepoint.name, instrument=instrument.id,
+                 version=instrument.version)
+
+    allocation = None
+    if _first_open_questionnaire(session, participant, timepoint.name) is None:
+        participant.move_to(TIMEPOINT_GATES[timepoint.name][1])
+        if timepoint.name == "baseline":
+            allocation = allocate(session, participant,
+                                  actor=audit.actor_for(participant=participant))
+    return SaveResult(response, submitted_now=True, already_submitted=False, allocation=allocation)
+
+
+def mark_intervention_done(session: Session, participant: Participant, *, actor: str,
+                           how: str) -> None:
+    participant.move_to(S.INTERVENTION_DONE)
+    participant.intervention_done_at = utcnow()
+    audit.record(session, "intervention_done", actor=actor, participant=participant, how=how)
+
+
+def module_progress(session: Session, participant: Participant) -> ModuleProgress:
+    progress = session.get(ModuleProgress, participant.id)
+    if progress is None:
+        progress = ModuleProgress(participant_id=participant.id)
+        session.add(progress)
+        session.flush()
+    return progress
+
+
+def _require_arm(session: Session, participant: Participant, kind: ArmKind) -> Allocation:
+    allocation = existing_allocation(session, participant)
+    if participant.status is not S.ALLOCATED or allocation is None or allocation.arm.kind is not kind:
+        raise NotAllowed("This part of the study is not open for you.")
+    return allocation
+
+
+def read_module_page(session: Session, participant: Participant, position: int) -> None:
+    """Note that the trainee reached a page; pages open in order, one after another."""
+    _require_arm(session, participant, ArmKind.EDUCATION)
+    progress = module_progress(session, participant)
+    if position > progress.furthest_page + 1:
+        raise NotAllowed("Please read the pages in order.")
+    progress.furthest_page = max(progress.furthest_page, position)
+
+
+def complete_module(session: Session, participant: Participant) -> None:
+    _require_arm(session, participant, ArmKind.EDUCATION)
+    progress = module_progress(session, participant)
+    last = len(participant.study.module_pages) - 1
+    if progress.furthest_page < last:
+        raise NotAllowed("Please read every page of the module first.")
+    progress.completed_at = utcnow()
+    mark_intervention_done(session, participant, actor=audit.actor_for(participant=participant),
+                           how="module_completed")
+
+
+def withdraw(session: Session, participant: Participant, *, actor: str, reason: str = "") -> None:
+    """Withdraw a trainee; their data follows the consent they gave (DESIGN §3)."""
+    participant.move_to(S.WITHDRAWN)
+    participant.withdrawn_at = utcnow()
+    consent = session.scalars(
+        select(Consent).where(Consent.participant_id == participant.id,
+                              Consent.choice == ConsentChoice.AGREE)
+        .order_by(Consent.at.desc())
+    ).first()
+    document = session.get(ConsentDocument, consent.consent_document_id) if consent else None
+    keep = document.data_kept_on_withdrawal if document is not None else False
+    if not keep:
+        for response in session.scalars(
+            select(Response).where(Response.participant_id == participant.id)
+        ):
+            session.delete(response)
+        participant.data_withdrawn = True
+    audit.record(session, "withdrawal", actor=actor, participant=participant,
+                 data_kept=keep, reason=reason[:500])

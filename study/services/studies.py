@@ -1,0 +1,149 @@
+"""Setting up a study and moving it through draft → recruiting → closed."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from instruments import Library
+from study import audit
+from study.errors import NotAllowed
+from study.models import (
+    Arm,
+    ArmKind,
+    Cohort,
+    ConsentDocument,
+    ModulePage,
+    Study,
+    StudyInstrument,
+    StudyStatus,
+    Timepoint,
+    utcnow,
+)
+from study.services.journey import sha256_text
+from study.services.sequence import parse_block_sizes, validate_block_sizes
+
+TIMEPOINT_LABELS = {"baseline": "Before", "post": "After", "followup": "Follow-up"}
+
+
+@dataclass
+class StudySpec:
+    slug: str
+    title: str
+    consent_text: str
+    description: str = ""
+    arms: Sequence[tuple[str, str, ArmKind, bool, str]] = (
+        ("education", "Education", ArmKind.EDUCATION, True, ""),
+        ("contact", "Contact with a peer specialist", ArmKind.CONTACT, False, ""),
+    )
+    cohorts: Sequence[str] = ("Cohort 1",)
+    # time point -> instrument ids (newest version is pinned)
+    instruments: dict[str, list[str]] = field(default_factory=dict)
+    block_sizes: str = "2,4,6"
+    strata_factors: str = ""
+    post_window_days: int | None = None
+    data_kept_on_withdrawal: bool = True
+
+
+def get_study(session: Session, slug: str) -> Study:
+    study = session.scalars(select(Study).where(Study.slug == slug)).first()
+    if study is None:
+        raise NotAllowed(f"No study with the slug {slug!r}.")
+    return study
+
+
+def create_study(session: Session, spec: StudySpec, library: Library, *, actor: str) -> Study:
+    if session.scalars(select(Study).where(Study.slug == spec.slug)).first() is not None:
+        raise NotAllowed(f"A study with the slug {spec.slug!r} exists already.")
+    study = Study(slug=spec.slug, title=spec.title, description=spec.description,
+                  block_sizes=spec.block_sizes, strata_factors=spec.strata_factors,
+                  post_window_days=spec.post_window_days)
+    for position, (key, name, kind, is_control, description) in enumerate(spec.arms):
+        study.arms.append(Arm(key=key, name=name, kind=kind, is_control=is_control,
+                              position=position, description=description))
+    for name in spec.cohorts:
+        study.cohorts.append(Cohort(name=name))
+    for position, (name, instrument_ids) in enumerate(spec.instruments.items()):
+        timepoint = Timepoint(name=name, label=TIMEPOINT_LABELS.get(name, name),
+                              position=position)
+        for item_position, instrument_id in enumerate(instrument_ids):
+            instrument = library.get(instrument_id)
+            timepoint.instruments.append(StudyInstrument(
+                instrument_id=instrument.id, instrument_version=instrument.version,
+                position=item_position))
+        study.timepoints.append(timepoint)
+    study.consent_documents.append(ConsentDocument(
+        version=1, text=spec.consent_text, text_sha256=sha256_text(spec.consent_text),
+        data_kept_on_withdrawal=spec.data_kept_on_withdrawal))
+    session.add(study)
+    session.flush()
+    audit.record(session, "study_created", actor=actor, study=study)
+    return study
+
+
+def set_module_pages(session: Session, study: Study,
+                     pages: Sequence[tuple[str, str, str | None]]) -> None:
+    study.module_pages.clear()
+    session.flush()
+    for position, (title, body, video_url) in enumerate(pages):
+        study.module_pages.append(ModulePage(position=position, title=title, body=body,
+                                             video_url=video_url))
+    session.flush()
+
+
+def recruitment_problems(study: Study, library: Library) -> list[str]:
+    """Everything that stops a study from opening; empty when it can open."""
+    from instruments import missing_wording
+
+    problems = []
+    if len(study.arms) != 2 or sum(arm.is_control for arm in study.arms) != 1:
+        problems.append("A study needs exactly two arms, one of them the control arm.")
+    try:
+        validate_block_sizes({arm.key: arm.ratio for arm in study.arms},
+                             parse_block_sizes(study.block_sizes))
+    except ValueError as error:
+        problems.append(f"Block sizes: {error}.")
+    if not study.cohorts:
+        problems.append("A study needs at least one cohort.")
+    names = {tp.name for tp in study.timepoints}
+    for needed in ("baseline", "post"):
+        if needed not in names or not study.timepoint(needed).instruments:  # type: ignore[union-attr]
+            problems.append(f"The {needed} time point has no questionnaire.")
+    for timepoint in study.timepoints:
+        for pinned in timepoint.instruments:
+            try:
+                instrument = library.get(pinned.instrument_id, pinned.instrument_version)
+            except LookupError as error:
+                problems.append(str(error))
+                continue
+            missing = missing_wording(instrument)
+            if missing:
+                problems.append(
+                    f"{instrument.title} ({instrument.id}) has no wording for "
+                    f"{len(missing)} item(s); a site holding the licence must supply it first."
+                )
+    if study.current_consent is None:
+        problems.append("A study needs a consent text.")
+    if any(arm.kind is ArmKind.EDUCATION for arm in study.arms) and not study.module_pages:
+        problems.append("The education arm has no module pages.")
+    return problems
+
+
+def open_recruitment(session: Session, study: Study, library: Library, *, actor: str) -> None:
+    """Freeze the design, draw the secret seed, and start taking trainees."""
+    problems = recruitment_problems(study, library)
+    if problems:
+        raise NotAllowed(" ".join(problems))
+    study.move_to(StudyStatus.RECRUITING)
+    study.allocation_seed = secrets.token_hex(32)
+    study.recruitment_opened_at = utcnow()
+    audit.record(session, "recruitment_opened", actor=actor, study=study)
+
+
+def close_recruitment(session: Session, study: Study, *, actor: str) -> None:
+    study.move_to(StudyStatus.CLOSED)
+    audit.record(session, "recruitment_closed", actor=actor, study=study)

@@ -1,0 +1,325 @@
+"""The trainee journey on the web: one personal link, every step a page (DESIGN §3).
+
+Every write locks the participant row first (``lock_participant``), so a double click, a
+replayed form or two open tabs are serialised and find the work already done.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
+from wtforms.fields.choices import SelectChoice
+
+from instruments import Instrument, Library
+from study.errors import DomainError
+from study.extensions import csrf, db
+from study.models import ArmKind, ModuleProgress, Participant, Timepoint
+from study.services import contact, journey
+from study.services.allocation import allocate, existing_allocation, lock_participant
+from study.services.invitations import participant_for_token
+from study.trainee.forms import (
+    ActionForm,
+    BookingForm,
+    ConsentForm,
+    WithdrawForm,
+    answers_from,
+    field_name,
+    questionnaire_form,
+)
+
+bp = Blueprint("trainee", __name__, url_prefix="/t")
+
+STEP_ENDPOINTS = {
+    "welcome": "trainee.welcome",
+    "allocation": "trainee.allocation",
+    "education": "trainee.education",
+    "contact": "trainee.sessions",
+}
+
+
+def library() -> Library:
+    return current_app.extensions["allport.instruments"]
+
+
+def with_participant(view: Any) -> Any:
+    """Resolve the link's token to its participant, or answer with the friendly 404 page."""
+
+    @wraps(view)
+    def wrapper(token: str, **kwargs: Any) -> Any:
+        g.private_page = True
+        participant = participant_for_token(db.session, token) if len(token) <= 100 else None
+        if participant is None:
+            abort(404, description="This link is not valid. Please check that you copied the "
+                                   "whole link from your invitation, or contact your study "
+                                   "coordinator.")
+        if request.method == "POST":
+            participant = lock_participant(db.session, participant.id)
+        g.participant = participant
+        g.token = token
+        return view(participant, token, **kwargs)
+
+    return wrapper
+
+
+def step_url(session: Session, participant: Participant, token: str) -> str:
+    step = journey.next_step(session, participant)
+    if step.name == "questionnaire":
+        return url_for("trainee.questionnaire", token=token, timepoint=step.timepoint,
+                       instrument_id=step.instrument_id)
+    endpoint = STEP_ENDPOINTS.get(step.name)
+    if endpoint is not None:
+        return url_for(endpoint, token=token)
+    return url_for("trainee.status", token=token)
+
+
+def go_on(participant: Participant, token: str) -> Any:
+    db.session.commit()
+    return redirect(step_url(db.session, participant, token), code=303)
+
+
+@bp.get("/<token>")
+@with_participant
+def start(participant: Participant, token: str) -> Any:
+    return redirect(step_url(db.session, participant, token))
+
+
+@bp.get("/<token>/welcome")
+@with_participant
+def welcome(participant: Participant, token: str) -> Any:
+    if journey.next_step(db.session, participant).name != "welcome":
+        return redirect(step_url(db.session, participant, token))
+    return render_template("trainee/welcome.html", participant=participant,
+                           study=participant.study, token=token)
+
+
+@bp.route("/<token>/consent", methods=["GET", "POST"])
+@with_participant
+def consent(participant: Participant, token: str) -> Any:
+    document = participant.study.current_consent
+    if journey.next_step(db.session, participant).name != "welcome" or document is None:
+        return redirect(step_url(db.session, participant, token))
+    form = ConsentForm()
+    if form.validate_on_submit():
+        try:
+            journey.record_consent(db.session, participant, document,
+                                   agree=form.choice.data == "agree")
+        except DomainError as error:
+            flash(str(error), "error")
+            return redirect(url_for("trainee.status", token=token))
+        return go_on(participant, token)
+    return render_template("trainee/consent.html", form=form, document=document,
+                           study=participant.study, token=token), 200 if not form.errors else 422
+
+
+def _pages(instrument: Instrument) -> list[list[Any]]:
+    items = list(instrument.items)
+    size = instrument.page_size or len(items) or 1
+    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+
+
+def _questionnaire_context(participant: Participant, timepoint: Timepoint, instrument_id: str
+                           ) -> tuple[Instrument, int, int]:
+    pinned = next((si for si in timepoint.instruments if si.instrument_id == instrument_id), None)
+    if pinned is None:
+        abort(404)
+    instrument = library().get(pinned.instrument_id, pinned.instrument_version)
+    names = [si.instrument_id for si in timepoint.instruments]
+    return instrument, names.index(instrument_id) + 1, len(names)
+
+
+@bp.route("/<token>/q/<timepoint>/<instrument_id>", methods=["GET", "POST"])
+@csrf.exempt  # checked by the form itself, so an expired token re-renders with answers kept
+@with_participant
+def questionnaire(participant: Participant, token: str, timepoint: str,
+                  instrument_id: str) -> Any:
+    point = participant.study.timepoint(timepoint)
+    if point is None:
+        abort(404)
+    step = journey.next_step(db.session, participant)
+    if step.name != "questionnaire" or (step.timepoint, step.instrument_id) != (
+            timepoint, instrument_id):
+        # Submitted already, or not open yet: the link takes them where they are.
+        return redirect(step_url(db.session, participant, token))
+    instrument, number, count = _questionnaire_context(participant, point, instrument_id)
+    pages = _pages(instrument)
+    response = journey.find_response(db.session, participant, point, instrument_id)
+    saved = journey.current_answers(db.session, response)
+    default_page = response.current_page if response is not None else 0
+    page = request.args.get("page", default_page, type=int)
+    page = min(max(page, 0), len(pages) - 1)
+    items = pages[page]
+
+    form = questionnaire_form(items, formdata=request.form if request.method == "POST" else None,
+                              answers=saved)
+    status = 200
+    if request.method == "POST":
+        if form.validate():
+            last_page = page == len(pages) - 1
+            try:
+                journey.save_answers(db.session, participant, point, instrument,
+                                     answers_from(form, items), page=min(page + 1, len(pages) - 1),
+                                     final=last_page)
+            except DomainError as error:
+                db.session.rollback()
+                flash(str(error), "error")
+                return redirect(step_url(db.session, participant, token), code=303)
+            if not last_page:
+                db.session.commit()
+                return redirect(url_for("trainee.questionnaire", token=token, timepoint=timepoint,
+                                        instrument_id=instrument_id, page=page + 1), code=303)
+            return go_on(participant, token)
+        status = 422
+        if "csrf_token" in form.errors:
+            form.errors.pop("csrf_token", None)
+            flash("This page was open for a long time, so for your security we need you to "
+                  "send it again. Your answers are still filled in: please check them and "
+                  "press the button again.", "warning")
+    return render_template(
+        "trainee/questionnaire.html", form=form, instrument=instrument, items=items,
+        field_name=field_name, page=page, page_count=len(pages), number=number, count=count,
+        timepoint=point, token=token, study=participant.study,
+        progress=math.floor(100 * page / len(pages)),
+    ), status
+
+
+@bp.route("/<token>/allocation", methods=["GET", "POST"])
+@with_participant
+def allocation(participant: Participant, token: str) -> Any:
+    """Only reached if allocation could not run with the last baseline answers: try again."""
+    if journey.next_step(db.session, participant).name != "allocation":
+        return redirect(step_url(db.session, participant, token))
+    form = ActionForm()
+    if form.validate_on_submit():
+        try:
+            allocate(db.session, participant, actor=f"participant:{participant.code}")
+        except DomainError as error:
+            db.session.rollback()
+            flash(str(error), "error")
+            return redirect(url_for("trainee.allocation", token=token), code=303)
+        return go_on(participant, token)
+    return render_template("trainee/allocation.html", form=form, token=token,
+                           study=participant.study)
+
+
+def _arm(participant: Participant) -> Any:
+    found = existing_allocation(db.session, participant)
+    return found.arm if found is not None else None
+
+
+@bp.get("/<token>/education")
+@with_participant
+def education(participant: Participant, token: str) -> Any:
+    arm = _arm(participant)
+    if arm is None or arm.kind is not ArmKind.EDUCATION or participant.status.value != "allocated":
+        return redirect(step_url(db.session, participant, token))
+    progress = db.session.get(ModuleProgress, participant.id)
+    return render_template("trainee/education.html", arm=arm, study=participant.study,
+                           pages=participant.study.module_pages, progress=progress, token=token)
+
+
+@bp.route("/<token>/education/<int:position>", methods=["GET", "POST"])
+@with_participant
+def module_page(participant: Participant, token: str, position: int) -> Any:
+    arm = _arm(participant)
+    pages = participant.study.module_pages
+    if arm is None or arm.kind is not ArmKind.EDUCATION or participant.status.value != "allocated":
+        return redirect(step_url(db.session, participant, token))
+    if not 0 <= position < len(pages):
+        abort(404)
+    form = ActionForm()
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            journey.read_module_page(db.session, participant, position)
+            if position == len(pages) - 1:
+                journey.complete_module(db.session, participant)
+                return go_on(participant, token)
+        except DomainError as error:
+            db.session.rollback()
+            flash(str(error), "error")
+            return redirect(url_for("trainee.education", token=token), code=303)
+        db.session.commit()
+        return redirect(url_for("trainee.module_page", token=token, position=position + 1),
+                        code=303)
+    progress = db.session.get(ModuleProgress, participant.id)
+    furthest = progress.furthest_page if progress is not None else 0
+    if position > furthest + 1 or (progress is None and position > 0):
+        return redirect(url_for("trainee.module_page", token=token, position=furthest))
+    return render_template("trainee/module_page.html", page=pages[position], position=position,
+                           count=len(pages), form=form, token=token, study=participant.study)
+
+
+@bp.route("/<token>/sessions", methods=["GET", "POST"])
+@with_participant
+def sessions(participant: Participant, token: str) -> Any:
+    arm = _arm(participant)
+    if arm is None or arm.kind is not ArmKind.CONTACT or participant.status.value != "allocated":
+        return redirect(step_url(db.session, participant, token))
+    available = contact.bookable_sessions(db.session, participant)
+    booking = contact.booking_of(db.session, participant)
+    form = BookingForm()
+    form.session_id.choices = [SelectChoice(s.id, s.starts_at.isoformat()) for s, left in available
+                               if left > 0 or (booking and booking.session_id == s.id)]
+    cancel_form = ActionForm(prefix="cancel")
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                contact.book(db.session, participant, form.session_id.data)
+            except DomainError as error:
+                db.session.rollback()
+                flash(str(error), "error")
+                return redirect(url_for("trainee.sessions", token=token), code=303)
+            db.session.commit()
+            flash("Your place is booked. We look forward to seeing you.", "success")
+            return redirect(url_for("trainee.sessions", token=token), code=303)
+        status = 422
+    return render_template("trainee/sessions.html", arm=arm, available=available,
+                           booking=booking, form=form, cancel_form=cancel_form, token=token,
+                           study=participant.study), status
+
+
+@bp.post("/<token>/sessions/cancel")
+@with_participant
+def cancel_booking(participant: Participant, token: str) -> Any:
+    form = ActionForm(prefix="cancel")
+    if form.validate_on_submit():
+        try:
+            contact.cancel_booking(db.session, participant)
+        except DomainError as error:
+            db.session.rollback()
+            flash(str(error), "error")
+        else:
+            db.session.commit()
+            flash("Your booking is cancelled. Please choose another session.", "info")
+    return redirect(url_for("trainee.sessions", token=token), code=303)
+
+
+@bp.get("/<token>/status")
+@with_participant
+def status(participant: Participant, token: str) -> Any:
+    step = journey.next_step(db.session, participant)
+    if step.name in STEP_ENDPOINTS or step.name == "questionnaire":
+        return redirect(step_url(db.session, participant, token))
+    return render_template("trainee/status.html", step=step, study=participant.study,
+                           participant=participant, token=token,
+                           closes_at=journey.post_window_closes_at(participant))
+
+
+@bp.route("/<token>/withdraw", methods=["GET", "POST"])
+@with_participant
+def withdraw(participant: Participant, token: str) -> Any:
+    if not participant.is_active or participant.status.value in ("invited",):
+        return redirect(step_url(db.session, participant, token))
+    form = WithdrawForm()
+    if form.validate_on_submit():
+        journey.withdraw(db.session, participant, actor=f"participant:{participant.code}",
+                         reason=form.reason.data or "")
+        return go_on(participant, token)
+    document = participant.study.current_consent
+    return render_template("trainee/withdraw.html", form=form, token=token,
+                           study=participant.study, document=document), \
+        422 if form.errors else 200

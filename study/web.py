@@ -1,0 +1,112 @@
+"""Wiring the web layer into the app: extensions, blueprints, commands, errors, headers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from study.extensions import csrf, db, limiter, login_manager
+
+
+def register_extensions(app: Flask) -> None:
+    from instruments import load_library
+    from study.database import configure_engine
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.extensions["allport.instruments"] = load_library(
+        wording_dir=f"{app.instance_path}/wording"
+    )
+
+
+def format_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    value = value.astimezone(UTC)
+    return f"{value:%A} {value.day} {value:%B %Y, %H:%M} UTC"
+
+
+def register_blueprints(app: Flask) -> None:
+    from study.admin.views import bp as admin_bp
+    from study.auth.views import bp as auth_bp
+    from study.coordinator.views import bp as coordinator_bp
+    from study.health import bp as health_bp
+    from study.researcher.views import bp as researcher_bp
+    from study.trainee.views import bp as trainee_bp
+
+    for blueprint in (health_bp, auth_bp, trainee_bp, coordinator_bp, researcher_bp, admin_bp):
+        app.register_blueprint(blueprint)
+
+
+def register_commands(app: Flask) -> None:
+    from study.cli import register
+
+    register(app)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def register_error_handlers(app: Flask) -> None:
+    def rollback() -> None:
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the original error matters more
+            app.logger.exception("rollback failed")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        rollback()
+        code = error.code or 500
+        if _wants_json():
+            return jsonify(error=error.name.lower().replace(" ", "_"),
+                           message=error.description), code
+        return render_template("errors/error.html", error=error, code=code), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> Any:
+        rollback()
+        if _wants_json():
+            return jsonify(error="csrf", message=error.description), 400
+        return render_template("errors/csrf.html", error=error), 400
+
+    @app.errorhandler(Exception)
+    def server_error(error: Exception) -> Any:
+        rollback()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if _wants_json():
+            return jsonify(error="server_error", message="Something went wrong on our side."), 500
+        return render_template("errors/500.html"), 500
+
+
+def register_request_hooks(app: Flask) -> None:
+    @app.after_request
+    def security_headers(response: Any) -> Any:
+        headers = response.headers
+        # Not no-referrer: Flask-WTF's same-origin check on HTTPS needs the Referer (DESIGN §9).
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        )
+        if getattr(g, "private_page", False):
+            headers["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,103 @@
+"""Fixtures shared by the whole suite.
+
+Every database test runs on SQLite (a fresh file per test) or, when ``TEST_DATABASE_URL`` is
+set, on PostgreSQL (schema created once, tables truncated after each test). A PostgreSQL that
+cannot be reached fails the run; it is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from study.database import normalise_database_url
+from study.extensions import db
+from study.models import Base
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database: {'PostgreSQL ' + POSTGRES_URL if POSTGRES_URL else 'SQLite (per test)'}"
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[str | None]:
+    if not POSTGRES_URL:
+        yield None
+        return
+    url = normalise_database_url(POSTGRES_URL)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001
+        pytest.exit(f"TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {error}",
+                    returncode=3)
+    Base.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    yield url
+
+
+def _truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, postgres_schema: str | None) -> Iterator[str]:
+    if postgres_schema:
+        yield postgres_schema
+        _truncate_all(postgres_schema)
+    else:
+        yield f"sqlite:///{tmp_path / 'allport.sqlite3'}"
+
+
+@pytest.fixture
+def make_app(database_url: str, tmp_path: Path) -> Callable[..., Flask]:
+    def factory(**overrides: Any) -> Flask:
+        config = {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SECRET_KEY": "test-secret",
+            "LOGIN_RATE_LIMIT": "1000 per minute",
+            "SERVER_NAME": None,
+        }
+        config.update(overrides)
+        app = create_app(config)
+        if not POSTGRES_URL:
+            with app.app_context():
+                Base.metadata.create_all(db.engine)
+        return app
+
+    return factory
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()

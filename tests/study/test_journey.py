@@ -1,0 +1,275 @@
+"""The trainee journey end to end through the test client, with CSRF on (DESIGN §3)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from tests.helpers import TraineeDriver, csrf_from
+from sqlalchemy import select
+
+from study.extensions import db
+from study.models import (
+    Allocation,
+    AuditEvent,
+    Booking,
+    ContactSession,
+    Participant,
+    ParticipantStatus,
+    Response,
+    utcnow,
+)
+from study.services import invitations
+from study.services.demo import seed_demo
+from study.services.studies import get_study
+
+
+@pytest.fixture
+def demo(app):  # type: ignore[no-untyped-def]
+    with app.app_context():
+        accounts = seed_demo(db.session, app.extensions["allport.instruments"])
+        db.session.commit()
+    app.config["DEMO_ACCOUNTS"] = accounts
+    return accounts
+
+
+@pytest.fixture
+def invite(app, demo):  # type: ignore[no-untyped-def]
+    def make(count: int = 1) -> list[str]:
+        with app.app_context():
+            study = get_study(db.session, "demo")
+            issued = invitations.invite(db.session, study, study.cohorts[0], count, actor="test")
+            db.session.commit()
+            return [i.token for i in issued]
+    return make
+
+
+def participant_of(app, token: str) -> Participant:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        participant = invitations.participant_for_token(db.session, token)
+        assert participant is not None
+        db.session.expunge(participant)
+        return participant
+
+
+def arm_of(app, token: str) -> str | None:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        participant = invitations.participant_for_token(db.session, token)
+        allocation = db.session.scalars(
+            select(Allocation).where(Allocation.participant_id == participant.id)).first()
+        return allocation.arm.key if allocation else None
+
+
+def test_welcome_then_consent_then_baseline(client, invite):  # type: ignore[no-untyped-def]
+    trainee = TraineeDriver(client, invite()[0])
+    page = trainee.open()
+    assert page.request.path.endswith("/welcome")
+    assert "Read the study information" in page.get_data(as_text=True)
+    page = trainee.consent(agree=True)
+    assert "/q/baseline/background" in page.request.path
+    assert "About you" in page.get_data(as_text=True)
+
+
+def test_consent_without_choice_rerenders_with_message(client, invite):  # type: ignore[no-untyped-def]
+    trainee = TraineeDriver(client, invite()[0])
+    page = trainee.post("/consent", {}, follow=False)
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    assert "Please choose whether you agree to take part." in html
+    assert 'class="error-summary"' in html
+
+
+def test_decline_is_recorded_and_ends_politely(app, client, invite):  # type: ignore[no-untyped-def]
+    token = invite()[0]
+    trainee = TraineeDriver(client, token)
+    page = trainee.consent(agree=False)
+    assert "You have chosen not to take part" in page.get_data(as_text=True)
+    assert participant_of(app, token).status is ParticipantStatus.DECLINED
+    # The link keeps leading to the same polite page, and no questionnaire opens.
+    assert client.get(f"/t/{token}/q/baseline/background",
+                      follow_redirects=True).request.path.endswith("/status")
+
+
+def complete_baseline(client, token: str) -> TraineeDriver:  # type: ignore[no-untyped-def]
+    trainee = TraineeDriver(client, token)
+    trainee.consent(agree=True)
+    trainee.answer_until_not_questionnaire()
+    return trainee
+
+
+def test_allocation_happens_with_the_last_baseline_answer(app, client, invite):  # type: ignore[no-untyped-def]
+    token = invite()[0]
+    trainee = TraineeDriver(client, token)
+    trainee.consent()
+    trainee.answer_page()  # background
+    trainee.answer_page()  # intergroup anxiety
+    page = trainee.answer_page()  # stigma, page 1 of 2
+    assert "Page 2 of 2" in page.get_data(as_text=True)
+    assert arm_of(app, token) is None, "allocated before the baseline was complete"
+    page = trainee.answer_page()  # stigma, the last page
+    arm = arm_of(app, token)
+    assert arm in ("education", "contact")
+    expected = "/education" if arm == "education" else "/sessions"
+    assert page.request.path.endswith(expected)
+
+
+def test_full_journey_both_arms(app, client, invite):  # type: ignore[no-untyped-def]
+    seen_arms = set()
+    for token in invite(8):
+        trainee = complete_baseline(client, token)
+        arm = arm_of(app, token)
+        seen_arms.add(arm)
+        if arm == "education":
+            page = trainee.open()
+            assert "Education module" in page.get_data(as_text=True)
+            for position in range(5):
+                page = trainee.post(f"/education/{position}", {})
+            assert "/q/post/" in page.request.path
+        else:
+            page = trainee.open()
+            html = page.get_data(as_text=True)
+            assert "Book a session" in html
+            match = re.search(r'name="session_id" id="session_id-0" value="(\d+)"', html)
+            assert match, html[html.find("<main"):]
+            session_id = int(match.group(1))
+            page = trainee.post("/sessions", {"session_id": session_id})
+            assert "Your place is booked" in page.get_data(as_text=True)
+            # The post questionnaire is refused before attendance is recorded.
+            page = client.get(f"/t/{token}/q/post/intergroup-anxiety", follow_redirects=True)
+            assert page.request.path.endswith("/sessions")
+            record_attendance(app, token)
+            page = trainee.open()
+            assert "/q/post/" in page.request.path
+        trainee.page = page
+        page = trainee.answer_until_not_questionnaire()
+        assert "You have completed the study" in page.get_data(as_text=True)
+        assert participant_of(app, token).status is ParticipantStatus.POST_DONE
+    assert seen_arms == {"education", "contact"}
+
+
+def record_attendance(app, token: str) -> None:  # type: ignore[no-untyped-def]
+    """Move the session into the past and mark attendance through the coordinator page."""
+    with app.app_context():
+        participant = invitations.participant_for_token(db.session, token)
+        booking = db.session.scalars(
+            select(Booking).where(Booking.participant_id == participant.id)).one()
+        contact_session = db.session.get(ContactSession, booking.session_id)
+        original_start = contact_session.starts_at
+        contact_session.starts_at = utcnow() - timedelta(hours=2)
+        db.session.commit()
+        booking_id, session_id = booking.id, contact_session.id
+    staff = app.test_client()
+    login(staff, app.config["DEMO_ACCOUNTS"].coordinator)
+    url = f"/coordinator/demo/sessions/{session_id}"
+    html = staff.get(url).get_data(as_text=True)
+    response = staff.post(url, data={"csrf_token": csrf_from(html), "booking_id": booking_id,
+                                     f"b{booking_id}-attended": "yes"}, follow_redirects=True)
+    assert "Attendance saved" in response.get_data(as_text=True)
+    with app.app_context():  # time runs on: later trainees book the same session
+        db.session.get(ContactSession, session_id).starts_at = original_start
+        db.session.commit()
+
+
+def login(client, account) -> None:  # type: ignore[no-untyped-def]
+    email, password = account
+    html = client.get("/login").get_data(as_text=True)
+    response = client.post("/login", data={"csrf_token": csrf_from(html), "email": email,
+                                           "password": password})
+    assert response.status_code == 303, response.get_data(as_text=True)
+
+
+def test_resume_returns_to_the_open_page(app, client, invite):  # type: ignore[no-untyped-def]
+    token = invite()[0]
+    trainee = TraineeDriver(client, token)
+    trainee.consent()
+    trainee.answer_page()  # background done
+    # A new device (no cookies) with the same link lands on the next open questionnaire.
+    fresh = app.test_client()
+    page = fresh.get(f"/t/{token}", follow_redirects=True)
+    assert page.request.path.endswith("/q/baseline/intergroup-anxiety")
+
+
+def test_invalid_answers_keep_the_others(client, invite):  # type: ignore[no-untyped-def]
+    trainee = TraineeDriver(client, invite()[0])
+    page = trainee.consent()
+    html = page.get_data(as_text=True)
+    data = {"csrf_token": csrf_from(html), "q_profession": "nursing", "q_training_year": "42"}
+    response = client.post(page.request.path, data=data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Please enter a whole number from 1 to 10." in html
+    assert "Please answer this question." in html  # prior_contact left out
+    assert re.search(r'<input checked[^>]*value="nursing"', html)
+    assert 'value="42"' in html
+
+
+def test_expired_csrf_rerenders_with_answers_kept(client, invite):  # type: ignore[no-untyped-def]
+    trainee = TraineeDriver(client, invite()[0])
+    page = trainee.consent()
+    data = {"csrf_token": "expired-or-forged", "q_profession": "pharmacy",
+            "q_training_year": "2", "q_prior_contact": "none"}
+    response = client.post(page.request.path, data=data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "send it again" in html
+    assert re.search(r'<input checked[^>]*value="pharmacy"', html)
+    # Sending again with the fresh token goes through.
+    data["csrf_token"] = csrf_from(html)
+    response = client.post(page.request.path, data=data, follow_redirects=True)
+    assert response.request.path.endswith("/q/baseline/intergroup-anxiety")
+
+
+def test_double_submit_stores_one_response(app, client, invite):  # type: ignore[no-untyped-def]
+    token = invite()[0]
+    trainee = TraineeDriver(client, token)
+    page = trainee.consent()
+    html = page.get_data(as_text=True)
+    data = {"csrf_token": csrf_from(html), "q_profession": "medicine",
+            "q_training_year": "3", "q_prior_contact": "close"}
+    first = client.post(page.request.path, data=data)
+    second = client.post(page.request.path, data=data)
+    assert first.status_code == 303 and second.status_code in (302, 303)
+    with app.app_context():
+        participant = invitations.participant_for_token(db.session, token)
+        count = len(db.session.scalars(
+            select(Response).where(Response.participant_id == participant.id)).all())
+    assert count == 1
+
+
+def test_unknown_and_malformed_tokens_get_the_friendly_404(client):  # type: ignore[no-untyped-def]
+    for token in ("nope", "x" * 43, "%00", "a" * 500):
+        response = client.get(f"/t/{token}")
+        assert response.status_code == 404
+        assert "This link is not valid" in response.get_data(as_text=True)
+
+
+def test_revoked_link_is_404(app, client, invite):  # type: ignore[no-untyped-def]
+    token = invite()[0]
+    with app.app_context():
+        participant = invitations.participant_for_token(db.session, token)
+        invitations.revoke(db.session, participant, actor="test")
+        db.session.commit()
+    assert client.get(f"/t/{token}").status_code == 404
+
+
+def test_withdraw_keeps_data_per_consent(app, client, invite):  # type: ignore[no-untyped-def]
+    token = invite()[0]
+    trainee = TraineeDriver(client, token)
+    trainee.consent()
+    trainee.answer_page()
+    page = trainee.post("/withdraw", {}, follow=False)
+    assert page.status_code == 422
+    assert "Tick the box to confirm" in page.get_data(as_text=True)
+    page = trainee.post("/withdraw", {"confirm": "y", "reason": "no time"})
+    assert "You have withdrawn" in page.get_data(as_text=True)
+    with app.app_context():
+        participant = invitations.participant_for_token(db.session, token)
+        assert participant.status is ParticipantStatus.WITHDRAWN
+        assert not participant.data_withdrawn
+        responses = db.session.scalars(
+            select(Response).where(Response.participant_id == participant.id)).all()
+        assert len(responses) == 1
+        actions = set(db.session.scalars(
+            select(AuditEvent.action).where(AuditEvent.participant_code == participant.code)))
+    assert {"consent", "questionnaire_submitted", "withdrawal"} <= actions
