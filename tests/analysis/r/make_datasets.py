@@ -69,14 +69,18 @@ def balanced(rng: np.random.Generator) -> pd.DataFrame:
 
 
 def unbalanced(rng: np.random.Generator) -> pd.DataFrame:
-    wide = _simulate(rng, 37, 52, {"stigma": (2.8, 0.6, 0.55, -0.5), "anxiety": (3.0, 0.65, 0.45, -0.3)})
+    wide = _simulate(
+        rng, 37, 52, {"stigma": (2.8, 0.6, 0.55, -0.5), "anxiety": (3.0, 0.65, 0.45, -0.3)}
+    )
     long = _to_long(wide, rng)
     participants = wide["participant"].to_numpy()
     lost = rng.choice(participants, 14, replace=False)
     # Lost to follow-up: half have no post row at all, half a post row with empty scores.
     no_row, empty = lost[:7], lost[7:]
     long = long[~((long["time"] == "post") & long["participant"].isin(no_row))].copy()
-    long.loc[(long["time"] == "post") & long["participant"].isin(empty), ["stigma", "anxiety"]] = np.nan
+    long.loc[(long["time"] == "post") & long["participant"].isin(empty), ["stigma", "anxiety"]] = (
+        np.nan
+    )
     # A couple of missing baseline scores (post present): they count for the mixed model only.
     kept = np.setdiff1d(participants, lost)
     missing_pre = rng.choice(kept, 2, replace=False)
@@ -91,7 +95,9 @@ def small(rng: np.random.Generator) -> pd.DataFrame:
 
 
 def null(rng: np.random.Generator) -> pd.DataFrame:
-    wide = _simulate(rng, 30, 30, {"stigma": (2.9, 0.55, 0.6, 0.0), "anxiety": (3.0, 0.6, 0.5, 0.0)})
+    wide = _simulate(
+        rng, 30, 30, {"stigma": (2.9, 0.55, 0.6, 0.0), "anxiety": (3.0, 0.6, 0.5, 0.0)}
+    )
     return _to_long(wide, rng)
 
 

@@ -1,0 +1,177 @@
+"""The baseline table: each arm's pre-intervention profile, with standardized differences.
+
+CONSORT 2010 (item 15) asks for baseline characteristics per arm and advises against significance
+tests of baseline differences in a randomized trial (any difference is chance by design); the
+standardized difference describes imbalance on a scale that does not depend on the sample size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.data import (
+    Design,
+    check_columns,
+    column_names,
+    default_outcomes,
+    numeric_values,
+    read_design,
+)
+from analysis.errors import OutcomeError
+
+
+def baseline_table(
+    frame: pd.DataFrame,
+    outcomes: Sequence[str] | None = None,
+    control_arm: str = "education",
+    covariates: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    r"""Per-arm summaries at ``pre`` of each outcome and baseline covariate; no p-values.
+
+    Numeric variables (every outcome; covariates with a numeric dtype) get n, mean and SD per arm
+    and the standardized difference (Austin 2009)
+
+    .. math:: d = \frac{\bar x_t - \bar x_c}{\sqrt{(s_t^2 + s_c^2)/2}}
+
+    Other covariates are categorical: count and percentage per level and arm, and
+    :math:`d = (\hat p_t - \hat p_c) / \sqrt{(\hat p_t(1 - \hat p_t) + \hat p_c(1 - \hat p_c))/2}`.
+    Values come from the ``pre`` rows of every participant with an arm (all randomized participants
+    with baseline data, whether or not they have a post score). ``standardized_difference`` is null
+    when its denominator is zero or an arm has fewer than 2 values; a variable that cannot be
+    summarized gets an ``error`` instead.
+
+    Returns
+    -------
+    dict
+        ``{"control_arm", "treatment_arm", "time": "pre", "rows": [...]}``; a numeric row is
+        ``{"variable", "type": "numeric", "arms": {arm: {"n", "mean", "sd"}},
+        "standardized_difference"}``, a categorical row ``{"variable", "type": "categorical",
+        "level", "arms": {arm: {"n", "total", "percent"}}, "standardized_difference"}``.
+
+    References
+    ----------
+    Austin, P. C. (2009). Balance diagnostics for comparing the distribution of baseline covariates
+    between treatment groups in propensity-score matched samples. *Statistics in Medicine*, 28(25),
+    3083-3107. Moher, D. et al. (2010). CONSORT 2010 explanation and elaboration. *BMJ*, 340, c869.
+
+    Raises
+    ------
+    AnalysisInputError
+        Key columns missing, not two arms, or a named covariate is not a column.
+    """
+    check_columns(frame)
+    design = read_design(frame, control_arm)
+    covariates = column_names(frame, covariates, "covariate")
+    names = list(outcomes) if outcomes is not None else default_outcomes(frame, covariates)
+    return build_baseline(frame, design, names, covariates)
+
+
+def build_baseline(
+    frame: pd.DataFrame, design: Design, names: Sequence[str], covariates: Sequence[str]
+) -> dict[str, Any]:
+    """:func:`baseline_table` for an already coded design (used by :func:`analysis.analyze`)."""
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        rows.extend(_numeric_rows(frame, design, name))
+    for name in covariates:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            rows.extend(_numeric_rows(frame, design, name))
+        else:
+            rows.extend(_categorical_rows(frame, design, name))
+    return {
+        "control_arm": design.control,
+        "treatment_arm": design.treatment,
+        "time": "pre",
+        "rows": rows,
+    }
+
+
+def _baseline_rows(design: Design, has_value: np.ndarray, name: str) -> np.ndarray:
+    """Row indices at pre with an arm and a value; raises on duplicate participants."""
+    rows = np.flatnonzero(
+        has_value & (design.time == 0) & (design.arm >= 0) & (design.participant >= 0)
+    )
+    codes = design.participant[rows]
+    counts = np.bincount(codes, minlength=len(design.participant_ids))
+    duplicated = np.flatnonzero(counts > 1)
+    if duplicated.size:
+        raise OutcomeError(
+            f"{name!r} has more than one pre row for participant "
+            f"{design.participant_ids[duplicated[0]]}"
+            + (f" and {duplicated.size - 1} other(s)" if duplicated.size > 1 else "")
+        )
+    return rows
+
+
+def _numeric_rows(frame: pd.DataFrame, design: Design, name: str) -> list[dict[str, Any]]:
+    try:
+        values = numeric_values(frame, design, name)
+        rows = _baseline_rows(design, ~np.isnan(values), name)
+    except OutcomeError as error:
+        return [{"variable": name, "type": "numeric", "error": str(error)}]
+    arms: dict[str, dict[str, Any]] = {}
+    stats = []
+    for code, arm in enumerate(design.arms):
+        x = values[rows[design.arm[rows] == code]]
+        summary = {
+            "n": len(x),
+            "mean": float(np.mean(x)) if len(x) else None,
+            "sd": float(np.std(x, ddof=1)) if len(x) > 1 else None,
+        }
+        stats.append(summary)
+        if arm is not None:
+            arms[arm] = summary
+    difference = None
+    sd_c, sd_t = stats[0]["sd"], stats[1]["sd"]
+    if sd_c is not None and sd_t is not None and (sd_c > 0 or sd_t > 0):
+        difference = (stats[1]["mean"] - stats[0]["mean"]) / math.sqrt((sd_t**2 + sd_c**2) / 2)
+    return [
+        {"variable": name, "type": "numeric", "arms": arms, "standardized_difference": difference}
+    ]
+
+
+def _categorical_rows(frame: pd.DataFrame, design: Design, name: str) -> list[dict[str, Any]]:
+    text = frame[name].astype("string").str.strip()
+    text = text.mask(text == "")
+    try:
+        rows = _baseline_rows(design, text.notna().to_numpy(dtype=bool), name)
+    except OutcomeError as error:
+        return [{"variable": name, "type": "categorical", "error": str(error)}]
+    levels = text.iloc[rows]
+    arm = design.arm[rows]
+    totals = [int((arm == code).sum()) for code in (0, 1)]
+    out = []
+    for level in sorted(levels.unique()):
+        is_level = (levels == level).to_numpy(dtype=bool)
+        counts = [int((is_level & (arm == code)).sum()) for code in (0, 1)]
+        shares = [c / t if t else None for c, t in zip(counts, totals, strict=True)]
+        arms = {
+            a: {
+                "n": counts[code],
+                "total": totals[code],
+                "percent": 100 * shares[code] if shares[code] is not None else None,
+            }
+            for code, a in enumerate(design.arms)
+            if a is not None
+        }
+        difference = None
+        if shares[0] is not None and shares[1] is not None:
+            spread = (shares[1] * (1 - shares[1]) + shares[0] * (1 - shares[0])) / 2
+            if spread > 0:
+                difference = (shares[1] - shares[0]) / math.sqrt(spread)
+        out.append(
+            {
+                "variable": name,
+                "type": "categorical",
+                "level": str(level),
+                "arms": arms,
+                "standardized_difference": difference,
+            }
+        )
+    return out

@@ -1,0 +1,251 @@
+"""``analyze``: every figure of DESIGN.md section 6 for each outcome, as one JSON-ready dict."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.ancova import AncovaFit, ancova, fit_ancova, homogeneity_of_slopes
+from analysis.assumptions import levene_median, shapiro_wilk
+from analysis.baseline import build_baseline
+from analysis.data import (
+    TIMES,
+    Design,
+    Observed,
+    check_columns,
+    column_names,
+    complete_cases,
+    default_outcomes,
+    observe,
+    read_design,
+)
+from analysis.effect_sizes import d_ppc2, hedges_g_post
+from analysis.errors import AnalysisInputError, OutcomeError
+from analysis.mixed_anova import mixed_anova
+from analysis.mixed_model import random_intercept_lmm
+from analysis.multiplicity import holm
+from analysis.welch import change_welch
+
+SCHEMA = "allport.analysis/1"
+
+# Failures of a single figure that become {"error": ...} instead of a traceback. FigureUndefined is
+# an ArithmeticError; FloatingPointError comes from np.errstate below.
+_FIGURE_ERRORS = (ArithmeticError, np.linalg.LinAlgError, ValueError)
+
+
+def analyze(
+    frame: pd.DataFrame,
+    outcomes: str | Sequence[str] | None = None,
+    control_arm: str = "education",
+    primary: str | None = None,
+    population: str = "itt",
+    covariates: str | Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Analyse a two-arm pre/post trial: the DESIGN.md section 6 figures for every outcome.
+
+    Parameters
+    ----------
+    frame
+        Tidy long data: one row per participant x time with ``participant``, ``arm``, ``time``
+        (``pre``/``post``) and one numeric column per outcome.
+    outcomes
+        Outcome column(s); by default every column except the key columns and ``covariates``.
+    control_arm
+        Name of the control arm; the other arm is the treatment and every difference is
+        treatment - control.
+    primary
+        The primary outcome. Its ANCOVA arm p-value is not adjusted; the secondary outcomes' are
+        Holm-adjusted among themselves (``ancova.arm.p_holm``). Without a primary outcome every
+        outcome is in the Holm family.
+    population
+        Analysis population label (e.g. ``"itt"``, ``"per_protocol"``), recorded in the result.
+        The caller selects the rows; this function does not filter.
+    covariates
+        Baseline covariate columns (constant per participant) for the baseline table. They do not
+        enter the models.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable (plain ``float``/``int``/``str``/``bool``/``None``, no NaN):
+        ``schema``, ``control_arm``, ``treatment_arm``, ``population``, ``primary_outcome``,
+        ``outcomes`` (per outcome the section 6 keys plus ``primary`` and ``assumptions``; or
+        ``{"error": message}`` when the outcome cannot be analysed), ``multiplicity`` and
+        ``baseline`` (see :func:`analysis.baseline_table`). A figure that is undefined for the
+        data (e.g. a zero variance) is ``{"error": message}`` in place of its numbers.
+
+    Raises
+    ------
+    AnalysisInputError
+        Whole-input problems: not a DataFrame, no rows, ``participant``/``arm``/``time`` missing,
+        more than two arms, two arms without ``control_arm``, unknown covariate or primary outcome.
+    """
+    check_columns(frame)
+    design = read_design(frame, control_arm)
+    if not isinstance(population, str) or not population.strip():
+        raise AnalysisInputError("population must be a non-empty label such as 'itt'")
+    covariate_names = column_names(frame, covariates, "covariate")
+    if outcomes is None:
+        names = default_outcomes(frame, covariate_names)
+    else:
+        names = list(dict.fromkeys([outcomes] if isinstance(outcomes, str) else map(str, outcomes)))
+    if not names:
+        raise AnalysisInputError("there is no outcome column besides participant, arm and time")
+    if primary is not None and primary not in names:
+        raise AnalysisInputError(f"the primary outcome {primary!r} is not among the outcomes")
+
+    entries = {name: _outcome_entry(frame, design, name, name == primary) for name in names}
+    multiplicity = _adjust(entries, primary)
+    analysed = [name for name in names if "error" not in entries[name]]
+    return _plain(
+        {
+            "schema": SCHEMA,
+            "control_arm": design.control,
+            "treatment_arm": design.treatment,
+            "population": population,
+            "primary_outcome": primary,
+            "outcomes": entries,
+            "multiplicity": multiplicity,
+            "baseline": build_baseline(frame, design, analysed, covariate_names),
+        }
+    )
+
+
+def _outcome_entry(frame: pd.DataFrame, design: Design, name: str, primary: bool) -> dict:
+    try:
+        observed = observe(frame, design, name)
+        data = complete_cases(observed)
+    except OutcomeError as error:
+        return {"primary": primary, "error": str(error)}
+    fit = _figure(fit_ancova, data, raw=True)
+    entry: dict[str, Any] = {
+        "primary": primary,
+        "n_complete": {design.control: data.n_control, design.treatment: data.n_treatment},
+        "descriptives": _descriptives(observed),
+        "mixed_anova": _figure(mixed_anova, data),
+        "ancova": _figure(ancova, fit) if isinstance(fit, AncovaFit) else fit,
+        "change_welch": _figure(change_welch, data),
+        "hedges_g_post": _figure(hedges_g_post, data),
+        "d_ppc2": _figure(d_ppc2, data),
+        "lmm": _figure(random_intercept_lmm, observed),
+        "assumptions": {
+            "shapiro_wilk": {
+                "on": "ANCOVA residuals",
+                **(
+                    _figure(lambda f: shapiro_wilk(f.residuals), fit)
+                    if isinstance(fit, AncovaFit)
+                    else fit
+                ),
+            },
+            "levene": {
+                "on": "post score by arm",
+                "center": "median",
+                **_figure(levene_median, data.post_control, data.post_treatment),
+            },
+            "homogeneity_of_slopes": {
+                "on": "arm x pre interaction added to the ANCOVA",
+                **(_figure(homogeneity_of_slopes, fit) if isinstance(fit, AncovaFit) else fit),
+            },
+        },
+    }
+    if observed.notes:
+        entry["notes"] = list(observed.notes)
+    return entry
+
+
+def _descriptives(observed: Observed) -> list[dict[str, Any]]:
+    """n, mean and SD per arm x time on all available values (SD null when n < 2)."""
+    rows = []
+    for code, arm in enumerate(observed.design.arms):
+        for time_code, time in enumerate(TIMES):
+            x = observed.cell(code, time_code)
+            rows.append(
+                {
+                    "arm": arm,
+                    "time": time,
+                    "n": len(x),
+                    "mean": float(np.mean(x)) if len(x) else None,
+                    "sd": float(np.std(x, ddof=1)) if len(x) > 1 else None,
+                }
+            )
+    return rows
+
+
+def _figure(compute: Callable[..., Any], *args: Any, raw: bool = False) -> Any:
+    """Run one figure's computation; undefined or non-finite results become ``{"error": ...}``."""
+    try:
+        with np.errstate(divide="raise", over="raise", invalid="raise"):
+            result = compute(*args)
+    except _FIGURE_ERRORS as error:
+        return {"error": _message(error)}
+    if raw:
+        return result
+    values = asdict(result) if is_dataclass(result) else result
+    if not _finite(values):
+        return {"error": "could not be computed for these data (a non-finite result)"}
+    return values
+
+
+def _message(error: Exception) -> str:
+    text = str(error).strip()
+    if (
+        isinstance(error, (OutcomeError, ArithmeticError))
+        and text
+        and not isinstance(error, FloatingPointError)
+    ):
+        return text
+    return f"could not be computed for these data ({type(error).__name__}: {text or 'no detail'})"
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return True
+
+
+def _adjust(entries: dict[str, dict], primary: str | None) -> dict[str, Any]:
+    """Holm-adjust the ANCOVA arm p-values of the secondary outcomes (all, without a primary)."""
+    family = [
+        name
+        for name, entry in entries.items()
+        if name != primary and "error" not in entry and "error" not in entry["ancova"]
+    ]
+    for name, p in zip(
+        family, holm([entries[n]["ancova"]["arm"]["p"] for n in family]), strict=True
+    ):
+        entries[name]["ancova"]["arm"]["p_holm"] = p
+    left_out = [n for n in entries if n != primary and n not in family]
+    return {
+        "method": "holm",
+        "adjusted": "ancova.arm.p",
+        "key": "ancova.arm.p_holm",
+        "primary_outcome": primary,
+        "family": family,
+        "not_adjusted": ([primary] if primary is not None else []) + left_out,
+        "rule": (
+            "the primary outcome's ANCOVA arm p-value is not adjusted; the secondary outcomes' "
+            "are Holm-adjusted among themselves"
+            if primary is not None
+            else "no primary outcome named: every outcome's ANCOVA arm p-value is Holm-adjusted"
+        ),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Convert to plain JSON types (numpy scalars to Python numbers)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
