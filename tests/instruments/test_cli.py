@@ -1,0 +1,141 @@
+"""``flask instruments …`` on a bare app, so the tests do not depend on the app factory."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from flask import Flask
+
+from instruments import load_library
+from instruments.redcap import import_redcap
+from study.cli_instruments import instruments_cli
+
+DICTIONARY = Path(__file__).parent / "data" / "redcap_dictionary.csv"
+OMS_KEYS = [f"omshc_{n:02d}" for n in (1, 3, 4, 6, 7, 8, 9, 10, 12, 13, 14, 17, 18, 19, 20)]
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = Flask(__name__, instance_path=str(tmp_path / "instance"))
+    app.cli.add_command(instruments_cli)
+    return app
+
+
+@pytest.fixture
+def run(app):
+    runner = app.test_cli_runner()
+
+    def invoke(*args):
+        return runner.invoke(args=["instruments", *map(str, args)])
+
+    return invoke
+
+
+def oms_wording_csv(path, keys=OMS_KEYS):
+    path.write_text("key,text\n" + "".join(f"{k},Licensed statement {k}\n" for k in keys))
+    return path
+
+
+def test_list(run):
+    result = run("list")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 6
+    oms = next(line for line in lines if line.startswith("oms-hc-15"))
+    assert "15 items" in oms and "WORDING MISSING for 15 items" in oms
+    assert "total, attitudes, disclosure, social_distance" in oms
+    assert "rater" in next(line for line in lines if line.startswith("session-fidelity"))
+
+
+def test_supply_wording_then_list_and_load(run, app, tmp_path):
+    result = run("supply-wording", "oms-hc-15", oms_wording_csv(tmp_path / "oms.csv"))
+    assert result.exit_code == 0, result.output
+    stored = tmp_path / "instance" / "wording" / "oms-hc-15@1.0.csv"
+    assert f"in {stored}" in result.output
+    listed = run("list").output.splitlines()
+    assert "(wording complete)" in next(line for line in listed if line.startswith("oms-hc-15"))
+    merged = load_library(wording_dir=stored.parent).get("oms-hc-15")
+    assert merged.has_wording
+    # supplying again (to correct a typo) replaces the file
+    assert run("supply-wording", "oms-hc-15", tmp_path / "oms.csv").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("supply-wording", "omshc", "{csv}"), "Error: no instrument 'omshc' in the library"),
+        (("supply-wording", "oms-hc-15", "{csv}", "--version", "9"),
+         "Error: instrument 'oms-hc-15' has no version '9' (versions: 1.0)"),
+        (("supply-wording", "allport-stigma", "{csv}"),
+         "Error: allport-stigma 1.0 ships with its wording; nothing to supply"),
+        (("supply-wording", "oms-hc-15", "{short}"),
+         "item 'omshc_20': wording for oms-hc-15 1.0 is missing"),
+        (("export-redcap", "nope", "--out", "{tmp}/x.csv"), "Error: no instrument 'nope'"),
+    ],
+)  # fmt: skip
+def test_misuse_gives_one_readable_line(run, tmp_path, args, message):
+    csv_path = oms_wording_csv(tmp_path / "oms.csv")
+    short = oms_wording_csv(tmp_path / "short.csv", OMS_KEYS[:-1])
+    args = [a.format(csv=csv_path, short=short, tmp=tmp_path) for a in args]
+    result = run(*args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "instance" / "wording" / "oms-hc-15@1.0.csv").exists()
+
+
+def test_usage_errors_exit_non_zero(run, tmp_path):
+    result = run("supply-wording", "oms-hc-15", tmp_path / "absent.csv")
+    assert result.exit_code == 2 and "does not exist" in result.output
+    assert run("export-redcap", "ribs").exit_code == 2  # --out is required
+
+
+def test_check_valid_and_invalid_files(run, tmp_path):
+    bundled = load_library().get("ribs").source
+    result = run("check", bundled)
+    assert result.exit_code == 0
+    assert "valid: ribs 1.0, 8 items, total" in result.output
+    broken = tmp_path / "broken.yaml"
+    data = yaml.safe_load(Path(bundled).read_text())
+    data["items"][5]["reverse"] = "yes"
+    broken.write_text(yaml.safe_dump(data))
+    result = run("check", broken)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {broken}: item 'ribs_6': reverse must be true or false, not 'yes'\n"
+    )
+
+
+def test_export_then_import_redcap(run, tmp_path):
+    dictionary = tmp_path / "stigma.csv"
+    result = run("export-redcap", "allport-stigma", "--out", dictionary)
+    assert result.exit_code == 0, result.output
+    assert import_redcap(dictionary).instrument == load_library().get("allport-stigma")
+    definition = tmp_path / "allport-stigma@1.0.yaml"
+    result = run("import-redcap", dictionary, "--out", definition)
+    assert result.exit_code == 0, result.output
+    assert run("check", definition).exit_code == 0
+    assert yaml.safe_load(definition.read_text())["id"] == "allport-stigma"
+
+
+def test_import_redcap_prints_yaml_and_warnings(run):
+    result = run("import-redcap", DICTIONARY, "--form", "attitudes_survey", "--id", "local-att")
+    assert result.exit_code == 0, result.output
+    definition = yaml.safe_load(result.stdout)
+    assert definition["id"] == "local-att"
+    assert [item["key"] for item in definition["items"]][:2] == ["att_1", "att_2"]
+    assert "warning: att_total: calc field left out" in result.stderr
+
+
+def test_import_redcap_with_several_forms_asks_for_one(run):
+    result = run("import-redcap", DICTIONARY)
+    assert result.exit_code == 1
+    assert "has 2 forms (enrolment, attitudes_survey); choose one" in result.output
+
+
+def test_codebook(run, tmp_path):
+    out = tmp_path / "codebook.csv"
+    result = run("codebook", "ribs", "oms-hc-15", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text().splitlines()) == 1 + (8 + 1) + (15 + 4)
