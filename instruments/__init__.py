@@ -14,7 +14,7 @@ from instruments.library import (
     site_wording_dir,
 )
 from instruments.model import Choice, Instrument, Item, ScaleDef
-from instruments.scoring import ScaleScore, check_answers, score
+from instruments.scoring import ScaleScore, check_answers, parse_answers, score
 from instruments.wording import apply_wording, missing_wording, read_wording_csv, write_wording
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "load_library",
     "load_site_library",
     "missing_wording",
+    "parse_answers",
     "parse_definition",
     "read_wording_csv",
     "score",

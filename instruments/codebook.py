@@ -49,7 +49,7 @@ def _item_row(instrument: Instrument, item: Item) -> dict[str, str]:
         ]
         if item.kind == "scale":
             value_range = f"{item.min}-{item.max}"
-            if item.reverse:
+            if item.reverse and item.min is not None and item.max is not None:
                 special.insert(0, f"reverse-keyed: scored as {item.min + item.max} - value")
         scoring = "; ".join(special)
         if item.kind == "scale" and not item.scored:

@@ -266,10 +266,10 @@ def _parse_scales(raw_scales: Any, items: list[Item], top: Spot) -> tuple[ScaleD
         if not isinstance(keys, list) or not keys:
             raise top.fail(f"{where}: has no items (list them, or set subscale on items)")
         for key in keys:
-            item = by_key.get(key) if isinstance(key, str) else None
-            if item is None:
+            member = by_key.get(key) if isinstance(key, str) else None
+            if member is None:
                 raise top.fail(f"{where}: lists {key!r}, which is not an item")
-            if item.kind != "scale" or not item.scored:
+            if member.kind != "scale" or not member.scored:
                 raise top.at(key).fail(f"is in {where} but is not a scored scale item")
         if len(set(keys)) != len(keys):
             raise top.fail(f"{where}: lists an item twice")

@@ -74,13 +74,13 @@ def parse_choices(raw: Any, spot: Spot, *, numeric: bool) -> tuple[Choice, ...]:
         if not isinstance(anchors, Mapping):
             raise spot.fail("anchors must map values to labels, e.g. {1: Not at all}")
         low, high = int(bounds[0]), int(bounds[1])
-        for value, label in anchors.items():
-            if not is_int(value) or not low <= int(value) <= high:
-                raise spot.fail(f"anchor {value!r} is outside the range {low}-{high}")
-            if not isinstance(label, str) or not label.strip():
-                raise spot.fail(f"anchor {value!r} needs a label")
+        for point, anchor in anchors.items():
+            if not is_int(point) or not low <= int(point) <= high:
+                raise spot.fail(f"anchor {point!r} is outside the range {low}-{high}")
+            if not isinstance(anchor, str) or not anchor.strip():
+                raise spot.fail(f"anchor {point!r} needs a label")
         return tuple(
-            Choice(value, str(anchors.get(value, value))) for value in range(low, high + 1)
+            Choice(point, str(anchors.get(point, point)).strip()) for point in range(low, high + 1)
         )
     if not isinstance(raw, list) or len(raw) < 2:
         raise spot.fail("choices must be a list of at least two {value, label} entries")
@@ -91,7 +91,8 @@ def parse_choices(raw: Any, spot: Spot, *, numeric: bool) -> tuple[Choice, ...]:
         unknown = set(entry) - {"value", "label", "scored_as"}
         if unknown:
             raise spot.fail(f"unknown field {sorted(unknown)[0]!r} in a choice")
-        value, label = entry.get("value"), entry.get("label")
+        value: Any = entry.get("value")
+        label = entry.get("label")
         if numeric and not is_int(value):
             raise spot.fail(f"choice values of a scale item must be integers, not {value!r}")
         if not numeric and not (isinstance(value, str) and CHOICE_CODE.match(value)):
@@ -333,6 +334,26 @@ def _registry(*kinds: Kind) -> dict[str, Kind]:
 
 
 KINDS: dict[str, Kind] = _registry(ScaleKind(), ChoiceKind(), IntegerKind(), TextKind())
+
+
+def parse_answer(item: Item, text: str | None) -> Any:
+    """An answer stored or posted as text, in its stored type (``None`` when blank).
+
+    ``"4"`` becomes ``4`` for scale and integer items; choice and text answers stay text.
+
+    Raises
+    ------
+    AnswerError
+        When the text is not a possible answer of the item.
+    """
+    if text is None or not str(text).strip():
+        return None
+    text = str(text).strip()
+    if item.kind in ("scale", "integer"):
+        if not re.fullmatch(r"-?\d+", text):
+            raise AnswerError(item.key, f"{text!r} is not a whole number")
+        return check_answer(item, int(text))
+    return check_answer(item, text)
 
 
 def check_answer(item: Item, value: Any) -> Any:

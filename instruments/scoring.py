@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from instruments.errors import AnswerError
-from instruments.kinds import check_answer
+from instruments.kinds import check_answer, parse_answer
 from instruments.model import Instrument, Item, ScaleDef
 
 
@@ -103,6 +103,26 @@ def check_answers(instrument: Instrument, answers: Mapping[str, Any]) -> dict[st
                 str(key), f"is not an item of {instrument.id} {instrument.version}"
             ) from None
     return {item.key: check_answer(item, answers.get(item.key)) for item in instrument.items}
+
+
+def parse_answers(instrument: Instrument, texts: Mapping[str, str | None]) -> dict[str, Any]:
+    """Answers kept as text (form posts, a ``responses`` table) in their stored types.
+
+    Raises
+    ------
+    AnswerError
+        For a key that is not an item of this version, or a text the item cannot take.
+    """
+    parsed = {}
+    for key, text in texts.items():
+        try:
+            item = instrument.item(key)
+        except LookupError:
+            raise AnswerError(
+                str(key), f"is not an item of {instrument.id} {instrument.version}"
+            ) from None
+        parsed[key] = parse_answer(item, text)
+    return parsed
 
 
 def score(instrument: Instrument, answers: Mapping[str, Any]) -> dict[str, ScaleScore]:

@@ -162,7 +162,12 @@ def export_redcap_command(instrument_id: str, out: Path, version: str | None) ->
 @click.argument("csv_file", metavar="CSV", type=EXISTING_FILE)
 @click.option("--version", help="Version (default: the newest).")
 def supply_wording_command(instrument_id: str, csv_file: Path, version: str | None) -> None:
-    """Store this site's licensed wording for instrument ID from a CSV with columns key,text."""
+    """Store this site's licensed wording for instrument ID.
+
+    CSV has a header row naming columns key and text, and one row per item without bundled
+    wording (a row with key _instructions adds instructions when none are bundled). It must fit
+    the version exactly: every key known, none missing.
+    """
     instrument = instrument_of(site_library(with_wording=False), instrument_id, version)
     if not missing_wording(instrument):
         raise click.ClickException(

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from instruments import AnswerError, score
+from instruments import AnswerError, parse_answers, score
 
 
 def test_intergroup_anxiety_reverse_keys_on_ten_points(library):
@@ -121,3 +121,19 @@ def test_missing_values_from_pandas_count_as_unanswered(library):
     result = score(ats, answers)["total"]
     assert result.n_answered == 14
     assert result.value == pytest.approx(45.0)
+
+
+def test_answers_kept_as_text_are_parsed_to_their_types(library):
+    ribs = library.get("ribs")
+    texts = {"ribs_1": "yes", "ribs_5": "4", "ribs_6": " 9 ", "ribs_7": "", "ribs_8": "2"}
+    answers = parse_answers(ribs, texts)
+    assert answers == {"ribs_1": "yes", "ribs_5": 4, "ribs_6": 9, "ribs_7": None, "ribs_8": 2}
+    assert score(ribs, answers)["total"].value is None  # RIBS needs all four
+    background = library.get("background")
+    assert parse_answers(background, {"training_year": "3"}) == {"training_year": 3}
+    with pytest.raises(AnswerError, match="item 'training_year': 11 is outside 1-10"):
+        parse_answers(background, {"training_year": "11"})
+    with pytest.raises(AnswerError, match="item 'ribs_5': '4.5' is not a whole number"):
+        parse_answers(ribs, {"ribs_5": "4.5"})
+    with pytest.raises(AnswerError, match="item 'ribs_1': 'maybe' is not one of"):
+        parse_answers(ribs, {"ribs_1": "maybe"})
