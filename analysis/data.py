@@ -252,7 +252,7 @@ def observe(frame: pd.DataFrame, design: Design, name: str) -> Observed:
         count = int((design.participant[rows] < 0).sum())
         raise OutcomeError(
             f"{count} row{'s' if count > 1 else ''} with a value of {name!r} "
-            "lack a participant code"
+            f"{'lack' if count > 1 else 'lacks'} a participant code"
         )
     no_arm = design.arm[rows] < 0
     if no_arm.any():
@@ -368,9 +368,8 @@ def _text(column: pd.Series) -> pd.Series:
 
 
 def _codes(text: pd.Series, levels: list[str | None]) -> np.ndarray:
-    categories = [level for level in levels if level is not None]
-    codes = pd.Categorical(text, categories=categories).codes
-    return np.asarray(codes, dtype=np.int64)
+    categories = pd.Index([level for level in levels if level is not None], dtype="string")
+    return np.asarray(categories.get_indexer(text), dtype=np.int64)
 
 
 def _label(value: object) -> str:

@@ -136,7 +136,7 @@ def random_intercept_lmm(observed: Observed) -> MixedModel:
     ------
     FigureUndefined
         When an arm x time cell has no observation, no participant has both observations, or the
-        fixed effects fit exactly.
+        model leaves no residual variance.
     """
     cells = np.bincount(observed.treated * 2 + observed.post, minlength=4)
     if (cells == 0).any():
@@ -154,7 +154,8 @@ def random_intercept_lmm(observed: Observed) -> MixedModel:
     _, beta, xwx, rss = cp.solve(gamma)
     if rss <= 1e-12 * cp.yty:
         raise FigureUndefined(
-            "the fixed effects fit the data exactly: the mixed model is undefined"
+            "the mixed model leaves no residual variance (the change is the same for everyone in "
+            "an arm): it is undefined for these data"
         )
     sigma2 = rss / (cp.n - p)
     cov = sigma2 * np.linalg.inv(xwx)
