@@ -1,1 +1,1 @@
-"""The Allport domain: studies, participants, randomization, sessions, and the web layer that serves them."""
+"""The Allport domain (studies, participants, randomization, sessions) and its web layer."""

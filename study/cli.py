@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from study.errors import DomainError
@@ -31,6 +32,7 @@ def base_url(option: str | None) -> str:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create or migrate the schema of the configured database (idempotent)."""
     from study.migrate import upgrade
@@ -40,6 +42,7 @@ def init_db_command() -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--trainees", default=40, show_default=True, type=click.IntRange(0, 100_000),
               help="How many trainees --simulate walks through the study.")
 @click.option("--simulate", is_flag=True, help="Also fill complete journeys with realistic data.")
@@ -72,6 +75,7 @@ def demo_command(trainees: int, simulate: bool, credentials_file: Path | None) -
 
 
 @click.command("invite")
+@with_appcontext
 @click.argument("study_slug")
 @click.option("--cohort", "cohort_name", help="Cohort name (default: the study's only cohort).")
 @click.option("--count", required=True, type=int, help="How many invitations to create.")
@@ -108,6 +112,7 @@ def invite_command(study_slug: str, cohort_name: str | None, count: int,
 
 
 @click.command("export")
+@with_appcontext
 @click.argument("study_slug")
 @click.option("--table", required=True,
               type=click.Choice(["allocations", "scores", "responses", "participants"]))
@@ -131,6 +136,7 @@ def export_command(study_slug: str, table: str, out: Path) -> None:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("email")
 @click.option("--role", required=True, type=click.Choice(["admin", "coordinator", "researcher"]))
 @click.option("--study", "study_slug", help="The study the coordinator or researcher works on.")
@@ -185,6 +191,7 @@ def create_user_command(email: str, role: str, study_slug: str | None) -> None:
 
 
 @click.command("analyze")
+@with_appcontext
 @click.argument("csv_path", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--study", "study_slug", help="Analyse a study's live data instead of a CSV.")
 @click.option("--control", default=None, help="The control arm (default: education).")

@@ -1,4 +1,4 @@
-"""Trainees as the research data sees them: a pseudonymous code, a status, consent and invitation."""
+"""Trainees as research data sees them: a pseudonymous code, a status, consent, invitation."""
 
 from __future__ import annotations
 

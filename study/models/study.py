@@ -1,4 +1,4 @@
-"""A study and what it is configured with: arms, cohorts, time points, consent, instruments, module."""
+"""A study and its configuration: arms, cohorts, time points, consent, instruments, module."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def booked_count(session: Session, contact_session: ContactSession) -> int:
 
 def bookable_sessions(session: Session, participant: Participant,
                       now: datetime | None = None) -> list[tuple[ContactSession, int]]:
-    """Upcoming sessions of the trainee's cohort led by a currently certified peer, with places left."""
+    """Upcoming sessions of the trainee's cohort, led by a certified peer, with places left."""
     now = now or utcnow()
     rows = []
     for contact_session in session.scalars(

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from instruments import Instrument, Library, score
+from instruments import Library, parse_answers, score
 from study import audit
 from study.models import (
     Allocation,
@@ -45,15 +45,6 @@ def _arms_by_participant(session: Session, study: Study) -> dict[int, str]:
         .where(Allocation.study_id == study.id)
     )
     return {pid: arm_code(study, key) for pid, key in rows}
-
-
-def typed_answer(instrument: Instrument, key: str, value: str) -> Any:
-    item = instrument.item(key)
-    if item.kind in ("scale", "integer"):
-        return int(value)
-    if item.kind == "choice" and item.choices and isinstance(item.choices[0].value, int):
-        return int(value)
-    return value
 
 
 def _submitted_responses(session: Session, study: Study
@@ -124,8 +115,7 @@ def rows_for(session: Session, study: Study, table: str, library: Library
             instrument = library.get(response.instrument_id, response.instrument_version)
             if not instrument.scales:
                 continue
-            typed = {k: typed_answer(instrument, k, v) for k, v in answers.items()}
-            for name, result in score(instrument, typed).items():
+            for name, result in score(instrument, parse_answers(instrument, answers)).items():
                 rows.append({"participant": participant.code,
                              "arm": arms.get(participant.id, ""),
                              "time": TIME_LABELS.get(timepoint.name, timepoint.name),

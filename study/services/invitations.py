@@ -44,7 +44,7 @@ class IssuedInvitation:
 
 def invite(session: Session, study: Study, cohort: Cohort, count: int, *, actor: str,
            emails: list[str] | None = None) -> list[IssuedInvitation]:
-    """Create ``count`` participants with a personal link each; the tokens exist only in the result."""
+    """Create ``count`` participants with a personal link each; tokens exist only in the result."""
     if cohort.study_id != study.id:
         raise NotAllowed(f"Cohort {cohort.name!r} belongs to another study.")
     if study.status is not StudyStatus.RECRUITING:

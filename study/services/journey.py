@@ -279,7 +279,8 @@ def module_progress(session: Session, participant: Participant) -> ModuleProgres
 
 def _require_arm(session: Session, participant: Participant, kind: ArmKind) -> Allocation:
     allocation = existing_allocation(session, participant)
-    if participant.status is not S.ALLOCATED or allocation is None or allocation.arm.kind is not kind:
+    if (participant.status is not S.ALLOCATED or allocation is None
+            or allocation.arm.kind is not kind):
         raise NotAllowed("This part of the study is not open for you.")
     return allocation
 

@@ -58,8 +58,8 @@ def _field_for(item: Item) -> Field:
     required_message = "Please answer this question."
     presence = [InputRequired(required_message)] if item.required else [Optional()]
     if item.kind in ("scale", "choice"):
-        return RadioField(label, choices=[SelectChoice(str(c.value), c.label) for c in item.choices],
-                          validators=presence, description=item.key)
+        choices = [SelectChoice(str(c.value), c.label) for c in item.choices]
+        return RadioField(label, choices=choices, validators=presence)
     if item.kind == "integer":
         bounds_message = f"Please enter a whole number from {item.min} to {item.max}."
         return IntegerField(label, validators=[*presence,

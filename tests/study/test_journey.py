@@ -6,7 +6,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from tests.helpers import TraineeDriver, csrf_from
 from sqlalchemy import select
 
 from study.extensions import db
@@ -23,6 +22,7 @@ from study.models import (
 from study.services import invitations
 from study.services.demo import seed_demo
 from study.services.studies import get_study
+from tests.helpers import TraineeDriver, csrf_from
 
 
 @pytest.fixture
