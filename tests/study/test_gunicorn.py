@@ -1,0 +1,156 @@
+"""60 trainees at once on gunicorn with 4 workers, through consent, baseline and allocation.
+
+The server is a real gunicorn started as a subprocess on the test's database (SQLite file, or
+PostgreSQL when TEST_DATABASE_URL is set); each trainee is a thread with its own cookie jar.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from study.extensions import db
+from study.models import Allocation, Participant, ParticipantStatus
+from study.services import invitations
+from study.services.demo import seed_demo
+from study.services.studies import get_study
+from tests.helpers import csrf_from, questionnaire_fields
+
+pytestmark = pytest.mark.slow
+
+TRAINEES = 60
+STOP_AFTER_CONSENT = 10
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Browser:
+    """A cookie-keeping HTTP client that follows redirects, like a browser without JavaScript."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.statuses: list[int] = []
+
+    def request(self, path: str, data: dict[str, str] | None = None) -> tuple[str, str]:
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        try:
+            with self.opener.open(self.root + path, data=body, timeout=60) as response:
+                self.statuses.append(response.status)
+                return urllib.parse.urlsplit(response.url).path, response.read().decode()
+        except urllib.error.HTTPError as error:
+            self.statuses.append(error.code)
+            raise
+
+
+@pytest.fixture
+def server(make_app, database_url, tmp_path):  # type: ignore[no-untyped-def]
+    app = make_app()
+    with app.app_context():
+        seed_demo(db.session, app.extensions["allport.instruments"])
+        db.session.commit()
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "gunicorn-test",
+           "ALLPORT_ENV": "development", "ALLPORT_INSTANCE_PATH": str(tmp_path / "instance")}
+    log = (tmp_path / "gunicorn.log").open("w")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "app:create_app()", "--workers", "4",
+         "--bind", f"127.0.0.1:{port}", "--timeout", "120"],
+        cwd=Path(__file__).resolve().parents[2], env=env, stdout=log, stderr=subprocess.STDOUT)
+    root = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(root + "/healthz", timeout=2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text())
+            time.sleep(0.2)
+    yield app, root
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+    errors = [line for line in (tmp_path / "gunicorn.log").read_text().splitlines()
+              if "Traceback" in line or "[ERROR]" in line]
+    assert not errors, errors
+
+
+def walk(root: str, token: str, stop_after_consent: bool, failures: list[str]) -> None:
+    browser = Browser(root)
+    try:
+        path, html = browser.request(f"/t/{token}")
+        path, html = browser.request(f"/t/{token}/consent")
+        path, html = browser.request(f"/t/{token}/consent",
+                                     {"csrf_token": csrf_from(html), "choice": "agree"})
+        if stop_after_consent:
+            return
+        for _ in range(10):
+            if "/q/" not in path:
+                break
+            answers = {"csrf_token": csrf_from(html)}
+            for name, options in questionnaire_fields(html).items():
+                answers[name] = options[len(options) // 2] if options else "2"
+            path, html = browser.request(path, answers)
+        if not path.endswith(("/education", "/sessions")):
+            failures.append(f"{token[:6]} ended on {path}")
+    except Exception as error:  # noqa: BLE001 - collected and asserted below
+        failures.append(f"{token[:6]}: {error!r}")
+    finally:
+        if any(status >= 500 for status in browser.statuses):
+            failures.append(f"{token[:6]}: server error {browser.statuses}")
+
+
+def test_sixty_trainees_at_once(server) -> None:  # type: ignore[no-untyped-def]
+    app, root = server
+    with app.app_context():
+        study = get_study(db.session, "demo")
+        issued = invitations.invite(db.session, study, study.cohorts[0],
+                                    TRAINEES + STOP_AFTER_CONSENT, actor="test")
+        db.session.commit()
+        tokens = [(i.token, i.participant.id) for i in issued]
+    stoppers = {pid for _, pid in tokens[TRAINEES:]}
+    failures: list[str] = []
+    threads = [threading.Thread(target=walk, args=(root, token, pid in stoppers, failures))
+               for token, pid in tokens]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    elapsed = time.monotonic() - started
+    assert not failures, failures[:5]
+
+    with app.app_context():
+        allocations = list(db.session.scalars(select(Allocation)))
+        assert len(allocations) == TRAINEES
+        assert len({a.participant_id for a in allocations}) == TRAINEES
+        assert not stoppers & {a.participant_id for a in allocations}
+        assert sorted(a.position for a in allocations) == list(range(TRAINEES))
+        stopped = Counter(db.session.scalars(
+            select(Participant.status).where(Participant.id.in_(stoppers))))
+        assert stopped == {ParticipantStatus.CONSENTED: STOP_AFTER_CONSENT}
+        per_arm = Counter(a.arm.key for a in allocations)
+        assert abs(per_arm["contact"] - per_arm["education"]) <= 3
+        total = db.session.scalar(select(func.count(Participant.id)))
+    print(f"\n{TRAINEES} trainees allocated (+{STOP_AFTER_CONSENT} stopped after consent) "
+          f"through gunicorn x4 in {elapsed:.1f}s; arms {dict(per_arm)}; participants {total}")
