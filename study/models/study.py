@@ -146,6 +146,9 @@ class StudyInstrument(Base):
     timepoint_id: Mapped[int] = mapped_column(ForeignKey("timepoints.id", ondelete="CASCADE"))
     instrument_id: Mapped[str] = mapped_column(String(64))
     instrument_version: Mapped[str] = mapped_column(String(32))
+    # SHA-256 of the definition, recorded when recruitment opens: a version whose definition
+    # changed afterwards is refused rather than silently scored another way.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
     position: Mapped[int] = mapped_column(default=0)
 
     timepoint: Mapped[Timepoint] = relationship(back_populates="instruments")

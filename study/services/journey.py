@@ -214,6 +214,9 @@ def save_answers(
     pinned = _check_questionnaire_open(session, participant, timepoint, instrument.id)
     if pinned.instrument_version != instrument.version:
         raise NotAllowed("This questionnaire was given at another version.")
+    if pinned.fingerprint is not None and pinned.fingerprint != instrument.fingerprint:
+        raise NotAllowed(f"The definition of {instrument.id} {instrument.version} has changed "
+                         "since recruitment opened; please tell the study coordinator.")
     if response is None:
         response = Response(
             participant_id=participant.id, timepoint_id=timepoint.id,

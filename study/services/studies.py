@@ -133,12 +133,39 @@ def recruitment_problems(study: Study, library: Library) -> list[str]:
     return problems
 
 
+def set_instruments(session: Session, study: Study, timepoint_name: str,
+                    instrument_ids: Sequence[str], library: Library, *, actor: str) -> None:
+    """Choose a time point's questionnaires (newest versions); only while the study is a draft."""
+    if study.status is not StudyStatus.DRAFT:
+        raise NotAllowed("A study's questionnaires are frozen once recruitment has opened.")
+    timepoint = study.timepoint(timepoint_name)
+    if timepoint is None:
+        timepoint = Timepoint(name=timepoint_name,
+                              label=TIMEPOINT_LABELS.get(timepoint_name, timepoint_name),
+                              position=len(study.timepoints))
+        study.timepoints.append(timepoint)
+    timepoint.instruments.clear()
+    session.flush()
+    for position, instrument_id in enumerate(instrument_ids):
+        instrument = library.get(instrument_id)
+        timepoint.instruments.append(StudyInstrument(
+            instrument_id=instrument.id, instrument_version=instrument.version,
+            position=position))
+    session.flush()
+    audit.record(session, "instruments_set", actor=actor, study=study, timepoint=timepoint_name,
+                 instruments=list(instrument_ids))
+
+
 def open_recruitment(session: Session, study: Study, library: Library, *, actor: str) -> None:
     """Freeze the design, draw the secret seed, and start taking trainees."""
     problems = recruitment_problems(study, library)
     if problems:
         raise NotAllowed(" ".join(problems))
     study.move_to(StudyStatus.RECRUITING)
+    for timepoint in study.timepoints:
+        for pinned in timepoint.instruments:
+            pinned.fingerprint = library.get(pinned.instrument_id,
+                                             pinned.instrument_version).fingerprint
     study.allocation_seed = secrets.token_hex(32)
     study.recruitment_opened_at = utcnow()
     audit.record(session, "recruitment_opened", actor=actor, study=study)
