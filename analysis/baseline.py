@@ -116,21 +116,19 @@ def _numeric_rows(frame: pd.DataFrame, design: Design, name: str) -> list[dict[s
     except OutcomeError as error:
         return [{"variable": name, "type": "numeric", "error": str(error)}]
     arms: dict[str, dict[str, Any]] = {}
-    stats = []
-    for code, arm in enumerate(design.arms):
-        x = values[rows[design.arm[rows] == code]]
-        summary = {
-            "n": len(x),
-            "mean": float(np.mean(x)) if len(x) else None,
-            "sd": float(np.std(x, ddof=1)) if len(x) > 1 else None,
-        }
-        stats.append(summary)
+    cells = [values[rows[design.arm[rows] == code]] for code in (0, 1)]
+    for x, arm in zip(cells, design.arms, strict=True):
         if arm is not None:
-            arms[arm] = summary
+            arms[arm] = {
+                "n": len(x),
+                "mean": float(np.mean(x)) if len(x) else None,
+                "sd": float(np.std(x, ddof=1)) if len(x) > 1 else None,
+            }
     difference = None
-    sd_c, sd_t = stats[0]["sd"], stats[1]["sd"]
-    if sd_c is not None and sd_t is not None and (sd_c > 0 or sd_t > 0):
-        difference = (stats[1]["mean"] - stats[0]["mean"]) / math.sqrt((sd_t**2 + sd_c**2) / 2)
+    if all(len(x) > 1 for x in cells) and any(np.ptp(x) > 0 for x in cells):
+        control, treatment = cells
+        spread = (np.var(treatment, ddof=1) + np.var(control, ddof=1)) / 2
+        difference = float(np.mean(treatment) - np.mean(control)) / math.sqrt(spread)
     return [
         {"variable": name, "type": "numeric", "arms": arms, "standardized_difference": difference}
     ]
@@ -151,20 +149,21 @@ def _categorical_rows(frame: pd.DataFrame, design: Design, name: str) -> list[di
         is_level = (levels == level).to_numpy(dtype=bool)
         counts = [int((is_level & (arm == code)).sum()) for code in (0, 1)]
         shares = [c / t if t else None for c, t in zip(counts, totals, strict=True)]
-        arms = {
-            a: {
-                "n": counts[code],
-                "total": totals[code],
-                "percent": 100 * shares[code] if shares[code] is not None else None,
-            }
-            for code, a in enumerate(design.arms)
-            if a is not None
-        }
+        arms = {}
+        for code, a in enumerate(design.arms):
+            share = shares[code]
+            if a is not None:
+                arms[a] = {
+                    "n": counts[code],
+                    "total": totals[code],
+                    "percent": None if share is None else 100 * share,
+                }
         difference = None
-        if shares[0] is not None and shares[1] is not None:
-            spread = (shares[1] * (1 - shares[1]) + shares[0] * (1 - shares[0])) / 2
+        p_c, p_t = shares
+        if p_c is not None and p_t is not None:
+            spread = (p_t * (1 - p_t) + p_c * (1 - p_c)) / 2
             if spread > 0:
-                difference = (shares[1] - shares[0]) / math.sqrt(spread)
+                difference = (p_t - p_c) / math.sqrt(spread)
         out.append(
             {
                 "variable": name,

@@ -185,7 +185,7 @@ def _figure(compute: Callable[..., Any], *args: Any, raw: bool = False) -> Any:
         return {"error": _message(error)}
     if raw:
         return result
-    values = asdict(result) if is_dataclass(result) else result
+    values = asdict(result) if is_dataclass(result) and not isinstance(result, type) else result
     if not _finite(values):
         return {"error": "could not be computed for these data (a non-finite result)"}
     return values

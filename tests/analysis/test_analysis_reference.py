@@ -93,7 +93,9 @@ def test_figures_match_r(name: str, outcome: str, section: str) -> None:
         full = RENAMED.get(full, full)
         actual = lookup(got, full)
         assert isinstance(actual, (int, float)), f"{full}: {actual!r}"
-        assert actual == pytest.approx(value, rel=REL, abs=0), f"{name}/{outcome} {full}"
+        # a singular fit: lme4 stops at a participant variance of ~1e-17, the engine at exactly 0
+        tiny = 1e-12 if full == ("lmm", "variance_participant") else 0
+        assert actual == pytest.approx(value, rel=REL, abs=tiny), f"{name}/{outcome} {full}"
         checked += 1
     if section == "hedges_g_post":
         g = got["hedges_g_post"]

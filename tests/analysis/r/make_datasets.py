@@ -117,9 +117,23 @@ def ties(rng: np.random.Generator) -> pd.DataFrame:
     return _to_long(wide, rng)
 
 
+def singular(rng: np.random.Generator) -> pd.DataFrame:
+    """Pre and post negatively correlated: the REML participant variance is 0 (lme4: singular)."""
+    wide = _simulate(
+        rng, 24, 26, {"stigma": (2.9, 0.55, -0.4, -0.5), "anxiety": (3.0, 0.6, -0.3, -0.3)}
+    )
+    long = _to_long(wide, rng)
+    dropped = rng.choice(wide["participant"].to_numpy(), 5, replace=False)
+    return long[~((long["time"] == "post") & long["participant"].isin(dropped))].reset_index(
+        drop=True
+    )
+
+
 def main() -> None:
     DATA.mkdir(exist_ok=True)
-    for seed, make in enumerate((balanced, unbalanced, small, null, ties), start=20250401):
+    for seed, make in enumerate(
+        (balanced, unbalanced, small, null, ties, singular), start=20250401
+    ):
         frame = make(np.random.default_rng(seed))
         frame.to_csv(DATA / f"{make.__name__}.csv", index=False)
         print(f"{make.__name__}: {len(frame)} rows")

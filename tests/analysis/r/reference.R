@@ -28,7 +28,7 @@ keys <- c("participant", "arm", "time")
 
 # Primary outcome per dataset (for the Holm family); the rest are secondary.
 primary <- list(balanced = "stigma", unbalanced = "stigma", small = "stigma", null = "stigma",
-                ties = "stigma")
+                ties = "stigma", singular = "stigma")
 covariates <- list(balanced = c("age"))
 
 wide_complete <- function(long, y) {

@@ -1,0 +1,146 @@
+"""Benchmark: ``flask --app app analyze`` on 20,000 trainees x 2 outcomes (DESIGN.md section 10).
+
+Target: the whole process takes at most 1.2 x the time of a minimal hand-written
+pandas/statsmodels/scipy script computing the same figures on the same CSV
+(``bench/analysis_baseline.py``). The two commands run alternately (a warm-up of each first, then
+``--rounds`` timed turns each) and the medians are compared, so machine noise hits both alike.
+The script also reports how far the two sets of figures are apart, as evidence they are the same.
+
+Usage: ``.venv/bin/python bench/analysis.py [--trainees 20000] [--rounds 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+TARGET = 1.2
+
+
+def simulate(path: Path, trainees: int, seed: int = 20250405) -> None:
+    """Long CSV: 1:1 arms, two correlated outcomes, 8% lost to follow-up (no post row)."""
+    rng = np.random.default_rng(seed)
+    arm = rng.permutation(
+        np.repeat(["education", "contact"], [trainees // 2, trainees - trainees // 2])
+    )
+    ids = np.array([f"T{i:06d}" for i in range(trainees)])
+    contact = arm == "contact"
+    columns = {}
+    for name, (mean, sd, rho, effect) in {
+        "stigma": (2.9, 0.55, 0.6, -0.5),
+        "anxiety": (3.1, 0.7, 0.5, -0.3),
+    }.items():
+        pre = rng.normal(mean, sd, trainees)
+        post = (
+            mean
+            + rho * (pre - mean)
+            + rng.normal(0, sd * np.sqrt(1 - rho**2), trainees)
+            + effect * sd * contact
+        )
+        columns[name] = (np.round(pre, 3), np.round(post, 3))
+    followed = rng.random(trainees) >= 0.08
+    pre_rows = pd.DataFrame({"participant": ids, "arm": arm, "time": "pre"})
+    post_rows = pd.DataFrame({"participant": ids, "arm": arm, "time": "post"})
+    for name, (pre, post) in columns.items():
+        pre_rows[name] = pre
+        post_rows[name] = post
+    long = pd.concat([pre_rows, post_rows[followed]], ignore_index=True)
+    long.iloc[rng.permutation(len(long))].to_csv(path, index=False)
+
+
+def engine_command(csv: Path, out: Path) -> tuple[list[str], str]:
+    """The CLI if it exists, else a stand-in process doing what the CLI does."""
+    flask = [str(BIN / "flask"), "--app", "app", "analyze"]
+    probe = subprocess.run([*flask, "--help"], cwd=ROOT, env=_env(), capture_output=True)
+    if probe.returncode == 0:
+        return [*flask, str(csv), "--json", str(out)], "flask --app app analyze CSV --json FILE"
+    code = (
+        "import analysis, json, sys; "
+        "r = analysis.analyze(analysis.load_long_csv(sys.argv[1])); "
+        "open(sys.argv[2], 'w').write(json.dumps(r, indent=2))"
+    )
+    return [sys.executable, "-c", code, str(csv), str(out)], "stand-in: python -c 'import analysis'"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("SECRET_KEY", "benchmark-only-" + "0" * 32)
+    env.setdefault("ALLPORT_INSTANCE_PATH", str(Path(tempfile.gettempdir()) / "allport-bench"))
+    return env
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, env=_env(), check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def max_deviation(engine: dict, baseline: dict) -> tuple[float, int]:
+    """Largest relative difference over the figures both outputs share, and how many there were."""
+    worst, count = 0.0, 0
+
+    def walk(a: object, b: object) -> None:
+        nonlocal worst, count
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in a.keys() & b.keys():
+                walk(a[key], b[key])
+        elif isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            if not isinstance(a, bool):
+                count += 1
+                worst = max(worst, abs(a - b) / max(abs(b), 1e-300))
+
+    for name, entry in engine["outcomes"].items():
+        walk(entry, baseline["outcomes"][name])
+    return worst, count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trainees", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "scores.csv"
+        simulate(csv, args.trainees)
+        out_engine, out_baseline = Path(tmp) / "engine.json", Path(tmp) / "baseline.json"
+        engine, label = engine_command(csv, out_engine)
+        baseline = [
+            sys.executable,
+            str(ROOT / "bench" / "analysis_baseline.py"),
+            str(csv),
+            str(out_baseline),
+        ]
+        print(f"{args.trainees} trainees x 2 outcomes, {csv.stat().st_size / 1e6:.1f} MB CSV")
+        print(f"engine:   {label}")
+        print("baseline: python bench/analysis_baseline.py CSV FILE (pandas/statsmodels/scipy)")
+        timed(engine), timed(baseline)  # warm-up: page cache, .pyc files
+        times: dict[str, list[float]] = {"engine": [], "baseline": []}
+        for _ in range(args.rounds):
+            times["engine"].append(timed(engine))
+            times["baseline"].append(timed(baseline))
+        worst, count = max_deviation(
+            json.loads(out_engine.read_text()), json.loads(out_baseline.read_text())
+        )
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, values in times.items():
+        print(f"{name:9} median {medians[name]:6.2f} s   ({', '.join(f'{v:.2f}' for v in values)})")
+    ratio = medians["engine"] / medians["baseline"]
+    verdict = "meets" if ratio <= TARGET else "MISSES"
+    print(f"ratio engine/baseline = {ratio:.3f} ({verdict} the target <= {TARGET})")
+    print(f"figures compared: {count}, max relative difference {worst:.1e}")
+
+
+if __name__ == "__main__":
+    main()
