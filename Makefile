@@ -22,7 +22,7 @@ instance/secret_key:
 
 run: install instance/secret_key
 	SECRET_KEY=$$(cat instance/secret_key) ALLPORT_ENV=development $(BIN)/flask --app app init-db
-	SECRET_KEY=$$(cat instance/secret_key) ALLPORT_ENV=development $(BIN)/flask --app app demo
+	SECRET_KEY=$$(cat instance/secret_key) ALLPORT_ENV=development $(BIN)/flask --app app demo >/dev/null
 	@echo "Demo staff logins:"; cat instance/demo-logins.txt
 	@echo "Trainee links (each a new trainee; make more with: $(BIN)/flask --app app invite demo --count 5):"
 	@SECRET_KEY=$$(cat instance/secret_key) ALLPORT_ENV=development $(BIN)/flask --app app invite demo --count 3 --base-url http://127.0.0.1:$(PORT)

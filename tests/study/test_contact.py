@@ -1,0 +1,155 @@
+"""Contact sessions: certified peers only, capacity under concurrency, attendance and its undo."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from study.errors import NotAllowed
+from study.extensions import db
+from study.models import (
+    Allocation,
+    Arm,
+    ArmKind,
+    Booking,
+    ContactSession,
+    Facilitator,
+    ParticipantStatus,
+    User,
+)
+from study.services import contact, invitations, journey
+from study.services.allocation import lock_participant
+from study.services.demo import seed_demo
+from study.services.studies import get_study
+
+
+@pytest.fixture
+def demo(app):  # type: ignore[no-untyped-def]
+    with app.app_context():
+        seed_demo(db.session, app.extensions["allport.instruments"])
+        db.session.commit()
+
+
+def contact_arm_trainees(app, count: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """Trainees allocated to the contact arm (allocation rows written directly for speed)."""
+    with app.app_context():
+        study = get_study(db.session, "demo")
+        arm = db.session.scalars(select(Arm).where(Arm.study_id == study.id,
+                                                   Arm.kind == ArmKind.CONTACT)).one()
+        ids = []
+        for position, invitation in enumerate(invitations.invite(
+                db.session, study, study.cohorts[0], count, actor="test")):
+            participant = invitation.participant
+            participant.status = ParticipantStatus.ALLOCATED
+            db.session.add(Allocation(study_id=study.id, participant_id=participant.id,
+                                      arm_id=arm.id, stratum="test", position=position,
+                                      block_size=2))
+            ids.append(participant.id)
+        db.session.commit()
+        return ids
+
+
+def test_a_session_needs_a_peer_certified_on_its_date(app, demo) -> None:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        study = get_study(db.session, "demo")
+        lapsed = Facilitator(study_id=study.id, display_name="Lapsed", certification_body="B",
+                             certification_number="1", certified_from=date(2020, 1, 1),
+                             certified_until=date.today() + timedelta(days=5))
+        db.session.add(lapsed)
+        db.session.flush()
+        later = datetime.combine(date.today() + timedelta(days=30), time(10), tzinfo=UTC)
+        with pytest.raises(NotAllowed, match="certification is not current"):
+            contact.schedule_session(db.session, cohort=study.cohorts[0], facilitator=lapsed,
+                                     starts_at=later, capacity=5, location="Room", actor="t")
+        soon = datetime.combine(date.today() + timedelta(days=2), time(10), tzinfo=UTC)
+        contact.schedule_session(db.session, cohort=study.cohorts[0], facilitator=lapsed,
+                                 starts_at=soon, capacity=5, location="Room", actor="t")
+
+
+def test_booking_is_refused_outside_the_contact_arm(app, demo) -> None:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        study = get_study(db.session, "demo")
+        participant = invitations.invite(db.session, study, study.cohorts[0], 1,
+                                         actor="t")[0].participant
+        session_id = db.session.scalars(select(ContactSession.id)).first()
+        with pytest.raises(NotAllowed, match="not open for you"):
+            contact.book(db.session, participant, session_id)
+
+
+def test_capacity_holds_under_concurrent_booking(app, demo) -> None:  # type: ignore[no-untyped-def]
+    trainees = contact_arm_trainees(app, 30)
+    with app.app_context():
+        target = db.session.scalars(select(ContactSession).order_by(ContactSession.id)).first()
+        target.capacity = 7
+        db.session.commit()
+        session_id = target.id
+    barrier = threading.Barrier(len(trainees))
+    outcomes: list[str] = []
+
+    def book(pid: int) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                contact.book(db.session, lock_participant(db.session, pid), session_id)
+                db.session.commit()
+                outcomes.append("booked")
+            except NotAllowed as error:
+                db.session.rollback()
+                outcomes.append(str(error))
+
+    threads = [threading.Thread(target=book, args=(pid,)) for pid in trainees]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert outcomes.count("booked") == 7
+    assert outcomes.count("Sorry, that session is full. Please choose another.") == 23
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Booking.id))) == 7
+
+
+def test_moving_a_booking_keeps_one_place(app, demo) -> None:  # type: ignore[no-untyped-def]
+    (pid,) = contact_arm_trainees(app, 1)
+    with app.app_context():
+        first, second = db.session.scalars(select(ContactSession.id)
+                                           .order_by(ContactSession.id)).all()[:2]
+        participant = lock_participant(db.session, pid)
+        contact.book(db.session, participant, first)
+        contact.book(db.session, participant, second)
+        contact.book(db.session, participant, second)  # a replayed form changes nothing
+        bookings = db.session.scalars(select(Booking)).all()
+        assert [b.session_id for b in bookings] == [second]
+
+
+def test_attendance_moves_the_trainee_on_and_can_be_undone(app, demo) -> None:  # type: ignore[no-untyped-def]
+    (pid,) = contact_arm_trainees(app, 1)
+    with app.app_context():
+        staff = User(email="c@example.org", password_hash="x")
+        db.session.add(staff)
+        participant = lock_participant(db.session, pid)
+        booking = contact.book(db.session, participant,
+                               db.session.scalars(select(ContactSession.id)).first())
+        with pytest.raises(NotAllowed, match="once the session has started"):
+            contact.record_attendance(db.session, booking, True, user=staff)
+        booking.session.starts_at = datetime.now(UTC) - timedelta(hours=1)
+        contact.record_attendance(db.session, booking, True, user=staff)
+        assert participant.status is ParticipantStatus.INTERVENTION_DONE
+        assert journey.next_step(db.session, participant).name == "questionnaire"
+        # A coordinator clicked the wrong trainee: undo.
+        contact.record_attendance(db.session, booking, False, user=staff)
+        assert participant.status is ParticipantStatus.ALLOCATED
+        assert participant.intervention_done_at is None
+        assert journey.next_step(db.session, participant).name == "contact"
+
+
+def test_post_questionnaire_closes_after_the_window(app, demo) -> None:  # type: ignore[no-untyped-def]
+    (pid,) = contact_arm_trainees(app, 1)
+    with app.app_context():
+        participant = lock_participant(db.session, pid)
+        journey.mark_intervention_done(db.session, participant, actor="t", how="test")
+        assert journey.next_step(db.session, participant).timepoint == "post"
+        later = datetime.now(UTC) + timedelta(days=61)  # the demo's window is 60 days
+        assert journey.next_step(db.session, participant, now=later).name == "post_closed"
