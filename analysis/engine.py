@@ -25,7 +25,7 @@ from analysis.data import (
     read_design,
 )
 from analysis.effect_sizes import d_ppc2, hedges_g_post
-from analysis.errors import AnalysisInputError, OutcomeError
+from analysis.errors import AnalysisInputError, FigureUndefined, OutcomeError
 from analysis.mixed_anova import mixed_anova
 from analysis.mixed_model import random_intercept_lmm
 from analysis.multiplicity import holm
@@ -123,12 +123,17 @@ def _outcome_entry(frame: pd.DataFrame, design: Design, name: str, primary: bool
     except OutcomeError as error:
         return {"primary": primary, "error": str(error)}
     fit = _figure(fit_ancova, data, raw=True)
+
+    def on_fit(compute: Callable[[AncovaFit], Any]) -> dict[str, Any]:
+        """A figure built on the ANCOVA fit, or the fit's own error."""
+        return _figure(compute, fit) if isinstance(fit, AncovaFit) else fit
+
     entry: dict[str, Any] = {
         "primary": primary,
         "n_complete": {design.control: data.n_control, design.treatment: data.n_treatment},
         "descriptives": _descriptives(observed),
         "mixed_anova": _figure(mixed_anova, data),
-        "ancova": _figure(ancova, fit) if isinstance(fit, AncovaFit) else fit,
+        "ancova": on_fit(ancova),
         "change_welch": _figure(change_welch, data),
         "hedges_g_post": _figure(hedges_g_post, data),
         "d_ppc2": _figure(d_ppc2, data),
@@ -136,11 +141,7 @@ def _outcome_entry(frame: pd.DataFrame, design: Design, name: str, primary: bool
         "assumptions": {
             "shapiro_wilk": {
                 "on": "ANCOVA residuals",
-                **(
-                    _figure(lambda f: shapiro_wilk(f.residuals), fit)
-                    if isinstance(fit, AncovaFit)
-                    else fit
-                ),
+                **on_fit(lambda f: shapiro_wilk(f.residuals)),
             },
             "levene": {
                 "on": "post score by arm",
@@ -149,7 +150,7 @@ def _outcome_entry(frame: pd.DataFrame, design: Design, name: str, primary: bool
             },
             "homogeneity_of_slopes": {
                 "on": "arm x pre interaction added to the ANCOVA",
-                **(_figure(homogeneity_of_slopes, fit) if isinstance(fit, AncovaFit) else fit),
+                **on_fit(homogeneity_of_slopes),
             },
         },
     }
@@ -192,14 +193,9 @@ def _figure(compute: Callable[..., Any], *args: Any, raw: bool = False) -> Any:
 
 
 def _message(error: Exception) -> str:
-    text = str(error).strip()
-    if (
-        isinstance(error, (OutcomeError, ArithmeticError))
-        and text
-        and not isinstance(error, FloatingPointError)
-    ):
-        return text
-    return f"could not be computed for these data ({type(error).__name__}: {text or 'no detail'})"
+    if isinstance(error, FigureUndefined):
+        return str(error)
+    return f"could not be computed for these data ({type(error).__name__}: {error})"
 
 
 def _finite(value: Any) -> bool:

@@ -88,16 +88,20 @@ def timed(command: list[str]) -> float:
 
 
 def max_deviation(engine: dict, baseline: dict) -> tuple[float, int]:
-    """Largest relative difference over the figures both outputs share, and how many there were."""
+    """Largest relative difference over the figures both outputs share, and how many there were.
+
+    p-values below 1e-10 are left out: there a relative error of the SE is multiplied by z^2 (at
+    p = 1e-93 the MixedLM SE's 2e-6 becomes 1e-3) and nobody reads such p-values beyond "< 0.001".
+    """
     worst, count = 0.0, 0
 
-    def walk(a: object, b: object) -> None:
+    def walk(a: object, b: object, path_end: str = "") -> None:
         nonlocal worst, count
         if isinstance(a, dict) and isinstance(b, dict):
             for key in a.keys() & b.keys():
-                walk(a[key], b[key])
+                walk(a[key], b[key], key)
         elif isinstance(a, (int, float)) and isinstance(b, (int, float)):
-            if not isinstance(a, bool):
+            if not isinstance(a, bool) and not (path_end == "p" and abs(b) < 1e-10):
                 count += 1
                 worst = max(worst, abs(a - b) / max(abs(b), 1e-300))
 
