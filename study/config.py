@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -11,8 +12,20 @@ from flask import Flask
 from study.database import default_sqlite_url, engine_options, normalise_database_url
 
 
-class ConfigurationError(RuntimeError):
-    """The app cannot start with this configuration; the message says what to set."""
+class ConfigurationError(SystemExit):
+    """The app cannot start with this configuration; the message says what to set.
+
+    A ``SystemExit`` (status 1) that prints its one line to stderr: the flask CLI and gunicorn
+    then stop with that line instead of a traceback.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(1)
+        self.message = message
+        print(f"Error: {message}", file=sys.stderr)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 DEFAULTS: dict[str, Any] = {
