@@ -48,7 +48,11 @@ def load_long_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise AnalysisInputError(f"cannot read {os.fspath(path)!r}: no such file") from None
     except pd.errors.EmptyDataError:
         raise AnalysisInputError(f"cannot read {os.fspath(path)!r}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+    except UnicodeDecodeError:
+        raise AnalysisInputError(
+            f"cannot read {os.fspath(path)!r}: it is not UTF-8 text (save it as CSV UTF-8)"
+        ) from None
+    except (pd.errors.ParserError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise AnalysisInputError(
             f"cannot read {os.fspath(path)!r} as a CSV file: {reason}"

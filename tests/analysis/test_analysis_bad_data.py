@@ -285,7 +285,8 @@ def test_not_a_frame_unknown_primary_covariate_population(trial: pd.DataFrame) -
             "';', expected ',')",
         ),
         (b"participant,arm,stigma\nP1,education,3\n", "lacks the column 'time'"),
-        (b"\xff\xfe\x00\x00garbage\x00\x81", "as a CSV file"),
+        (b"\xff\xfe\x00\x00garbage\x00\x81", "it is not UTF-8 text (save it as CSV UTF-8)"),
+        (b"participant,arm,time,job\nP1,education,pre,M\xe9decine\n", "it is not UTF-8 text"),
         (b'participant,arm,time,stigma\n"P1,education,pre,3\n', "as a CSV file"),
     ],
 )
@@ -309,3 +310,9 @@ def test_load_long_csv_keeps_participant_codes_as_text(tmp_path: Path) -> None:
     frame = load_long_csv(path)
     assert list(frame["participant"]) == ["007", "007"]
     assert frame["stigma"].tolist() == [3.0, 2.5]
+
+
+def test_load_long_csv_reads_excel_utf8_with_bom(tmp_path: Path) -> None:
+    path = tmp_path / "scores.csv"
+    path.write_bytes(b"\xef\xbb\xbfparticipant,arm,time,stigma\nP1,education,pre,3\n")
+    assert list(load_long_csv(path).columns) == ["participant", "arm", "time", "stigma"]
