@@ -13,7 +13,7 @@ from study.extensions import csrf, db, limiter, login_manager
 
 
 def register_extensions(app: Flask) -> None:
-    from instruments import load_library
+    from instruments import load_site_library
     from study.database import configure_engine
 
     db.init_app(app)
@@ -28,9 +28,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "basic"
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["datetime"] = format_datetime
-    app.extensions["allport.instruments"] = load_library(
-        wording_dir=f"{app.instance_path}/wording"
-    )
+    app.extensions["allport.instruments"] = load_site_library(app.instance_path)
 
 
 def format_datetime(value: datetime | None) -> str:
