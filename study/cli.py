@@ -84,6 +84,7 @@ def demo_command(trainees: int, simulate: bool, credentials_file: Path | None) -
 def invite_command(study_slug: str, cohort_name: str | None, count: int,
                    base_url_option: str | None) -> None:
     """Create COUNT invitations; print one absolute trainee link per line."""
+    from study.models import Cohort
     from study.services import invitations
     from study.services.studies import get_study
 
@@ -91,6 +92,7 @@ def invite_command(study_slug: str, cohort_name: str | None, count: int,
         fail("--count must be at least 1.")
     try:
         study = get_study(db.session, study_slug)
+        cohort: Cohort | None
         if cohort_name is None:
             if len(study.cohorts) != 1:
                 names = ", ".join(c.name for c in study.cohorts)
@@ -194,27 +196,33 @@ def create_user_command(email: str, role: str, study_slug: str | None) -> None:
 @with_appcontext
 @click.argument("csv_path", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--study", "study_slug", help="Analyse a study's live data instead of a CSV.")
-@click.option("--control", default=None, help="The control arm (default: education).")
+@click.option("--control", default=None,
+              help="The control arm (default: education; a study's own control arm, or Arm A "
+                   "while it is blinded).")
+@click.option("--population", type=click.Choice(["itt", "per_protocol"]), default=None,
+              help="With --study: intention to treat (default) or per protocol.")
 @click.option("--json", "json_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="Where to write the result.")
 def analyze_command(csv_path: Path | None, study_slug: str | None, control: str | None,
-                    json_path: Path) -> None:
+                    population: str | None, json_path: Path) -> None:
     """The two-arm pre/post analysis of DESIGN §6, as JSON."""
     import analysis
 
     if (csv_path is None) == (study_slug is None):
         fail("Give either a CSV file or --study SLUG (not both).")
+    if csv_path is not None and population is not None:
+        fail("--population chooses participants of a study; a CSV is analysed as it is.")
     try:
         if csv_path is not None:
             frame = analysis.load_long_csv(csv_path)
+            result = analysis.analyze(frame, control_arm=control or "education")
         else:
-            from study.services.analysis_data import study_frame
+            from study.services.analysis_service import run_analysis
             from study.services.studies import get_study
 
             study = get_study(db.session, study_slug or "")
-            frame = study_frame(db.session, study, library())
-            control = control or ("arm_a" if study.blinded else study.control_arm.key)
-        result = analysis.analyze(frame, control_arm=control or "education")
+            result = run_analysis(db.session, study, library(), population=population or "itt",
+                                  control_arm=control).result
     except (analysis.AnalysisInputError, DomainError) as error:
         fail(str(error))
     try:
@@ -226,9 +234,68 @@ def analyze_command(csv_path: Path | None, study_slug: str | None, control: str 
                + (f"; not analysable: {', '.join(problems)}" if problems else "") + ").")
 
 
+@click.command("create-token")
+@with_appcontext
+@click.argument("email")
+@click.option("--name", default="API token", show_default=True,
+              help="What the token is for, to recognise it later.")
+def create_token_command(email: str, name: str) -> None:
+    """Issue a personal API token for EMAIL; it is printed once and only its hash is kept."""
+    from study.models import User
+    from study.services import api_tokens
+
+    user = db.session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    if user is None:
+        fail(f"No staff account {email!r}.")
+    assert user is not None
+    try:
+        token, raw = api_tokens.issue_token(db.session, user, name, actor="cli")
+    except DomainError as error:
+        fail(str(error))
+    db.session.commit()
+    click.echo(f"Token {token.id} ({token.name}) for {user.email}; it is shown only now:",
+               err=True)
+    click.echo(raw)
+
+
+@click.command("list-tokens")
+@with_appcontext
+@click.argument("email")
+def list_tokens_command(email: str) -> None:
+    """List EMAIL's API tokens (never the tokens themselves)."""
+    from study.models import User
+    from study.services import api_tokens
+
+    user = db.session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    if user is None:
+        fail(f"No staff account {email!r}.")
+    assert user is not None
+    for token in api_tokens.tokens_of(db.session, user):
+        used = token.last_used_at.isoformat(timespec="minutes") if token.last_used_at else "never"
+        state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
+        click.echo(f"{token.id}\t{token.name}\tcreated {token.created_at:%Y-%m-%d}\t"
+                   f"last used {used}\t{state}")
+
+
+@click.command("revoke-token")
+@with_appcontext
+@click.argument("token_id", type=int)
+def revoke_token_command(token_id: int) -> None:
+    """Revoke the API token with id TOKEN_ID (see list-tokens); it stops working at once."""
+    from study.services import api_tokens
+
+    try:
+        token = api_tokens.revoke_token(db.session, token_id, actor="cli")
+    except DomainError as error:
+        fail(str(error))
+    db.session.commit()
+    click.echo(f"Revoked token {token.id} ({token.name}).")
+
+
 def register(app: Flask) -> None:
     for command in (init_db_command, demo_command, invite_command, export_command,
-                    create_user_command, analyze_command):
+                    create_user_command, analyze_command, create_token_command,
+                    list_tokens_command, revoke_token_command):
         app.cli.add_command(command)
     try:
         from study.cli_instruments import instruments_cli

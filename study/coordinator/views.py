@@ -93,8 +93,8 @@ def attendance(study: Study, session_id: int) -> Any:
     bookings = list(db.session.scalars(
         select(Booking).where(Booking.session_id == contact_session.id)
         .join(Participant).order_by(Participant.code)))
-    forms = {b.id: AttendanceForm(prefix=f"b{b.id}",
-                                  attended={True: "yes", False: "no"}.get(b.attended))
+    recorded = {True: "yes", False: "no", None: None}
+    forms = {b.id: AttendanceForm(prefix=f"b{b.id}", attended=recorded[b.attended])
              for b in bookings}
     if request.method == "POST":
         booking_id = request.form.get("booking_id", type=int)

@@ -71,6 +71,7 @@ def _submitted_responses(session: Session, study: Study
 def rows_for(session: Session, study: Study, table: str, library: Library
              ) -> tuple[list[str], list[dict[str, Any]]]:
     arms = _arms_by_participant(session, study)
+    rows: list[dict[str, Any]]
     if table == "participants":
         header = ["participant", "cohort", "arm", "status", "status_changed_on", "withdrawn",
                   "data_withdrawn"]
@@ -120,7 +121,7 @@ def rows_for(session: Session, study: Study, table: str, library: Library
                              "arm": arms.get(participant.id, ""),
                              "time": TIME_LABELS.get(timepoint.name, timepoint.name),
                              "instrument": instrument.id, "scale": name,
-                             "score": "" if result.value is None else round(result.value, 6)})
+                             "score": "" if result.value is None else result.value})
         return header, rows
     raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLES)}")
 
