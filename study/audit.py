@@ -37,3 +37,10 @@ def record(
     )
     session.add(event)
     return event
+
+
+def forbid_audit_changes(session: Session, _context: object, _instances: object) -> None:
+    """``before_flush`` guard: audit events are inserted, never updated or deleted."""
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, AuditEvent) and (obj in session.deleted or session.is_modified(obj)):
+            raise RuntimeError("the audit trail is append-only")

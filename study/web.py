@@ -7,8 +7,11 @@ from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
+from study import audit
 from study.extensions import csrf, db, limiter, login_manager
 
 
@@ -19,6 +22,8 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
+    if not event.contains(Session, "before_flush", audit.forbid_audit_changes):
+        event.listen(Session, "before_flush", audit.forbid_audit_changes)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
@@ -40,14 +45,19 @@ def format_datetime(value: datetime | None) -> str:
 
 def register_blueprints(app: Flask) -> None:
     from study.admin.views import bp as admin_bp
+    from study.api.views import bp as api_bp
     from study.auth.views import bp as auth_bp
     from study.coordinator.views import bp as coordinator_bp
     from study.health import bp as health_bp
     from study.researcher.views import bp as researcher_bp
     from study.trainee.views import bp as trainee_bp
 
-    for blueprint in (health_bp, auth_bp, trainee_bp, coordinator_bp, researcher_bp, admin_bp):
+    for blueprint in (health_bp, auth_bp, trainee_bp, coordinator_bp, researcher_bp, admin_bp,
+                      api_bp):
         app.register_blueprint(blueprint)
+    # The API authenticates by bearer token only, never by the session cookie: there is no
+    # ambient credential for a forged cross-site request to use.
+    csrf.exempt(api_bp)
 
 
 def register_commands(app: Flask) -> None:

@@ -143,3 +143,19 @@ def test_concurrent_allocation_is_race_free(app, study_with_baseline_done, threa
             assert abs(counts["contact"] - counts["education"]) <= 3  # largest block is 6
         statuses = set(db.session.scalars(select(Participant.status)))
         assert statuses == {ParticipantStatus.ALLOCATED}
+
+
+def test_the_audit_trail_is_append_only(app, study_with_baseline_done) -> None:  # type: ignore[no-untyped-def]
+    (pid,) = study_with_baseline_done(1)
+    with app.app_context():
+        allocate(db.session, lock_participant(db.session, pid), actor="test")
+        db.session.commit()
+        event = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "allocation")).one()
+        event.details = {"arm": "something else"}
+        with pytest.raises(RuntimeError, match="append-only"):
+            db.session.flush()
+        db.session.rollback()
+        db.session.delete(db.session.get(AuditEvent, event.id))
+        with pytest.raises(RuntimeError, match="append-only"):
+            db.session.flush()
