@@ -70,7 +70,9 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config["REMEMBER_COOKIE_SECURE"] = False
 
     if not app.config.get("SECRET_KEY"):
-        if app.debug or app.testing:
+        # A `flask` command other than a server (init-db, analyze, export, …) signs nothing
+        # that outlives it; Flask sets FLASK_RUN_FROM_CLI for every command it runs.
+        if app.debug or app.testing or _running_a_cli_command():
             app.config["SECRET_KEY"] = os.urandom(32).hex()
         else:
             raise ConfigurationError(
@@ -81,6 +83,10 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     url = normalise_database_url(app.config["DATABASE_URL"])
     app.config["DATABASE_URL"] = url
     app.config["SQLALCHEMY_ENGINES"] = {"default": engine_options(url)}
+
+
+def _running_a_cli_command() -> bool:
+    return os.environ.get("FLASK_RUN_FROM_CLI") == "true" and "run" not in sys.argv[1:]
 
 
 def _loads_or_str(value: str) -> Any:
