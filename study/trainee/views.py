@@ -27,7 +27,7 @@ from wtforms.fields.choices import SelectChoice
 from instruments import Instrument, Library
 from study.errors import DomainError
 from study.extensions import csrf, db
-from study.models import ArmKind, ModuleProgress, Participant, Timepoint
+from study.models import ArmKind, ModuleProgress, Participant, ParticipantStatus, Timepoint
 from study.services import contact, journey
 from study.services.allocation import allocate, existing_allocation, lock_participant
 from study.services.invitations import participant_for_token
@@ -215,16 +215,19 @@ def allocation(participant: Participant, token: str) -> Any:
                            study=participant.study)
 
 
-def _arm(participant: Participant) -> Any:
+def _open_arm(participant: Participant, kind: ArmKind) -> Any:
+    """The trainee's arm while its activity is open to them, else None."""
+    if participant.status is not ParticipantStatus.ALLOCATED:
+        return None
     found = existing_allocation(db.session, participant)
-    return found.arm if found is not None else None
+    return found.arm if found is not None and found.arm.kind is kind else None
 
 
 @bp.get("/<token>/education")
 @with_participant
 def education(participant: Participant, token: str) -> Any:
-    arm = _arm(participant)
-    if arm is None or arm.kind is not ArmKind.EDUCATION or participant.status.value != "allocated":
+    arm = _open_arm(participant, ArmKind.EDUCATION)
+    if arm is None:
         return redirect(step_url(db.session, participant, token))
     progress = db.session.get(ModuleProgress, participant.id)
     return render_template("trainee/education.html", arm=arm, study=participant.study,
@@ -234,9 +237,9 @@ def education(participant: Participant, token: str) -> Any:
 @bp.route("/<token>/education/<int:position>", methods=["GET", "POST"])
 @with_participant
 def module_page(participant: Participant, token: str, position: int) -> Any:
-    arm = _arm(participant)
+    arm = _open_arm(participant, ArmKind.EDUCATION)
     pages = participant.study.module_pages
-    if arm is None or arm.kind is not ArmKind.EDUCATION or participant.status.value != "allocated":
+    if arm is None:
         return redirect(step_url(db.session, participant, token))
     if not 0 <= position < len(pages):
         abort(404)
@@ -265,8 +268,8 @@ def module_page(participant: Participant, token: str, position: int) -> Any:
 @bp.route("/<token>/sessions", methods=["GET", "POST"])
 @with_participant
 def sessions(participant: Participant, token: str) -> Any:
-    arm = _arm(participant)
-    if arm is None or arm.kind is not ArmKind.CONTACT or participant.status.value != "allocated":
+    arm = _open_arm(participant, ArmKind.CONTACT)
+    if arm is None:
         return redirect(step_url(db.session, participant, token))
     available = contact.bookable_sessions(db.session, participant)
     booking = contact.booking_of(db.session, participant)
@@ -322,7 +325,7 @@ def status(participant: Participant, token: str) -> Any:
 @bp.route("/<token>/withdraw", methods=["GET", "POST"])
 @with_participant
 def withdraw(participant: Participant, token: str) -> Any:
-    if not participant.is_active or participant.status.value in ("invited",):
+    if not participant.is_active or participant.status is ParticipantStatus.INVITED:
         return redirect(step_url(db.session, participant, token))
     form = WithdrawForm()
     if form.validate_on_submit():
