@@ -45,14 +45,19 @@ def format_datetime(value: datetime | None) -> str:
 
 def register_blueprints(app: Flask) -> None:
     from study.admin.views import bp as admin_bp
+    from study.api.views import bp as api_bp
     from study.auth.views import bp as auth_bp
     from study.coordinator.views import bp as coordinator_bp
     from study.health import bp as health_bp
     from study.researcher.views import bp as researcher_bp
     from study.trainee.views import bp as trainee_bp
 
-    for blueprint in (health_bp, auth_bp, trainee_bp, coordinator_bp, researcher_bp, admin_bp):
+    for blueprint in (health_bp, auth_bp, trainee_bp, coordinator_bp, researcher_bp, admin_bp,
+                      api_bp):
         app.register_blueprint(blueprint)
+    # The API authenticates by bearer token only, never by the session cookie: there is no
+    # ambient credential for a forged cross-site request to use.
+    csrf.exempt(api_bp)
 
 
 def register_commands(app: Flask) -> None:

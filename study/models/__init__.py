@@ -1,6 +1,7 @@
 """The data model (SQLAlchemy 2.0, one declarative base)."""
 
 from study.models.allocation import Allocation, AllocationState
+from study.models.api_token import ApiToken
 from study.models.audit import AuditEvent
 from study.models.base import Base, utcnow
 from study.models.contact import Booking, ContactSession, Facilitator, ModuleProgress, SessionStatus
@@ -28,9 +29,9 @@ from study.models.study import (
 )
 
 __all__ = [
-    "JOURNEY_ORDER", "Allocation", "AllocationState", "Answer", "Arm", "ArmKind", "AuditEvent",
-    "Base", "Booking", "Cohort", "Consent", "ConsentChoice", "ConsentDocument", "ContactSession",
-    "Facilitator", "Invitation", "Membership", "ModulePage", "ModuleProgress", "Participant",
-    "ParticipantContact", "ParticipantStatus", "Response", "ResponseStatus", "Role",
+    "JOURNEY_ORDER", "Allocation", "AllocationState", "Answer", "ApiToken", "Arm", "ArmKind",
+    "AuditEvent", "Base", "Booking", "Cohort", "Consent", "ConsentChoice", "ConsentDocument",
+    "ContactSession", "Facilitator", "Invitation", "Membership", "ModulePage", "ModuleProgress",
+    "Participant", "ParticipantContact", "ParticipantStatus", "Response", "ResponseStatus", "Role",
     "SessionStatus", "Study", "StudyInstrument", "StudyStatus", "Timepoint", "User", "utcnow",
 ]

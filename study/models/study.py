@@ -45,6 +45,9 @@ class Study(Base):
     strata_factors: Mapped[str] = mapped_column(String(200), default="")
     blinded: Mapped[bool] = mapped_column(default=True)
     post_window_days: Mapped[int | None]
+    # The primary outcome, "<instrument>.<scale>"; None means the default (the first post
+    # instrument's total). Holm adjustment covers every other outcome (DESIGN §6).
+    primary_outcome: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     recruitment_opened_at: Mapped[datetime | None]
 

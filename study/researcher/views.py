@@ -1,20 +1,47 @@
-"""The researcher's pages: blinded progress by arm and de-identified exports."""
+"""The researcher's pages: blinded progress by arm, the analysis, de-identified exports."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from study import audit
 from study.auth.access import studies_for, study_role_required
+from study.errors import DomainError
 from study.extensions import db
 from study.models import Role, Study
-from study.services import exports, progress
+from study.researcher.forms import AnalysisForm, PrimaryOutcomeForm
+from study.researcher.svg import inline_svg
+from study.services import progress
+from study.services import statistical_exports as files
+from study.services.analysis_service import (
+    POPULATIONS,
+    NothingToAnalyse,
+    primary_outcome,
+    run_analysis,
+    set_primary_outcome,
+    study_outcomes,
+)
 from study.trainee.forms import ActionForm
 
 bp = Blueprint("researcher", __name__, url_prefix="/researcher")
+
+
+def _library() -> Any:
+    return current_app.extensions["allport.instruments"]
 
 
 @bp.get("/")
@@ -31,23 +58,101 @@ def index() -> Any:
 def study(study: Study) -> Any:
     counts = progress.study_progress(db.session, study)
     return render_template("researcher/study.html", study=study, counts=counts,
-                           arm_label=progress.arm_label, tables=exports.TABLES,
-                           form=ActionForm(), journey_rows=progress.journey_rows(counts),
+                           arm_label=progress.arm_label, exports=files.EXPORTS,
+                           descriptions=files.DESCRIPTIONS,
+                           journey_rows=progress.journey_rows(counts),
                            exit_rows=progress.exit_rows(counts))
 
 
-@bp.post("/<slug>/export/<table>.csv")
+@bp.post("/<slug>/export/<table>")
 @study_role_required(Role.RESEARCHER)
 def export(study: Study, table: str) -> Any:
-    if table not in exports.TABLES:
+    if table not in files.EXPORTS:
         abort(404)
     if not ActionForm().validate_on_submit():
         abort(400, description="The download form expired; please reload the page.")
-    body = exports.export_csv(db.session, study, table,
-                              current_app.extensions["allport.instruments"],
-                              actor=audit.actor_for(user=current_user))
+    exported = files.export_file(db.session, study, _library(), table,
+                                 actor=audit.actor_for(user=current_user))
     db.session.commit()
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{study.slug}-{table}.csv"',
+    return Response(exported.body, mimetype=exported.mimetype, headers={
+        "Content-Disposition": f'attachment; filename="{exported.filename}"',
         "Cache-Control": "no-store",
     })
+
+
+@bp.get("/<slug>/analysis")
+@study_role_required(Role.RESEARCHER)
+def analysis(study: Study) -> Any:
+    outcomes = study_outcomes(study, _library())
+    choices = [(o.name, f"{o.label} ({o.name})") for o in outcomes]
+    submitted = "population" in request.args
+    form = AnalysisForm(request.args if submitted else None, outcomes=choices)
+    if not submitted:
+        form.outcome.data = [name for name, _ in choices]
+    primary = primary_outcome(study, outcomes)
+    primary_form = PrimaryOutcomeForm(outcomes=choices, data={"primary": primary})
+    context: dict[str, Any] = {
+        "study": study, "form": form, "primary_form": primary_form, "primary": primary,
+        "outcomes": outcomes, "populations": POPULATIONS, "result": None, "problem": None,
+        "plots": {},
+    }
+    if submitted and not form.validate():
+        return render_template("researcher/analysis.html", **context), 422
+    try:
+        done = run_analysis(db.session, study, _library(), population=form.population.data,
+                            outcomes=form.outcome.data)
+    except NothingToAnalyse as error:
+        context["problem"] = str(error)
+        return render_template("researcher/analysis.html", **context)
+    except DomainError as error:  # a parameter the form let through; say so beside the form
+        context["problem"] = str(error)
+        return render_template("researcher/analysis.html", **context), 422
+    plots: dict[str, Any] = {}
+    for number, outcome in enumerate(done.outcomes, start=1):
+        if "error" in done.result["outcomes"][outcome.name]:
+            continue
+        try:
+            plots[outcome.name] = inline_svg(done.plot_svg(outcome.name), f"plot-{number}")
+        except Exception as error:  # noqa: BLE001 - a plot that fails leaves the numbers standing
+            current_app.logger.warning("interaction plot of %s failed: %s", outcome.name, error)
+            plots[outcome.name] = None
+    context.update(result=done.result, labels=done.labels, plots=plots,
+                   reference=done.reference_arm)
+    return render_template("researcher/analysis.html", **context)
+
+
+@bp.post("/<slug>/analysis/primary")
+@study_role_required(Role.RESEARCHER)
+def set_primary(study: Study) -> Any:
+    outcomes = study_outcomes(study, _library())
+    form = PrimaryOutcomeForm(outcomes=[(o.name, o.name) for o in outcomes])
+    if not form.validate_on_submit():
+        abort(400, description="Choose one of the study's outcomes and send the form again.")
+    try:
+        set_primary_outcome(db.session, study, _library(), form.primary.data,
+                            actor=audit.actor_for(user=current_user))
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash(f"The primary outcome is now {form.primary.data}.", "success")
+    return redirect(url_for("researcher.analysis", slug=study.slug), 303)
+
+
+@bp.app_template_filter("stat")
+def format_statistic(value: Any, digits: int = 2) -> str:
+    """A number for a results table: fixed decimals, a true minus sign, a dash when missing."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, int):
+        return f"{value}".replace("-", "−")
+    return f"{value:.{digits}f}".replace("-", "−")
+
+
+@bp.app_template_filter("pvalue")
+def format_p(value: Any) -> str:
+    """p to three decimals, or "< 0.001" (APA style without the leading zero dropped)."""
+    if value is None:
+        return "–"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"

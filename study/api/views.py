@@ -1,0 +1,171 @@
+"""``/api/v1``: studies, the analysis of DESIGN §6 and the exports, for researchers' scripts.
+
+Every request carries ``Authorization: Bearer <token>`` (``flask --app app create-token``); the
+session cookie is never looked at, so cross-site request forgery has nothing to ride on and the
+blueprint is exempt from CSRF. Errors are JSON ``{"error": ..., "message": ...}``: 401 without a
+valid token, 403 without a researcher role in the study, 404 for what does not exist, 422 for a
+bad parameter or data that cannot be analysed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from sqlalchemy import select
+
+from study.auth.access import has_role, studies_for
+from study.extensions import db
+from study.models import Role, Study, User
+from study.services import api_tokens, progress
+from study.services import statistical_exports as files
+from study.services.analysis_service import (
+    POPULATIONS,
+    AnalysisRequestError,
+    NothingToAnalyse,
+    arm_labels,
+    primary_outcome,
+    run_analysis,
+    study_outcomes,
+)
+from study.services.exports import arm_code
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+ANALYSIS_PARAMETERS = {"population", "outcome"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.extra = status, error, message, extra
+
+
+def fail(status: int, error: str, message: str, **extra: Any) -> NoReturn:
+    raise ApiError(status, error, message, **extra)
+
+
+@bp.errorhandler(ApiError)
+def api_error(error: ApiError) -> Any:
+    db.session.rollback()
+    response = jsonify(error=error.error, message=error.message, **error.extra)
+    response.status_code = error.status
+    if error.status == 401:
+        challenge = 'Bearer realm="allport"'
+        if error.error == "invalid_token":
+            challenge += ', error="invalid_token"'
+        response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+@bp.before_request
+def authenticate() -> None:
+    g.private_page = True  # Cache-Control: no-store
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        fail(401, "unauthorized",
+             "Send a personal API token in the header 'Authorization: Bearer <token>'.")
+    token = api_tokens.authenticate(db.session, raw.strip())
+    if token is None:
+        fail(401, "invalid_token", "The API token is not valid, or it has been revoked.")
+    g.api_user = token.user
+
+
+def _user() -> User:
+    user: User = g.api_user
+    return user
+
+
+def _study(slug: str) -> Study:
+    study = db.session.scalars(select(Study).where(Study.slug == slug)).first()
+    if study is None:
+        fail(404, "not_found", f"There is no study {slug!r}.")
+    if not has_role(_user(), study, Role.RESEARCHER):
+        fail(403, "forbidden", f"Your account has no researcher role in study {slug!r}.")
+    return study
+
+
+def _library() -> Any:
+    return current_app.extensions["allport.instruments"]
+
+
+def _json(body: dict[str, Any]) -> Any:
+    """A JSON answer; the request's one commit (the token's last use) happens here."""
+    db.session.commit()
+    return jsonify(body)
+
+
+def _summary(study: Study) -> dict[str, Any]:
+    return {"slug": study.slug, "title": study.title, "status": study.status.value,
+            "blinded": study.blinded, "url": url_for("api.study", slug=study.slug)}
+
+
+@bp.get("/studies")
+def studies() -> Any:
+    return _json({"studies": [_summary(s) for s in studies_for(_user(), Role.RESEARCHER)]})
+
+
+@bp.get("/studies/<slug>")
+def study(slug: str) -> Any:
+    study = _study(slug)
+    counts = progress.study_progress(db.session, study)
+    outcomes = study_outcomes(study, _library())
+    return _json({
+        **_summary(study),
+        "arms": [{"code": code, "label": label} for code, label in arm_labels(study).items()],
+        "counts": {
+            "participants": counts.total,
+            "by_status": {status.value: n for status, n in counts.by_status.items()},
+            "allocated_by_arm": {arm_code(study, key): n for key, n in sorted(
+                counts.by_arm.items(), key=lambda item: arm_code(study, item[0]))},
+        },
+        "outcomes": [o.name for o in outcomes],
+        "primary_outcome": primary_outcome(study, outcomes),
+        "populations": {p.key: p.definition for p in POPULATIONS.values()},
+        "links": {
+            "analysis": url_for("api.analysis", slug=study.slug, population="itt"),
+            "exports": url_for("api.export_list", slug=study.slug),
+        },
+    })
+
+
+@bp.get("/studies/<slug>/analysis")
+def analysis(slug: str) -> Any:
+    study = _study(slug)
+    unknown = sorted(set(request.args) - ANALYSIS_PARAMETERS)
+    if unknown:
+        fail(422, "invalid_parameter", f"Unknown parameter {unknown[0]!r}; this endpoint takes "
+             "population and outcome.", parameter=unknown[0])
+    try:
+        result = run_analysis(db.session, study, _library(),
+                              population=request.args.get("population", "itt"),
+                              outcomes=request.args.getlist("outcome") or None)
+    except AnalysisRequestError as error:
+        fail(422, "invalid_parameter", str(error), parameter=error.parameter)
+    except NothingToAnalyse as error:
+        fail(422, "not_analysable", str(error))
+    return _json(result.result)
+
+
+@bp.get("/studies/<slug>/exports")
+def export_list(slug: str) -> Any:
+    study = _study(slug)
+    return _json({"exports": [
+        {"name": name, "description": files.DESCRIPTIONS[name],
+         "url": url_for("api.export", slug=study.slug, table=name)}
+        for name in files.EXPORTS
+    ]})
+
+
+@bp.get("/studies/<slug>/exports/<table>")
+def export(slug: str, table: str) -> Any:
+    study = _study(slug)
+    try:
+        exported = files.export_file(db.session, study, _library(), table,
+                                     actor=f"user:{_user().id}")
+    except files.UnknownExport as error:
+        fail(404, "not_found", str(error))
+    db.session.commit()
+    return Response(exported.body, mimetype=exported.mimetype, headers={
+        "Content-Disposition": f'attachment; filename="{exported.filename}"',
+    })

@@ -1,0 +1,286 @@
+"""A study's analysis from its live data (DESIGN §6): population, outcomes, primary, blinding.
+
+The CLI, the researcher page and the API all call :func:`run_analysis`, so they give the same
+numbers. The statistics are :func:`analysis.analyze`; this module chooses the rows (the
+population), the outcomes, the primary outcome and the reference arm, and adds what the study
+knows (labels, blinding) to the result.
+
+Blinding and ``control_arm``
+----------------------------
+While a study is blinded its data carry ``arm_a``/``arm_b`` only (see
+:func:`study.services.exports.arm_code`), and nothing here may tell which of the two is the
+control. The analysis still needs a reference arm to take differences against, so a blinded
+analysis uses **Arm A as the reference**: the §6 key ``control_arm`` is then ``"arm_a"`` and
+every difference is Arm B − Arm A. That is a label for the direction of the comparison, not a
+statement about which arm is the control, and the result says so (``blinded``,
+``reference_note``). The test statistics and p-values do not depend on the choice; the signs of
+differences and effect sizes do, and they are read the other way round if Arm A turns out to be
+the treatment. Once a study is unblinded the reference is the study's control arm and differences
+are treatment − control, as §6 defines them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from instruments import Library
+from study import audit
+from study.errors import DomainError, NotAllowed
+from study.models import (
+    Allocation,
+    Arm,
+    ArmKind,
+    Booking,
+    ModuleProgress,
+    Participant,
+    Study,
+)
+from study.services.analysis_data import study_frame
+from study.services.exports import arm_code
+from study.services.progress import arm_label
+
+KEY_COLUMNS = ["participant", "arm", "time"]
+
+
+@dataclass(frozen=True)
+class Population:
+    key: str
+    label: str
+    definition: str
+
+
+POPULATIONS: dict[str, Population] = {
+    population.key: population
+    for population in (
+        Population(
+            "itt", "Intention to treat",
+            "every allocated participant, analysed in the arm allocated, with all the data they "
+            "gave (participants whose data were withdrawn are left out)",
+        ),
+        Population(
+            "per_protocol", "Per protocol",
+            "allocated participants who received the intervention of their arm: attended their "
+            "contact session (contact arm) or completed the education module (education arm)",
+        ),
+    )
+}
+
+
+class AnalysisRequestError(DomainError):
+    """A parameter of the analysis is not valid; ``parameter`` names it."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class NothingToAnalyse(DomainError):
+    """The study has no data (or no outcome) that the analysis can start from."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A pre/post outcome: one scale of an instrument given before and after the intervention."""
+
+    name: str
+    instrument: str
+    version: str
+    scale: str
+    label: str
+    direction: str
+
+
+def study_outcomes(study: Study, library: Library) -> list[Outcome]:
+    """Every scale of every instrument given at both baseline and post, in the post order."""
+    baseline, post = study.timepoint("baseline"), study.timepoint("post")
+    if baseline is None or post is None:
+        return []
+    at_baseline = {pinned.instrument_id for pinned in baseline.instruments}
+    outcomes = []
+    for pinned in post.instruments:
+        if pinned.instrument_id not in at_baseline:
+            continue
+        instrument = library.get(pinned.instrument_id, pinned.instrument_version)
+        outcomes += [
+            Outcome(name=f"{instrument.id}.{scale.name}", instrument=instrument.id,
+                    version=instrument.version, scale=scale.name, label=scale.label,
+                    direction=scale.direction)
+            for scale in instrument.scales
+        ]
+    return outcomes
+
+
+def default_primary(outcomes: Sequence[Outcome]) -> str | None:
+    """The first post instrument's ``total`` (its first scale if it has no total)."""
+    if not outcomes:
+        return None
+    first = [o for o in outcomes if o.instrument == outcomes[0].instrument]
+    return next((o.name for o in first if o.scale == "total"), first[0].name)
+
+
+def primary_outcome(study: Study, outcomes: Sequence[Outcome]) -> str | None:
+    names = [o.name for o in outcomes]
+    if study.primary_outcome in names:
+        return study.primary_outcome
+    return default_primary(outcomes)
+
+
+def set_primary_outcome(session: Session, study: Study, library: Library, name: str, *,
+                        actor: str) -> None:
+    """Name the study's primary outcome; only while the study is blinded, and audited."""
+    if not study.blinded:
+        raise NotAllowed("The primary outcome cannot change once the study is unblinded.")
+    outcomes = study_outcomes(study, library)
+    if name not in {o.name for o in outcomes}:
+        raise AnalysisRequestError("primary", f"{name!r} is not an outcome of this study.")
+    previous = primary_outcome(study, outcomes)
+    if previous == name and study.primary_outcome == name:
+        return
+    study.primary_outcome = name
+    audit.record(session, "primary_outcome_set", actor=actor, study=study, previous=previous,
+                 primary=name)
+
+
+def arm_labels(study: Study) -> dict[str, str]:
+    """Arm code (as in exports) -> what people see: "Arm A"/"Arm B" while blinded, else names."""
+    return {arm_code(study, arm.key): arm_label(study, arm.key, unblinded=False)
+            for arm in sorted(study.arms, key=lambda arm: arm.key)}
+
+
+def reference_arm(study: Study) -> str:
+    """Arm A while blinded (see the module docstring), the control arm once unblinded."""
+    if study.blinded:
+        return next(iter(arm_labels(study)))
+    return study.control_arm.key
+
+
+def per_protocol_codes(session: Session, study: Study) -> set[str]:
+    """Codes of participants who received their own arm's intervention."""
+    allocated = (
+        select(Participant.code)
+        .join(Allocation, Allocation.participant_id == Participant.id)
+        .join(Arm, Allocation.arm_id == Arm.id)
+        .where(Participant.study_id == study.id)
+    )
+    attended = allocated.join(Booking, Booking.participant_id == Participant.id).where(
+        Arm.kind == ArmKind.CONTACT, Booking.attended.is_(True))
+    completed = allocated.join(
+        ModuleProgress, ModuleProgress.participant_id == Participant.id
+    ).where(Arm.kind == ArmKind.EDUCATION, ModuleProgress.completed_at.is_not(None))
+    return set(session.scalars(attended)) | set(session.scalars(completed))
+
+
+@dataclass(frozen=True)
+class StudyAnalysis:
+    """The §6 result of one study and population, with the data it was computed from."""
+
+    result: dict[str, Any]
+    frame: pd.DataFrame
+    outcomes: list[Outcome]
+    reference_arm: str
+    labels: dict[str, str]
+
+    def plot_svg(self, outcome: str) -> str:
+        """The interaction plot of ``outcome``; ``analysis.AnalysisInputError`` if impossible."""
+        import analysis
+
+        present = set(self.frame["arm"].dropna())
+        return analysis.interaction_plot_svg(
+            self.frame, outcome, control_arm=self.reference_arm,
+            arm_labels={code: label for code, label in self.labels.items() if code in present},
+        )
+
+
+def check_population(population: str) -> Population:
+    if population not in POPULATIONS:
+        raise AnalysisRequestError(
+            "population", f"population must be one of {', '.join(POPULATIONS)}, "
+            f"not {population!r}.")
+    return POPULATIONS[population]
+
+
+def run_analysis(session: Session, study: Study, library: Library, *, population: str = "itt",
+                 outcomes: Sequence[str] | None = None,
+                 control_arm: str | None = None) -> StudyAnalysis:
+    """Analyse the study's live data for one population.
+
+    Every outcome of the study is analysed, so the Holm family is always all the secondary
+    outcomes, whichever ``outcomes`` are asked for; ``outcomes`` only selects what is returned.
+
+    Raises
+    ------
+    AnalysisRequestError
+        An unknown population, outcome or reference arm.
+    NothingToAnalyse
+        No outcome measured before and after, or no data in this population yet.
+    """
+    import analysis
+
+    chosen = check_population(population)
+    available = study_outcomes(study, library)
+    names = [o.name for o in available]
+    if outcomes:
+        unknown = [name for name in outcomes if name not in names]
+        if unknown:
+            raise AnalysisRequestError(
+                "outcome", f"not an outcome of this study: {', '.join(unknown)} "
+                f"(choose from {', '.join(names) or 'none'}).")
+    selected = [o for o in available if not outcomes or o.name in outcomes]
+    labels = arm_labels(study)
+    reference = control_arm or reference_arm(study)
+    if reference not in labels:
+        raise AnalysisRequestError(
+            "control", f"the reference arm must be one of {', '.join(labels)}, not {reference!r}.")
+    if not available:
+        raise NothingToAnalyse(
+            "This study has no outcome measured both before and after the intervention.")
+
+    frame = study_frame(session, study, library)
+    if chosen.key == "per_protocol" and not frame.empty:
+        frame = frame[frame["participant"].isin(per_protocol_codes(session, study))]
+    if frame.empty:
+        raise NothingToAnalyse(
+            f"There are no questionnaire data from allocated participants in the "
+            f"{chosen.label.lower()} population yet.")
+    frame = frame.reindex(columns=KEY_COLUMNS + names).reset_index(drop=True)
+    frame[names] = frame[names].astype(np.float64)
+
+    try:
+        result = analysis.analyze(frame, outcomes=names, control_arm=reference,
+                                  primary=primary_outcome(study, available),
+                                  population=chosen.key)
+    except analysis.AnalysisInputError as error:
+        raise NothingToAnalyse(f"The data cannot be analysed: {error}") from None
+
+    keep = {o.name for o in selected}
+    result["outcomes"] = {name: entry for name, entry in result["outcomes"].items()
+                          if name in keep}
+    result["baseline"]["rows"] = [row for row in result["baseline"]["rows"]
+                                  if row.get("variable") in keep]
+    treatment = result["treatment_arm"] or next((c for c in labels if c != reference), None)
+    population_n = frame.drop_duplicates("participant")["arm"].value_counts()
+    result.update({
+        "study": study.slug,
+        "blinded": study.blinded,
+        "arm_labels": labels,
+        "difference": f"{treatment} - {reference}",
+        "population_definition": chosen.definition,
+        "population_n": {code: int(population_n.get(code, 0)) for code in labels},
+        "outcome_info": {o.name: {"instrument": o.instrument, "version": o.version,
+                                  "scale": o.scale, "label": o.label, "direction": o.direction}
+                         for o in selected},
+    })
+    if study.blinded:
+        result["reference_note"] = (
+            f"The study is blinded: control_arm names the reference arm of the comparison "
+            f"({labels[reference]}), not the study's control arm; differences are "
+            f"{labels.get(treatment or '', 'the other arm')} minus {labels[reference]}.")
+    return StudyAnalysis(result=result, frame=frame, outcomes=selected, reference_arm=reference,
+                         labels=labels)

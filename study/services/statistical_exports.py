@@ -1,0 +1,430 @@
+"""Research data files for statistics packages: wide CSV, codebook, SPSS ``.sav``, Stata ``.dta``.
+
+All of them are built from the same de-identified rows as the CSV tables of
+:mod:`study.services.exports` (pseudonymous codes, blinded arm codes, withdrawn data left out),
+and every download is recorded in the audit trail.
+
+Two shapes:
+
+``wide``
+    one row per participant: ``participant``, ``arm``, ``cohort``, ``per_protocol``, then for each
+    instrument its scale scores and item answers at each time it was given, named
+    ``<instrument>.<scale or item>_<time>`` (``intergroup-anxiety.total_pre``).
+``long``
+    one row per participant × time, with ``time`` and the same variables without the suffix.
+
+In ``.sav`` and ``.dta`` files variables get names both packages accept (letters, digits and
+``_``, at most 32 characters, e.g. ``intergroup_anxiety_total_pre``), a variable label saying what
+each is, and value labels for the arm, the time, ``per_protocol`` and every item with response
+options. Options that are stored as text (``medicine``) are numbered 1, 2, … in the order of the
+instrument, with their label; the codebook and the value labels give the mapping.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from instruments import Instrument, Library
+from instruments.codebook import COLUMNS as CODEBOOK_COLUMNS
+from instruments.codebook import codebook_rows
+from study import audit
+from study.errors import NotFound
+from study.models import Study
+from study.services import exports
+from study.services.analysis_service import arm_labels, per_protocol_codes
+
+TIME_ORDER = ("pre", "post", "followup")
+TIME_TEXT = {"pre": "before the intervention (baseline)", "post": "after the intervention",
+             "followup": "at follow-up"}
+STAT_NAME_LIMIT = 32  # Stata's limit; SPSS allows 64, one name serves both
+STATA_LABEL_LIMIT = 80
+SPSS_LABEL_BYTES = 256
+RESERVED = {
+    # Stata
+    "_all", "_b", "byte", "_coef", "_cons", "double", "float", "if", "in", "int", "long", "_n",
+    "_pi", "_pred", "_rc", "_skip", "strl", "using", "with",
+    # SPSS
+    "all", "and", "by", "eq", "ge", "gt", "le", "lt", "ne", "not", "or", "to",
+}
+
+
+class UnknownExport(NotFound):
+    """No export of that name."""
+
+
+@dataclass
+class Variable:
+    """One column of a research data file and what the codebook and labels say about it."""
+
+    name: str
+    stat_name: str
+    label: str
+    role: str
+    kind: str = "numeric"  # "numeric" or "string"
+    time: str = ""
+    instrument: str = ""
+    version: str = ""
+    source: str = ""
+    measure: str = "scale"  # SPSS measurement level: nominal, ordinal, scale
+    # Text value -> number, for variables stored as text in the CSV (arm, time, choice items).
+    codes: dict[str, int] | None = None
+    value_labels: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class Dataset:
+    shape: str
+    frame: pd.DataFrame
+    variables: list[Variable]
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    filename: str
+    mimetype: str
+    body: bytes
+    rows: int
+
+
+# --- names ------------------------------------------------------------------------------------
+
+
+def _safe(text: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text).strip("_")
+    name = re.sub(r"_+", "_", name)
+    if not name or not (name[0].isalpha() or name[0] == "_"):
+        name = "v_" + name
+    return name
+
+
+def _initials(instrument: str) -> str:
+    return "".join(part[0] for part in re.split(r"[^A-Za-z0-9]+", instrument) if part)
+
+
+class _Names:
+    """Hands out SPSS/Stata variable names, unique and at most 32 characters."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+
+    def __call__(self, stems: list[str], suffix: str = "") -> str:
+        room = STAT_NAME_LIMIT - len(suffix)
+        for stem in stems:
+            stem = _safe(stem)
+            name = stem + suffix
+            if (len(stem) <= room and name.lower() not in self.taken
+                    and name.lower() not in RESERVED):
+                return self._take(name)
+        stem = _safe(stems[0])
+        digest = hashlib.sha1(stem.encode()).hexdigest()
+        for length in range(4, 41):
+            name = f"{stem[:room - length - 1].rstrip('_')}_{digest[:length]}{suffix}"
+            if name.lower() not in self.taken:
+                return self._take(name)
+        raise AssertionError("a SHA-1 prefix always becomes unique")  # pragma: no cover
+
+    def _take(self, name: str) -> str:
+        self.taken.add(name.lower())
+        return name
+
+
+# --- building the dataset ----------------------------------------------------------------------
+
+
+def study_instruments(study: Study, library: Library) -> list[tuple[Instrument, list[str]]]:
+    """Each instrument the study gives (first pinned version) with the times it is given at."""
+    found: dict[str, tuple[Instrument, list[str]]] = {}
+    for timepoint in study.timepoints:
+        time = exports.TIME_LABELS.get(timepoint.name, timepoint.name)
+        for pinned in timepoint.instruments:
+            if pinned.instrument_id not in found:
+                found[pinned.instrument_id] = (
+                    library.get(pinned.instrument_id, pinned.instrument_version), [])
+            found[pinned.instrument_id][1].append(time)
+    return list(found.values())
+
+
+def _instrument_variables(instrument: Instrument) -> list[Variable]:
+    """Scale scores, then items, of one instrument (names without a time suffix yet)."""
+    out = []
+    for scale in instrument.scales:
+        out.append(Variable(
+            name=f"{instrument.id}.{scale.name}", stat_name="", role="scale",
+            label=scale.label, instrument=instrument.id, version=instrument.version,
+            source=scale.name))
+    for item in instrument.items:
+        variable = Variable(
+            name=f"{instrument.id}.{item.key}", stat_name="", role="item",
+            label=item.text or "(licensed wording not supplied)", instrument=instrument.id,
+            version=instrument.version, source=item.key)
+        if item.kind == "scale":
+            variable.measure = "ordinal"
+            variable.value_labels = {int(c.value): c.label for c in item.choices}
+        elif item.kind == "choice":
+            variable.measure = "nominal"
+            variable.codes = {str(c.value): i for i, c in enumerate(item.choices, start=1)}
+            variable.value_labels = {i: c.label for i, c in enumerate(item.choices, start=1)}
+        elif item.kind == "text":
+            variable.kind = "string"
+            variable.measure = "nominal"
+        out.append(variable)
+    return out
+
+
+def _key_variables(study: Study, shape: str, names: _Names) -> list[Variable]:
+    labels = arm_labels(study)
+    arm_codes = {code: i for i, code in enumerate(labels, start=1)}
+    blinded = " (blinded: Arm A/Arm B)" if study.blinded else ""
+    variables = [
+        Variable("participant", names(["participant"]), "Pseudonymous participant code",
+                 "key", kind="string", measure="nominal"),
+        Variable("arm", names(["arm"]), f"Arm allocated{blinded}", "key", measure="nominal",
+                 codes=arm_codes,
+                 value_labels={arm_codes[code]: label for code, label in labels.items()}),
+        Variable("cohort", names(["cohort"]), "Cohort", "key", kind="string", measure="nominal"),
+        Variable("per_protocol", names(["per_protocol"]),
+                 "Received the intervention of the arm allocated (per-protocol population)",
+                 "key", measure="nominal", value_labels={0: "No", 1: "Yes"}),
+    ]
+    if shape == "long":
+        time_codes = {time: i for i, time in enumerate(TIME_ORDER, start=1)}
+        variables.append(Variable(
+            "time", names(["time"]), "Time of measurement", "key", measure="nominal",
+            codes=time_codes,
+            value_labels={i: f"{time}: {TIME_TEXT[time]}" for time, i in time_codes.items()}))
+    return variables
+
+
+def build_dataset(session: Session, study: Study, library: Library, shape: str) -> Dataset:
+    """The study's de-identified scores and answers, ``wide`` or ``long`` (module docstring)."""
+    if shape not in ("wide", "long"):
+        raise ValueError(f"unknown shape {shape!r}")
+    names = _Names()
+    variables = _key_variables(study, shape, names)
+    measured: list[Variable] = []
+    for instrument, times in study_instruments(study, library):
+        initials = _initials(instrument.id)
+        for variable in _instrument_variables(instrument):
+            stems = ([f"{instrument.id}_{variable.source}", f"{initials}_{variable.source}"]
+                     if variable.role == "scale"
+                     else [variable.source, f"{initials}_{variable.source}",
+                           f"{instrument.id}_{variable.source}"])
+            if shape == "long":
+                variable.stat_name = names(stems)
+                measured.append(variable)
+                continue
+            for time in times:
+                timed = replace(variable, name=f"{variable.name}_{time}", time=time,
+                                stat_name=names(stems, f"_{time}"))
+                measured.append(timed)
+    variables += measured
+
+    _, participants = exports.rows_for(session, study, "participants", library)
+    cohort_of = {row["participant"]: row["cohort"] for row in participants}
+    arm_of = {row["participant"]: row["arm"] for row in participants}
+    on_protocol = per_protocol_codes(session, study)
+
+    values: dict[tuple[str, str], dict[str, Any]] = {}  # (participant, time) -> name -> value
+    _, scores = exports.rows_for(session, study, "scores", library)
+    for row in scores:
+        values.setdefault((row["participant"], row["time"]), {})[
+            f"{row['instrument']}.{row['scale']}"] = row["score"]
+    _, answers = exports.rows_for(session, study, "responses", library)
+    for row in answers:
+        values.setdefault((row["participant"], row["time"]), {})[
+            f"{row['instrument']}.{row['item']}"] = row["value"]
+
+    def key_values(code: str) -> dict[str, Any]:
+        arm = arm_of.get(code, "")
+        return {"participant": code, "arm": arm, "cohort": cohort_of.get(code, ""),
+                "per_protocol": (int(code in on_protocol) if arm else "")}
+
+    records: list[dict[str, Any]] = []
+    if shape == "long":
+        order = {time: i for i, time in enumerate(TIME_ORDER)}
+        for (code, time), found in sorted(values.items(),
+                                          key=lambda kv: (kv[0][0], order.get(kv[0][1], 9))):
+            records.append({**key_values(code), "time": time, **found})
+    else:
+        by_participant: dict[str, dict[str, Any]] = {}
+        for (code, time), found in values.items():
+            row = by_participant.setdefault(code, key_values(code))
+            row.update({f"{name}_{time}": value for name, value in found.items()})
+        records = [by_participant[code] for code in sorted(by_participant)]
+    columns = [variable.name for variable in variables]
+    frame = pd.DataFrame.from_records(records, columns=columns).astype(object)
+    frame = frame.where(frame.notna(), "")
+    return Dataset(shape=shape, frame=frame, variables=variables)
+
+
+# --- writers -----------------------------------------------------------------------------------
+
+
+def wide_csv(dataset: Dataset) -> bytes:
+    buffer = io.StringIO()
+    dataset.frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue().encode("utf-8")
+
+
+def codebook(dataset: Dataset, instruments: list[Instrument]) -> bytes:
+    """One row per column of the data file, with the instrument codebook's description of it."""
+    described = {(row["instrument"], row["role"], row["variable"]): row
+                 for row in codebook_rows(instruments)}
+    header = (["variable", "spss_stata_name", "time"] + CODEBOOK_COLUMNS[1:]
+              + ["spss_stata_values"])
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    for variable in dataset.variables:
+        row = {column: "" for column in header}
+        source = described.get((variable.instrument, variable.role, variable.source))
+        if source is not None:
+            row.update(source)
+        else:
+            row.update({"role": variable.role, "label": variable.label,
+                        "kind": "text" if variable.kind == "string" else "code",
+                        "values": "; ".join(
+                            f"{text} = {variable.value_labels.get(number, text)}"
+                            for text, number in (variable.codes or {}).items())
+                        or "; ".join(f"{k} = {v}" for k, v in variable.value_labels.items())})
+        row.update({"variable": variable.name, "spss_stata_name": variable.stat_name,
+                    "time": variable.time})
+        if variable.codes:
+            row["spss_stata_values"] = "; ".join(
+                f"{number} = {text} ({variable.value_labels.get(number, text)})"
+                for text, number in variable.codes.items())
+        writer.writerow(row)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _stat_frame(dataset: Dataset) -> pd.DataFrame:
+    """Values as SPSS/Stata hold them: numbers (codes for text options) or text ("" = missing)."""
+    columns: dict[str, pd.Series] = {}
+    for variable in dataset.variables:
+        column = dataset.frame[variable.name]
+        if variable.kind == "string":
+            columns[variable.stat_name] = column.astype(str).astype(object)
+        elif variable.codes is not None:
+            columns[variable.stat_name] = pd.to_numeric(
+                column.map(lambda v, c=variable.codes: c.get(str(v), np.nan)), errors="coerce"
+            ).astype(np.float64)
+        else:
+            columns[variable.stat_name] = pd.to_numeric(
+                column.replace("", np.nan), errors="coerce").astype(np.float64)
+    return pd.DataFrame(columns, index=dataset.frame.index)
+
+
+def _stat_label(variable: Variable) -> str:
+    """The label in .sav/.dta: a measured variable's CSV name (it carries the time) and text."""
+    return variable.label if variable.role == "key" else f"{variable.name}: {variable.label}"
+
+
+def _truncate_bytes(text: str, limit: int) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[:limit - 3].decode("utf-8", errors="ignore") + "..."
+
+
+def _write(dataset: Dataset, writer: Callable[..., None], suffix: str, **options: Any) -> bytes:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / f"data{suffix}"
+        writer(_stat_frame(dataset), str(path), **options)
+        return path.read_bytes()
+
+
+def _value_labels(dataset: Dataset) -> dict[str, dict[float, str]]:
+    return {v.stat_name: {float(k): label for k, label in v.value_labels.items()}
+            for v in dataset.variables if v.value_labels and v.kind == "numeric"}
+
+
+def spss(dataset: Dataset, study: Study) -> bytes:
+    import pyreadstat
+
+    return _write(
+        dataset, pyreadstat.write_sav, ".sav",
+        file_label=_truncate_bytes(f"Allport study {study.slug}: {dataset.shape} data", 64),
+        column_labels={v.stat_name: _truncate_bytes(_stat_label(v), SPSS_LABEL_BYTES)
+                       for v in dataset.variables},
+        variable_value_labels=_value_labels(dataset),
+        variable_measure={v.stat_name: v.measure for v in dataset.variables},
+    )
+
+
+def stata(dataset: Dataset, study: Study) -> bytes:
+    import pyreadstat
+
+    def short(label: str) -> str:
+        return label if len(label) <= STATA_LABEL_LIMIT else label[:STATA_LABEL_LIMIT - 3] + "..."
+
+    return _write(
+        dataset, pyreadstat.write_dta, ".dta", version=15,
+        file_label=short(f"Allport study {study.slug}: {dataset.shape} data"),
+        column_labels={v.stat_name: short(_stat_label(v)) for v in dataset.variables},
+        variable_value_labels=_value_labels(dataset),
+    )
+
+
+# --- the registry of downloads -----------------------------------------------------------------
+
+CSV = "text/csv"
+FORMATS: dict[str, tuple[str, str]] = {
+    # name -> (shape, mimetype)
+    "wide.csv": ("wide", CSV),
+    "codebook.csv": ("wide", CSV),
+    "wide.sav": ("wide", "application/x-spss-sav"),
+    "long.sav": ("long", "application/x-spss-sav"),
+    "wide.dta": ("wide", "application/x-stata-dta"),
+    "long.dta": ("long", "application/x-stata-dta"),
+}
+# Every download, in the order pages offer them: the long CSV tables first.
+EXPORTS = tuple(f"{table}.csv" for table in exports.TABLES) + tuple(FORMATS)
+DESCRIPTIONS = {
+    "allocations.csv": "Allocations (CSV)",
+    "scores.csv": "Scale scores, long (CSV)",
+    "responses.csv": "Item answers, long (CSV)",
+    "participants.csv": "Participants (CSV)",
+    "wide.csv": "Scores and answers, wide (CSV)",
+    "codebook.csv": "Codebook for the wide CSV",
+    "wide.sav": "SPSS, wide (.sav)",
+    "long.sav": "SPSS, long (.sav)",
+    "wide.dta": "Stata, wide (.dta)",
+    "long.dta": "Stata, long (.dta)",
+}
+
+
+def export_file(session: Session, study: Study, library: Library, name: str, *,
+                actor: str) -> ExportFile:
+    """Build one download and record it in the audit trail (the caller commits)."""
+    if name not in EXPORTS:
+        raise UnknownExport(f"No export called {name!r}; choose one of {', '.join(EXPORTS)}.")
+    filename = f"{study.slug}-{name}"
+    table, _, extension = name.rpartition(".")
+    if table in exports.TABLES:
+        text = exports.export_csv(session, study, table, library, actor=actor)
+        return ExportFile(filename, CSV, text.encode("utf-8"), max(text.count("\n") - 1, 0))
+    shape, mimetype = FORMATS[name]
+    dataset = build_dataset(session, study, library, shape)
+    if name == "codebook.csv":
+        body = codebook(dataset, [i for i, _ in study_instruments(study, library)])
+        rows = len(dataset.variables)
+    else:
+        writer = {"csv": lambda d: wide_csv(d), "sav": lambda d: spss(d, study),
+                  "dta": lambda d: stata(d, study)}[extension]
+        body = writer(dataset)
+        rows = len(dataset.frame)
+    audit.record(session, "export", actor=actor, study=study, table=table, format=extension,
+                 rows=rows)
+    return ExportFile(filename, mimetype, body, rows)
