@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,19 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# How SQLite transactions begin in this context: IMMEDIATE (take the write lock first) unless a
+# read-only request asked for DEFERRED. See ``read_only_requests`` in study/web.py.
+_sqlite_begin: ContextVar[str] = ContextVar("sqlite_begin", default="IMMEDIATE")
+
+
+def begin_read_only() -> None:
+    """Let this context's SQLite transactions begin DEFERRED: it reads, it never writes."""
+    _sqlite_begin.set("DEFERRED")
+
+
+def begin_for_writing() -> None:
+    _sqlite_begin.set("IMMEDIATE")
 
 
 def normalise_database_url(url: str) -> str:
@@ -46,7 +60,9 @@ def configure_engine(engine: Engine) -> None:
 
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling does not BEGIN before a SELECT, so a check-then-insert
-    # races (DESIGN §9). Turn it off and begin every transaction ourselves with the write lock.
+    # races (DESIGN §9). Turn it off and begin every transaction ourselves with the write lock,
+    # except in read-only requests (GET): those begin DEFERRED and never queue behind writers,
+    # and query_only makes any write attempted there fail loudly instead of racing.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -59,4 +75,6 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = _sqlite_begin.get()
+        connection.exec_driver_sql(f"PRAGMA query_only={'ON' if mode == 'DEFERRED' else 'OFF'}")
+        connection.exec_driver_sql(f"BEGIN {mode}")
