@@ -103,6 +103,22 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
+    from study.database import begin_for_writing, begin_read_only
+
+    @app.before_request
+    def read_only_requests() -> None:
+        # Pages fetched with GET never write (the views are built that way and SQLite's
+        # query_only enforces it), so on SQLite they need not queue for the write lock. API
+        # GETs do write: they note token use and audit every export.
+        if request.method in ("GET", "HEAD", "OPTIONS") and not request.path.startswith("/api/"):
+            begin_read_only()
+        else:
+            begin_for_writing()
+
+    @app.teardown_request
+    def back_to_writing(_error: BaseException | None) -> None:
+        begin_for_writing()  # the thread may run a CLI command or a test next
+
     @app.after_request
     def security_headers(response: Any) -> Any:
         headers = response.headers
