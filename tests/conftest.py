@@ -25,6 +25,15 @@ from study.models import Base
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    from study.models import staff
+
+    staff.PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
+    yield
+    staff.PASSWORD_HASH_METHOD = "scrypt"
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {'PostgreSQL ' + POSTGRES_URL if POSTGRES_URL else 'SQLite (per test)'}"
 

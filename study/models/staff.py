@@ -13,6 +13,11 @@ from study.models.base import Base, str_enum, utcnow
 from study.models.study import Study
 
 
+# werkzeug's default (scrypt). The test suite swaps in a cheap method, as Django's test runner
+# does, because hashing cost is not what it tests.
+PASSWORD_HASH_METHOD = "scrypt"
+
+
 class Role(enum.StrEnum):
     COORDINATOR = "coordinator"
     RESEARCHER = "researcher"
@@ -36,7 +41,7 @@ class User(Base):
     )
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = generate_password_hash(password, method=PASSWORD_HASH_METHOD)
         self.session_version = (self.session_version or 0) + 1
 
     def check_password(self, password: str) -> bool:

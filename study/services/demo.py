@@ -11,7 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from instruments import Instrument, Library
-from study.models import ArmKind, Facilitator, Membership, Role, Study, User
+from study.models import (
+    ArmKind,
+    ContactSession,
+    Facilitator,
+    Membership,
+    Participant,
+    Role,
+    Study,
+    User,
+)
 from study.services import contact, journey
 from study.services.allocation import existing_allocation, lock_participant
 from study.services.invitations import invite
@@ -179,6 +188,22 @@ def simulate_answers(instrument: Instrument, latent: float, rng: np.random.Gener
     return answers
 
 
+def _session_with_room(session: Session, participant: Participant) -> int:
+    """A bookable session with a free place, scheduling another when all are full."""
+    for contact_session, places_left in contact.bookable_sessions(session, participant):
+        if places_left > 0:
+            return contact_session.id
+    last = session.scalars(
+        select(ContactSession).where(ContactSession.cohort_id == participant.cohort_id)
+        .order_by(ContactSession.starts_at.desc())
+    ).first()
+    assert last is not None, "the demo cohort has contact sessions"
+    return contact.schedule_session(
+        session, cohort=last.cohort, facilitator=last.facilitator,
+        starts_at=last.starts_at + timedelta(days=1), capacity=last.capacity,
+        location=last.location, actor="cli").id
+
+
 def simulate_journeys(session: Session, library: Library, count: int, *, seed: int = 2026,
                       effect: float = 0.5) -> int:
     """Walk ``count`` new demo trainees through the whole journey with realistic answers.
@@ -211,8 +236,7 @@ def simulate_journeys(session: Session, library: Library, count: int, *, seed: i
             journey.complete_module(session, participant)
             latent -= 0.2
         else:
-            sessions = contact.bookable_sessions(session, participant)
-            booking = contact.book(session, participant, sessions[0][0].id)
+            booking = contact.book(session, participant, _session_with_room(session, participant))
             booking.attended = True
             journey.mark_intervention_done(session, participant, actor="cli",
                                            how="simulated_attendance")
