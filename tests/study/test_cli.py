@@ -62,6 +62,13 @@ def test_demo_seeds_once_and_prints_logins(app, runner) -> None:  # type: ignore
 
 
 def test_demo_simulate_fills_journeys(app, runner) -> None:  # type: ignore[no-untyped-def]
+    from study.models import ContactSession
+
+    run(runner, "demo")
+    with app.app_context():  # tiny sessions: simulation must schedule more as they fill
+        for contact_session in db.session.scalars(select(ContactSession)):
+            contact_session.capacity = 1
+        db.session.commit()
     result = run(runner, "demo", "--simulate", "--trainees", "20")
     assert result.exit_code == 0, result.output
     assert "Simulated 20 trainees" in result.output
@@ -69,6 +76,8 @@ def test_demo_simulate_fills_journeys(app, runner) -> None:  # type: ignore[no-u
         statuses = list(db.session.scalars(select(Participant.status)))
     assert len(statuses) == 20
     assert sum(s.value == "post_done" for s in statuses) >= 14
+    with app.app_context():
+        assert len(db.session.scalars(select(ContactSession)).all()) > 3
 
 
 def test_invite_prints_absolute_links_that_work(app, runner) -> None:  # type: ignore[no-untyped-def]
