@@ -23,10 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -42,9 +40,11 @@ from study.models import (
     Participant,
     Study,
 )
-from study.services.analysis_data import study_frame
 from study.services.exports import arm_code
 from study.services.progress import arm_label
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 KEY_COLUMNS = ["participant", "arm", "time"]
 
@@ -221,7 +221,11 @@ def run_analysis(session: Session, study: Study, library: Library, *, population
     NothingToAnalyse
         No outcome measured before and after, or no data in this population yet.
     """
+    # Imported here: pandas and the statistics stay out of every other request and command.
+    import numpy as np
+
     import analysis
+    from study.services.analysis_data import study_frame
 
     chosen = check_population(population)
     available = study_outcomes(study, library)

@@ -30,10 +30,8 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy.orm import Session
 
 from instruments import Instrument, Library
@@ -44,6 +42,9 @@ from study.errors import NotFound
 from study.models import Study
 from study.services import exports
 from study.services.analysis_service import arm_labels, per_protocol_codes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TIME_ORDER = ("pre", "post", "followup")
 TIME_TEXT = {"pre": "before the intervention (baseline)", "post": "after the intervention",
@@ -209,6 +210,8 @@ def _key_variables(study: Study, shape: str, names: _Names) -> list[Variable]:
 
 def build_dataset(session: Session, study: Study, library: Library, shape: str) -> Dataset:
     """The study's de-identified scores and answers, ``wide`` or ``long`` (module docstring)."""
+    import pandas as pd  # here, not at import: only downloads need it
+
     if shape not in ("wide", "long"):
         raise ValueError(f"unknown shape {shape!r}")
     names = _Names()
@@ -311,6 +314,9 @@ def codebook(dataset: Dataset, instruments: list[Instrument]) -> bytes:
 
 def _stat_frame(dataset: Dataset) -> pd.DataFrame:
     """Values as SPSS/Stata hold them: numbers (codes for text options) or text ("" = missing)."""
+    import numpy as np
+    import pandas as pd
+
     columns: dict[str, pd.Series] = {}
     for variable in dataset.variables:
         column = dataset.frame[variable.name]

@@ -1,0 +1,122 @@
+"""The real app on a localhost port, driven by the system's Chromium through Playwright.
+
+One browser serves every test in this package; each test gets its own app, database (the suite's
+``make_app``), demo study, server thread and fresh browser contexts.
+
+Playwright's sync API keeps an asyncio loop "running" in the main thread for as long as it is
+started, and Flask will not run the async app-context teardown that flask-sqlalchemy-lite
+registers inside a running loop. So everything that pushes an app context here (creating the
+app, seeding, inviting, the test client) runs on a separate "backstage" thread, and the browser
+is package-scoped so that it stops before the rest of the suite runs in this process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from werkzeug.serving import make_server
+
+from study.extensions import db
+from study.services import invitations
+from study.services.demo import DemoAccounts, seed_demo
+from study.services.studies import get_study
+from tests.browser.pages import PageWatch
+
+CHROMIUM = os.environ.get("ALLPORT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PHONE: ViewportSize = {"width": 360, "height": 740}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="package")
+def chromium() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `apt-get install -y chromium`, or set "
+                    "ALLPORT_CHROMIUM to a Chromium binary (Playwright cannot download one here).")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Flask
+    accounts: DemoAccounts
+    backstage: ThreadPoolExecutor
+
+    def run(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run Flask-side work (app context, test client) on the backstage thread."""
+        return self.backstage.submit(work, *args, **kwargs).result()
+
+    def invite(self, count: int = 1) -> list[str]:
+        def issue() -> list[str]:
+            with self.app.app_context():
+                study = get_study(db.session, "demo")
+                issued = invitations.invite(db.session, study, study.cohorts[0], count,
+                                            actor="test")
+                db.session.commit()
+                return [i.token for i in issued]
+        return self.run(issue)
+
+    def trainee_url(self, token: str, path: str = "") -> str:
+        return f"{self.url}/t/{token}{path}"
+
+
+@pytest.fixture
+def live_server(make_app: Callable[..., Flask]) -> Iterator[LiveServer]:
+    backstage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backstage")
+
+    def build() -> tuple[Flask, DemoAccounts]:
+        app = make_app()
+        with app.app_context():
+            accounts = seed_demo(db.session, app.extensions["allport.instruments"])
+            db.session.commit()
+        return app, accounts
+
+    app, accounts = backstage.submit(build).result()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", app, accounts, backstage)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        backstage.shutdown(wait=True)
+
+
+OpenPage = Callable[..., tuple[Page, PageWatch]]
+
+
+@pytest.fixture
+def open_page(chromium: Browser) -> Iterator[OpenPage]:
+    """``open_page(javascript=True, viewport=PHONE)``: a page in a fresh context, watched."""
+    contexts = []
+
+    def factory(*, javascript: bool = True, viewport: ViewportSize | None = None
+                ) -> tuple[Page, PageWatch]:
+        context = chromium.new_context(java_script_enabled=javascript,
+                                       viewport=viewport or PHONE)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        return page, PageWatch(page)
+
+    yield factory
+    for context in contexts:
+        context.close()

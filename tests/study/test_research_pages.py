@@ -1,0 +1,220 @@
+"""The researcher's analysis page and downloads, with CSRF on and per-study authorization."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from sqlalchemy import select
+
+from study.extensions import db
+from study.models import AuditEvent, Membership, Role, Study, User
+from study.services.demo import seed_demo, simulate_journeys
+from study.services.studies import StudySpec, create_study
+from tests.helpers import csrf_from
+
+PASSWORD = "correct horse battery"
+TRAINEES = 20
+
+
+@pytest.fixture(autouse=True)
+def close_connections(app):  # type: ignore[no-untyped-def]
+    """Each test's app has its own engine: close its pooled connections when the test ends, so a
+    long PostgreSQL run does not pile up idle connections (max_connections is 100)."""
+    yield
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def accounts(app):  # type: ignore[no-untyped-def]
+    """The demo study with simulated journeys; its staff; and a researcher of another study."""
+    with app.app_context():
+        library = app.extensions["allport.instruments"]
+        demo = seed_demo(db.session, library)
+        simulate_journeys(db.session, library, TRAINEES)
+        other = create_study(db.session, StudySpec(slug="other", title="Other study",
+                                                   consent_text="x"), library, actor="test")
+        stranger = User(email="stranger@example.org", password_hash="")
+        stranger.set_password(PASSWORD)
+        db.session.add(stranger)
+        db.session.flush()
+        db.session.add(Membership(user_id=stranger.id, study_id=other.id, role=Role.RESEARCHER))
+        db.session.commit()
+    return {"researcher": demo.researcher, "coordinator": demo.coordinator,
+            "stranger": ("stranger@example.org", PASSWORD)}
+
+
+def signed_in(app, account):  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    email, password = account
+    html = client.get("/login").get_data(as_text=True)
+    response = client.post("/login", data={"csrf_token": csrf_from(html), "email": email,
+                                           "password": password})
+    assert response.status_code == 303
+    return client
+
+
+def test_the_analysis_page_shows_results_baseline_plots_and_checks(app, accounts) -> None:  # type: ignore[no-untyped-def]
+    client = signed_in(app, accounts["researcher"])
+    response = client.get("/researcher/demo/analysis")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    for text in ("Population: Intention to treat", "Adjusted difference (95% CI)", "Holm <i>p</i>",
+                 "Hedges' <i>g</i>", "<i>d</i><sub>ppc2</sub>", "Mixed ANOVA, arm × time",
+                 "Mixed model, arm × time", "Baseline", "Assumption checks", "Shapiro–Wilk",
+                 "Levene", "Homogeneity of regression slopes",
+                 "Intergroup anxiety (mean of 12 items)", "· primary outcome"):
+        assert text in html, text
+    # Accessible tables: every table has a caption, headers have scopes.
+    assert html.count("<table") == html.count("<caption")
+    assert '<th scope="row">' in html and '<th scope="col"' in html
+    # Five outcomes, five inline plots, none styled inline (CSP: style-src 'self').
+    assert html.count("<svg") == 5
+    assert html.count('role="img"') == 5
+    assert "style=" not in html and "<style" not in html
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "ids are unique across the plots"
+    # Blinded: Arm A and Arm B only.
+    assert "Arm A" in html and "Arm B" in html
+    main = html.split('<main', 1)[1]
+    assert "Education module" not in main and "peer specialist" not in main
+    results = main.split('id="results-title"', 1)[1].split("</main>", 1)[0].lower()
+    assert "education" not in results and "contact" not in results
+
+
+def test_population_and_outcomes_come_from_a_get_form(app, accounts) -> None:  # type: ignore[no-untyped-def]
+    client = signed_in(app, accounts["researcher"])
+    html = client.get("/researcher/demo/analysis").get_data(as_text=True)
+    assert '<form method="get"' in html
+    assert 'name="population"' in html and 'name="outcome"' in html
+    response = client.get("/researcher/demo/analysis?population=per_protocol"
+                          "&outcome=allport-stigma.beliefs")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Population: Per protocol" in html
+    assert html.count("<svg") == 1 and "Stigmatizing beliefs" in html
+    chosen = re.search(r'<input[^>]*value="per_protocol"[^>]*>', html)
+    assert chosen is not None and "checked" in chosen.group(0)
+
+
+@pytest.mark.parametrize("query, message", [
+    ("population=everyone", "Not a valid choice"),
+    ("population=itt", "Choose at least one outcome."),
+    ("population=itt&outcome=nope.total", "not a valid choice"),
+])
+def test_bad_choices_are_announced_beside_the_form(app, accounts, query, message) -> None:  # type: ignore[no-untyped-def]
+    client = signed_in(app, accounts["researcher"])
+    response = client.get(f"/researcher/demo/analysis?{query}")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert message in html and "error-summary" in html and "<svg" not in html
+
+
+def test_a_study_without_data_gets_a_message_not_an_error(app, accounts) -> None:  # type: ignore[no-untyped-def]
+    client = signed_in(app, accounts["stranger"])
+    response = client.get("/researcher/other/analysis")
+    assert response.status_code == 200
+    assert "no outcome measured both before and after" in response.get_data(as_text=True)
+
+
+def test_an_outcome_that_cannot_be_analysed_gets_its_message(app, accounts) -> None:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        # Only one person's post data stays: every outcome is short of complete cases.
+        from study.models import Participant
+
+        study = db.session.scalars(select(Study).where(Study.slug == "demo")).one()
+        done = list(db.session.scalars(select(Participant).where(
+            Participant.study_id == study.id, Participant.status == "post_done")))
+        for participant in done[1:]:
+            participant.data_withdrawn = True
+        db.session.commit()
+    client = signed_in(app, accounts["researcher"])
+    response = client.get("/researcher/demo/analysis")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert html.count("This outcome cannot be analysed: ") == 5
+    assert "at least 2 complete cases" in html and "<svg" not in html
+
+
+def test_other_staff_cannot_open_the_analysis(app, accounts) -> None:  # type: ignore[no-untyped-def]
+    for account in ("coordinator", "stranger"):
+        client = signed_in(app, accounts[account])
+        assert client.get("/researcher/demo/analysis").status_code == 403
+        token = csrf_from(client.get("/researcher/").get_data(as_text=True))
+        assert client.post("/researcher/demo/export/wide.sav",
+                           data={"csrf_token": token}).status_code == 403
+        assert client.post("/researcher/demo/analysis/primary",
+                           data={"csrf_token": token,
+                                 "primary": "allport-stigma.total"}).status_code == 403
+    assert app.test_client().get("/researcher/demo/analysis").status_code == 302
+
+
+def test_the_study_page_offers_every_download_with_csrf(app, accounts) -> None:  # type: ignore[no-untyped-def]
+    client = signed_in(app, accounts["researcher"])
+    html = client.get("/researcher/demo/").get_data(as_text=True)
+    forms = re.findall(r'<form method="post" action="/researcher/demo/export/([^"]+)">'
+                       r'<input type="hidden" name="csrf_token" value="[^"]+">', html)
+    assert forms == ["allocations.csv", "scores.csv", "responses.csv", "participants.csv",
+                     "wide.csv", "codebook.csv", "wide.sav", "long.sav", "wide.dta", "long.dta"]
+    assert client.post("/researcher/demo/export/wide.csv").status_code == 400  # no CSRF token
+    token = csrf_from(html)
+    response = client.post("/researcher/demo/export/wide.csv", data={"csrf_token": token})
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == 'attachment; filename="demo-wide.csv"'
+    assert response.headers["Cache-Control"] == "no-store"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert len(rows) == TRAINEES and "allport-stigma.total_post" in rows[0]
+    sav = client.post("/researcher/demo/export/long.sav", data={"csrf_token": token})
+    assert sav.status_code == 200 and sav.mimetype == "application/x-spss-sav"
+    assert sav.data[:4] == b"$FL2"
+    assert client.post("/researcher/demo/export/emails.csv",
+                       data={"csrf_token": token}).status_code == 404
+    with app.app_context():
+        user = db.session.scalars(select(User).where(
+            User.email == accounts["researcher"][0])).one()
+        events = list(db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "export").order_by(AuditEvent.id)))
+    assert [(e.details["table"], e.details.get("format")) for e in events] == [
+        ("wide", "csv"), ("long", "sav")]
+    assert {e.actor for e in events} == {f"user:{user.id}"}
+
+
+def test_the_primary_outcome_is_set_with_csrf_and_recorded(app, accounts) -> None:  # type: ignore[no-untyped-def]
+    client = signed_in(app, accounts["researcher"])
+    html = client.get("/researcher/demo/analysis").get_data(as_text=True)
+    assert "The primary outcome is <strong>intergroup-anxiety.total</strong> (the default" in html
+    assert client.post("/researcher/demo/analysis/primary",
+                       data={"primary": "allport-stigma.total"}).status_code == 400
+    response = client.post("/researcher/demo/analysis/primary",
+                           data={"csrf_token": csrf_from(html),
+                                 "primary": "allport-stigma.total"}, follow_redirects=True)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "The primary outcome is now allport-stigma.total." in html
+    assert "Trainee stigma (sum of 15 items) · primary outcome" in html
+    with app.app_context():
+        study = db.session.scalars(select(Study).where(Study.slug == "demo")).one()
+        assert study.primary_outcome == "allport-stigma.total"
+        study.blinded = False
+        db.session.commit()
+    html = client.get("/researcher/demo/analysis").get_data(as_text=True)
+    assert "Set the primary outcome" not in html
+    response = client.post("/researcher/demo/analysis/primary",
+                           data={"csrf_token": csrf_from(html),
+                                 "primary": "intergroup-anxiety.total"}, follow_redirects=True)
+    assert "cannot change once the study is unblinded" in response.get_data(as_text=True)
+
+
+def test_unblinded_pages_name_the_arms_and_the_direction(app, accounts) -> None:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        study = db.session.scalars(select(Study).where(Study.slug == "demo")).one()
+        study.blinded = False
+        db.session.commit()
+    client = signed_in(app, accounts["researcher"])
+    html = client.get("/researcher/demo/analysis").get_data(as_text=True)
+    assert ("Differences are Contact session with a peer specialist minus Education module "
+            "(treatment minus control)") in html
+    assert "Arm A" not in html
