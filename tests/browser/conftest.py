@@ -16,9 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 from flask import Flask
@@ -26,18 +24,13 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from werkzeug.serving import make_server
 
 from study.extensions import db
-from study.services import invitations
 from study.services.demo import DemoAccounts, seed_demo
-from study.services.studies import get_study
+from tests.browser.live import PHONE, LiveServer
 from tests.browser.pages import PageWatch
 
 CHROMIUM = os.environ.get("ALLPORT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-PHONE: ViewportSize = {"width": 360, "height": 740}
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="package")
@@ -49,31 +42,6 @@ def chromium() -> Iterator[Browser]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-@dataclass
-class LiveServer:
-    url: str
-    app: Flask
-    accounts: DemoAccounts
-    backstage: ThreadPoolExecutor
-
-    def run(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run Flask-side work (app context, test client) on the backstage thread."""
-        return self.backstage.submit(work, *args, **kwargs).result()
-
-    def invite(self, count: int = 1) -> list[str]:
-        def issue() -> list[str]:
-            with self.app.app_context():
-                study = get_study(db.session, "demo")
-                issued = invitations.invite(db.session, study, study.cohorts[0], count,
-                                            actor="test")
-                db.session.commit()
-                return [i.token for i in issued]
-        return self.run(issue)
-
-    def trainee_url(self, token: str, path: str = "") -> str:
-        return f"{self.url}/t/{token}{path}"
 
 
 @pytest.fixture
@@ -100,11 +68,8 @@ def live_server(make_app: Callable[..., Flask]) -> Iterator[LiveServer]:
         backstage.shutdown(wait=True)
 
 
-OpenPage = Callable[..., tuple[Page, PageWatch]]
-
-
 @pytest.fixture
-def open_page(chromium: Browser) -> Iterator[OpenPage]:
+def open_page(chromium: Browser) -> Iterator[Callable[..., tuple[Page, PageWatch]]]:
     """``open_page(javascript=True, viewport=PHONE)``: a page in a fresh context, watched."""
     contexts = []
 

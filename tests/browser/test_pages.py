@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import DESKTOP, PHONE, LiveServer, OpenPage
+from tests.browser.live import DESKTOP, PHONE, LiveServer, OpenPage
 from tests.browser.pages import (
     PageWatch,
     check_page,
