@@ -46,7 +46,6 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
     "LOGIN_RATE_LIMIT": "10 per minute;50 per hour",
-    "TRAINEE_RATE_LIMIT": "120 per minute",
 }
 
 

@@ -96,6 +96,7 @@ def attendance(study: Study, session_id: int) -> Any:
     recorded = {True: "yes", False: "no", None: None}
     forms = {b.id: AttendanceForm(prefix=f"b{b.id}", attended=recorded[b.attended])
              for b in bookings}
+    status = 200
     if request.method == "POST":
         booking_id = request.form.get("booking_id", type=int)
         booking = next((b for b in bookings if b.id == booking_id), None)
@@ -114,6 +115,6 @@ def attendance(study: Study, session_id: int) -> Any:
                 flash(f"Attendance saved for {booking.participant.code}.", "success")
             return redirect(url_for("coordinator.attendance", slug=study.slug,
                                     session_id=session_id), code=303)
-        flash("Choose attended or did not attend.", "error")
+        status = 422  # the error is shown beside that trainee's choice
     return render_template("coordinator/attendance.html", study=study, session=contact_session,
-                           bookings=bookings, forms=forms)
+                           bookings=bookings, forms=forms), status

@@ -58,7 +58,8 @@ def _field_for(item: Item) -> Field:
     required_message = "Please answer this question."
     presence = [InputRequired(required_message)] if item.required else [Optional()]
     if item.kind in ("scale", "choice"):
-        choices = [SelectChoice(str(c.value), c.label) for c in item.choices]
+        choices = [SelectChoice(str(c.value), _option_label(item, c.value, c.label))
+                   for c in item.choices]
         return RadioField(label, choices=choices, validators=presence)
     if item.kind == "integer":
         bounds_message = f"Please enter a whole number from {item.min} to {item.max}."
@@ -68,6 +69,18 @@ def _field_for(item: Item) -> Field:
     if item.multiline:
         return TextAreaField(label, validators=[*presence, Length(max=2000)])
     return StringField(label, validators=[*presence, Length(max=500)])
+
+
+def _option_label(item: Item, value: object, label: str) -> str:
+    """On a numbered scale with labelled ends, the ends read "1 – Not at all", not "Not at all".
+
+    A numbered scale is one whose middle options are labelled by their numbers; agreement
+    scales, whose every option is a phrase, keep their labels as they are.
+    """
+    numbered = item.kind == "scale" and any(c.label == str(c.value) for c in item.choices)
+    if numbered and label != str(value):
+        return f"{value} – {label}"
+    return label
 
 
 def questionnaire_form(items: Sequence[Item], *, formdata: Any = None,

@@ -273,3 +273,29 @@ def test_withdraw_keeps_data_per_consent(app, client, invite):  # type: ignore[n
         actions = set(db.session.scalars(
             select(AuditEvent.action).where(AuditEvent.participant_code == participant.code)))
     assert {"consent", "questionnaire_submitted", "withdrawal"} <= actions
+
+
+def test_numbered_scales_label_their_ends_with_numbers(client, invite):  # type: ignore[no-untyped-def]
+    trainee = TraineeDriver(client, invite()[0])
+    trainee.consent()
+    html = trainee.answer_page().get_data(as_text=True)  # now on intergroup anxiety, 1–10
+    assert "1 – Not at all" in html and "10 – Extremely" in html
+
+
+def test_attendance_without_a_choice_is_shown_beside_the_trainee(app, client, invite):  # type: ignore[no-untyped-def]
+    token = invite()[0]
+    trainee = complete_baseline(client, token)
+    while arm_of(app, token) != "contact":
+        token = invite()[0]
+        trainee = complete_baseline(client, token)
+    html = trainee.open().get_data(as_text=True)
+    session_id = int(re.search(r'id="session_id-0" value="(\d+)"', html).group(1))
+    trainee.post("/sessions", {"session_id": session_id})
+    staff = app.test_client()
+    login(staff, app.config["DEMO_ACCOUNTS"].coordinator)
+    url = f"/coordinator/demo/sessions/{session_id}"
+    page = staff.get(url).get_data(as_text=True)
+    booking_id = re.search(r'name="booking_id" value="(\d+)"', page).group(1)
+    response = staff.post(url, data={"csrf_token": csrf_from(page), "booking_id": booking_id})
+    assert response.status_code == 422
+    assert "Choose attended or did not attend." in response.get_data(as_text=True)
