@@ -12,7 +12,6 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from study.models.base import Base, str_enum, utcnow
 from study.models.study import Study
 
-
 # werkzeug's default (scrypt). The test suite swaps in a cheap method, as Django's test runner
 # does, because hashing cost is not what it tests.
 PASSWORD_HASH_METHOD = "scrypt"
