@@ -18,6 +18,7 @@ from study.extensions import csrf, db, limiter, login_manager
 def register_extensions(app: Flask) -> None:
     from instruments import load_site_library
     from study.database import configure_engine
+    from study.services.blinding import display_arms
 
     db.init_app(app)
     with app.app_context():
@@ -33,6 +34,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "basic"
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.globals["display_arms"] = display_arms
     app.extensions["allport.instruments"] = load_site_library(app.instance_path)
 
 

@@ -77,7 +77,9 @@ def database_url(tmp_path: Path, postgres_schema: str | None) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_app(database_url: str, tmp_path: Path) -> Callable[..., Flask]:
+def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    apps: list[Flask] = []
+
     def factory(**overrides: Any) -> Flask:
         config = {
             "TESTING": True,
@@ -92,9 +94,13 @@ def make_app(database_url: str, tmp_path: Path) -> Callable[..., Flask]:
         if not POSTGRES_URL:
             with app.app_context():
                 Base.metadata.create_all(db.engine)
+        apps.append(app)
         return app
 
-    return factory
+    yield factory
+    for app in apps:  # PostgreSQL allows only so many connections
+        with app.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ from study.models import (
     Participant,
     Study,
 )
+from study.services.blinding import display_arms
 from study.services.exports import arm_code
 from study.services.progress import arm_label
 
@@ -151,7 +152,7 @@ def set_primary_outcome(session: Session, study: Study, library: Library, name: 
 def arm_labels(study: Study) -> dict[str, str]:
     """Arm code (as in exports) -> what people see: "Arm A"/"Arm B" while blinded, else names."""
     return {arm_code(study, arm.key): arm_label(study, arm.key, unblinded=False)
-            for arm in sorted(study.arms, key=lambda arm: arm.key)}
+            for arm in display_arms(study)}
 
 
 def reference_arm(study: Study) -> str:

@@ -23,6 +23,7 @@ from study.models import (
     Study,
     Timepoint,
 )
+from study.services.blinding import blinded_letter
 
 TABLES = ("allocations", "scores", "responses", "participants")
 # The analysis contract's time labels (DESIGN §6).
@@ -35,8 +36,8 @@ def arm_code(study: Study, arm_key: str | None) -> str:
         return ""
     if not study.blinded:
         return arm_key
-    keys = sorted(arm.key for arm in study.arms)
-    return f"arm_{'ab'[keys.index(arm_key)]}"
+    letter = blinded_letter(study, arm_key)
+    return f"arm_{letter.lower()}" if letter else arm_key
 
 
 def _arms_by_participant(session: Session, study: Study) -> dict[int, str]:

@@ -15,6 +15,7 @@ from study.models import (
     ParticipantStatus,
     Study,
 )
+from study.services.blinding import blinded_letter
 
 STEP_LABELS = {
     ParticipantStatus.INVITED: "Invited",
@@ -76,5 +77,5 @@ def arm_label(study: Study, arm_key: str, *, unblinded: bool) -> str:
     if unblinded or not study.blinded:
         arm = study.arm_by_key(arm_key)
         return arm.name if arm is not None else arm_key
-    keys = sorted(arm.key for arm in study.arms)
-    return f"Arm {'AB'[keys.index(arm_key)]}" if arm_key in keys else arm_key
+    letter = blinded_letter(study, arm_key)
+    return f"Arm {letter}" if letter else arm_key

@@ -159,3 +159,17 @@ def test_the_audit_trail_is_append_only(app, study_with_baseline_done) -> None: 
         db.session.delete(db.session.get(AuditEvent, event.id))
         with pytest.raises(RuntimeError, match="append-only"):
             db.session.flush()
+
+
+def test_which_arm_is_blinded_arm_a_comes_from_the_secret_seed(app) -> None:  # type: ignore[no-untyped-def]
+    from study.models import Study
+    from study.services.blinding import blinded_order
+
+    with app.app_context():
+        seed_demo(db.session, app.extensions["allport.instruments"])
+        study = db.session.scalars(select(Study)).one()
+        firsts = set()
+        for number in range(40):
+            study.allocation_seed = f"seed-{number}"
+            firsts.add(blinded_order(study)[0])
+        assert firsts == {"contact", "education"}  # not fixed by the keys' sort order
