@@ -8,6 +8,7 @@ cannot be reached fails the run; it is never skipped.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,24 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]
 
     yield factory
     for app in apps:  # PostgreSQL allows only so many connections
+        dispose_engine(app)
+
+
+def dispose_engine(app: Flask) -> None:
+    """Close the app's pooled connections, from a helper thread.
+
+    Leaving an app context runs flask-sqlalchemy-lite's async teardown through asgiref, which
+    refuses to run in a thread where an event loop is running, as it is in the main thread
+    while the browser tests' Playwright is up.
+    """
+
+    def dispose() -> None:
         with app.app_context():
             db.engine.dispose()
+
+    worker = threading.Thread(target=dispose)
+    worker.start()
+    worker.join()
 
 
 @pytest.fixture
