@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from contextvars import ContextVar
 from pathlib import Path
@@ -63,8 +64,10 @@ def _configure_sqlite(engine: Engine) -> None:
     # races (DESIGN §9). Turn it off and begin every transaction ourselves with the write lock,
     # except in read-only requests (GET): those begin DEFERRED and never queue behind writers,
     # and query_only makes any write attempted there fail loudly instead of racing.
+    lock_path = _writer_lock_path(engine)
+
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -72,9 +75,55 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        if lock_path is not None:
+            record.info["writer_lock"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = _sqlite_begin.get()
         connection.exec_driver_sql(f"PRAGMA query_only={'ON' if mode == 'DEFERRED' else 'OFF'}")
+        if mode == "IMMEDIATE":
+            _queue_for_writing(connection.connection.info)
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(connection: Any) -> None:
+        _done_writing(connection.connection.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _done_writing(record.info)
+
+    @event.listens_for(engine, "close")
+    def _on_close(_dbapi_connection: Any, record: Any) -> None:
+        _done_writing(record.info)
+        if "writer_lock" in record.info:
+            os.close(record.info.pop("writer_lock"))
+
+
+# Writers queue on an flock beside the database before BEGIN IMMEDIATE. SQLite's own busy
+# handler polls with sleeps of up to 100 ms, so under contention the write lock sits idle
+# between holders; a blocked flock wakes the next writer as soon as the last one is done.
+# The lock is released when the transaction ends (just before its COMMIT or ROLLBACK, which
+# SQLite's busy handler then covers in a millisecond or two).
+
+
+def _writer_lock_path(engine: Engine) -> str | None:
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return f"{database}-writers.lock"
+
+
+def _queue_for_writing(info: dict[str, Any]) -> None:
+    """``info``: the pooled connection's info dict, where its lock file descriptor lives."""
+    fd = info.get("writer_lock")
+    if fd is not None and not info.get("writer_lock_held"):
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        info["writer_lock_held"] = True
+
+
+def _done_writing(info: dict[str, Any]) -> None:
+    if info.pop("writer_lock_held", False):
+        fcntl.flock(info["writer_lock"], fcntl.LOCK_UN)

@@ -80,18 +80,22 @@ def _new_participant(session: Session, study: Study, cohort: Cohort) -> Particip
     raise RuntimeError("could not draw a unique participant code")  # pragma: no cover
 
 
-def participant_for_token(session: Session, token: str) -> Participant | None:
+def participant_for_token(session: Session, token: str, *, lock: bool = False
+                          ) -> Participant | None:
     """The participant a link belongs to, or None for an unknown or revoked link.
 
     Every token, valid or not, costs one hash and one indexed lookup, so response times do not
-    tell a valid link from an invalid one.
+    tell a valid link from an invalid one. With ``lock``, the participant row is locked for
+    the rest of the transaction (see ``study.services.allocation.lock_participant``).
     """
-    invitation = session.scalars(
-        select(Invitation).where(Invitation.token_sha256 == hash_token(token))
-    ).first()
-    if invitation is None or invitation.revoked_at is not None:
-        return None
-    return invitation.participant
+    query = (
+        select(Participant)
+        .join(Invitation, Invitation.participant_id == Participant.id)
+        .where(Invitation.token_sha256 == hash_token(token), Invitation.revoked_at.is_(None))
+    )
+    if lock:
+        query = query.with_for_update(of=Participant).execution_options(populate_existing=True)
+    return session.execute(query).scalar_one_or_none()
 
 
 def revoke(session: Session, participant: Participant, *, actor: str) -> None:

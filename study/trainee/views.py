@@ -29,7 +29,7 @@ from study.errors import DomainError
 from study.extensions import csrf, db
 from study.models import ArmKind, ModuleProgress, Participant, ParticipantStatus, Timepoint
 from study.services import contact, journey
-from study.services.allocation import allocate, existing_allocation, lock_participant
+from study.services.allocation import allocate, existing_allocation
 from study.services.invitations import participant_for_token
 from study.trainee.forms import (
     ActionForm,
@@ -61,13 +61,14 @@ def with_participant(view: Any) -> Any:
     @wraps(view)
     def wrapper(token: str, **kwargs: Any) -> Any:
         g.private_page = True
-        participant = participant_for_token(db.session, token) if len(token) <= 100 else None
+        participant = None
+        if len(token) <= 100:
+            participant = participant_for_token(db.session, token,
+                                                lock=request.method == "POST")
         if participant is None:
             abort(404, description="This link is not valid. Please check that you copied the "
                                    "whole link from your invitation, or contact your study "
                                    "coordinator.")
-        if request.method == "POST":
-            participant = lock_participant(db.session, participant.id)
         g.participant = participant
         g.token = token
         return view(participant, token, **kwargs)

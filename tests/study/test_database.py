@@ -1,0 +1,73 @@
+"""SQLite's transaction set-up (DESIGN §9): write lock first, read-only GETs, the writer queue."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from study.database import begin_for_writing, begin_read_only
+from study.extensions import db
+from study.models import Cohort
+
+
+@pytest.fixture
+def sqlite_app(app, database_url):  # type: ignore[no-untyped-def]
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's transaction handling")
+    return app
+
+
+def writer_lock_is_free(app) -> bool:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        path = f"{db.engine.url.database}-writers.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
+def test_a_write_transaction_holds_the_queue_until_it_ends(sqlite_app) -> None:  # type: ignore[no-untyped-def]
+    with sqlite_app.app_context():
+        db.session.execute(text("SELECT 1"))
+        assert not writer_lock_is_free(sqlite_app)
+        db.session.rollback()
+        assert writer_lock_is_free(sqlite_app)
+        db.session.execute(text("SELECT 1"))
+        db.session.commit()
+        assert writer_lock_is_free(sqlite_app)
+
+
+def test_an_error_inside_a_transaction_releases_the_queue(sqlite_app) -> None:  # type: ignore[no-untyped-def]
+    with sqlite_app.app_context():
+        with pytest.raises(OperationalError):
+            db.session.execute(text("SELECT * FROM no_such_table"))
+    assert writer_lock_is_free(sqlite_app)
+
+
+def test_read_only_transactions_do_not_queue_and_cannot_write(sqlite_app) -> None:  # type: ignore[no-untyped-def]
+    with sqlite_app.app_context():
+        begin_read_only()
+        try:
+            db.session.execute(text("SELECT 1"))
+            assert writer_lock_is_free(sqlite_app)
+            db.session.add(Cohort(study_id=1, name="x"))
+            with pytest.raises(OperationalError, match="readonly"):
+                db.session.flush()
+            db.session.rollback()
+        finally:
+            begin_for_writing()
+
+
+def test_get_pages_run_read_only(sqlite_app, client) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/healthz").status_code == 200
+    assert writer_lock_is_free(sqlite_app)
