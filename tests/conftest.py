@@ -133,3 +133,19 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> Any:
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def simulated_demo(app: Flask) -> Iterator[tuple[Any, Any]]:
+    """The demo study with 20 simulated journeys: (study, instrument library), in an app context."""
+    from sqlalchemy import select
+
+    from study.models import Study
+    from study.services.demo import seed_demo, simulate_journeys
+
+    with app.app_context():
+        library = app.extensions["allport.instruments"]
+        seed_demo(db.session, library)
+        simulate_journeys(db.session, library, 20)
+        db.session.commit()
+        yield db.session.scalars(select(Study).where(Study.slug == "demo")).one(), library

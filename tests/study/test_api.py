@@ -25,15 +25,6 @@ from tests.helpers import csrf_from
 TRAINEES = 20
 
 
-@pytest.fixture(autouse=True)
-def close_connections(app):  # type: ignore[no-untyped-def]
-    """Each test's app has its own engine: close its pooled connections when the test ends, so a
-    long PostgreSQL run does not pile up idle connections (max_connections is 100)."""
-    yield
-    with app.app_context():
-        db.engine.dispose()
-
-
 def run(runner, *args: str):  # type: ignore[no-untyped-def]
     return runner.invoke(args=list(args), catch_exceptions=False)
 

@@ -19,15 +19,6 @@ PASSWORD = "correct horse battery"
 TRAINEES = 20
 
 
-@pytest.fixture(autouse=True)
-def close_connections(app):  # type: ignore[no-untyped-def]
-    """Each test's app has its own engine: close its pooled connections when the test ends, so a
-    long PostgreSQL run does not pile up idle connections (max_connections is 100)."""
-    yield
-    with app.app_context():
-        db.engine.dispose()
-
-
 @pytest.fixture
 def accounts(app):  # type: ignore[no-untyped-def]
     """The demo study with simulated journeys; its staff; and a researcher of another study."""

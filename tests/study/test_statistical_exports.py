@@ -12,31 +12,16 @@ import pytest
 from sqlalchemy import select
 
 from study.extensions import db
-from study.models import AuditEvent, Participant, ParticipantContact, Study
+from study.models import AuditEvent, Participant, ParticipantContact
 from study.services import statistical_exports as files
-from study.services.demo import seed_demo, simulate_journeys
 from study.services.exports import rows_for
 
 TRAINEES = 20
 
 
-@pytest.fixture(autouse=True)
-def close_connections(app):  # type: ignore[no-untyped-def]
-    """Each test's app has its own engine: close its pooled connections when the test ends, so a
-    long PostgreSQL run does not pile up idle connections (max_connections is 100)."""
-    yield
-    with app.app_context():
-        db.engine.dispose()
-
-
 @pytest.fixture
-def demo(app):  # type: ignore[no-untyped-def]
-    with app.app_context():
-        library = app.extensions["allport.instruments"]
-        seed_demo(db.session, library)
-        simulate_journeys(db.session, library, TRAINEES)
-        db.session.commit()
-        yield db.session.scalars(select(Study).where(Study.slug == "demo")).one(), library
+def demo(simulated_demo):  # type: ignore[no-untyped-def]
+    return simulated_demo
 
 
 def export(demo, name: str) -> files.ExportFile:  # type: ignore[no-untyped-def]
