@@ -11,11 +11,22 @@ from wtforms.fields.choices import SelectChoice
 
 from study import audit
 from study.auth.access import studies_for, study_role_required
-from study.coordinator.forms import AttendanceForm, InviteForm
+from study.coordinator.forms import AttendanceForm, InviteForm, StaffWithdrawForm
 from study.errors import DomainError
 from study.extensions import db
-from study.models import Booking, Cohort, ContactSession, Participant, Role, Study
-from study.services import contact, invitations, progress
+from study.models import (
+    AuditEvent,
+    Booking,
+    Cohort,
+    ContactSession,
+    Participant,
+    ParticipantStatus,
+    Role,
+    Study,
+)
+from study.services import contact, invitations, journey, progress
+from study.services.allocation import existing_allocation, lock_participant
+from study.trainee.forms import ActionForm
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 
@@ -118,3 +129,96 @@ def attendance(study: Study, session_id: int) -> Any:
         status = 422  # the error is shown beside that trainee's choice
     return render_template("coordinator/attendance.html", study=study, session=contact_session,
                            bookings=bookings, forms=forms), status
+
+
+def _participant(study: Study, code: str) -> Participant:
+    participant = db.session.scalars(
+        select(Participant).where(Participant.study_id == study.id, Participant.code == code)
+    ).first()
+    if participant is None:
+        abort(404)
+    return participant
+
+
+# Who may be marked lost to follow-up: trainees allocated and not yet finished.
+LOSABLE = {ParticipantStatus.ALLOCATED, ParticipantStatus.INTERVENTION_DONE,
+           ParticipantStatus.POST_DONE}
+
+
+def _participant_page(study: Study, participant: Participant, *, status: int = 200,
+                      withdraw_form: StaffWithdrawForm | None = None, new_link: str | None = None
+                      ) -> Any:
+    events = list(db.session.scalars(
+        select(AuditEvent).where(AuditEvent.participant_code == participant.code)
+        .order_by(AuditEvent.at, AuditEvent.id)))
+    allocation = existing_allocation(db.session, participant)
+    return render_template(
+        "coordinator/participant.html", study=study, participant=participant, events=events,
+        allocation=allocation, booking=contact.booking_of(db.session, participant),
+        step=journey.next_step(db.session, participant),
+        link_form=ActionForm(prefix="link"), lost_form=ActionForm(prefix="lost"),
+        withdraw_form=withdraw_form or StaffWithdrawForm(prefix="withdraw"),
+        can_be_lost=participant.status in LOSABLE, new_link=new_link,
+    ), status
+
+
+@bp.get("/<slug>/participants/<code>")
+@study_role_required(Role.COORDINATOR)
+def participant(study: Study, code: str) -> Any:
+    return _participant_page(study, _participant(study, code))
+
+
+@bp.post("/<slug>/participants/<code>/link")
+@study_role_required(Role.COORDINATOR)
+def new_link(study: Study, code: str) -> Any:
+    """Give a trainee who lost their link a new one; the old one stops working."""
+    participant = lock_participant(db.session, _participant(study, code).id)
+    if not ActionForm(prefix="link").validate_on_submit():
+        abort(400, description="The form expired; please reload the page and try again.")
+    try:
+        token = invitations.reissue(db.session, participant,
+                                    actor=audit.actor_for(user=current_user))
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("coordinator.participant", slug=study.slug, code=code), code=303)
+    db.session.commit()
+    return _participant_page(study, participant,
+                             new_link=url_for("trainee.start", token=token, _external=True))
+
+
+@bp.post("/<slug>/participants/<code>/withdraw")
+@study_role_required(Role.COORDINATOR)
+def withdraw(study: Study, code: str) -> Any:
+    participant = lock_participant(db.session, _participant(study, code).id)
+    form = StaffWithdrawForm(prefix="withdraw")
+    if not form.validate_on_submit():
+        return _participant_page(study, participant, status=422, withdraw_form=form)
+    try:
+        journey.withdraw(db.session, participant, actor=audit.actor_for(user=current_user),
+                         reason=form.reason.data or "")
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash(f"{participant.code} is withdrawn; their data follow the consent they gave.",
+              "success")
+    return redirect(url_for("coordinator.participant", slug=study.slug, code=code), code=303)
+
+
+@bp.post("/<slug>/participants/<code>/lost")
+@study_role_required(Role.COORDINATOR)
+def lost(study: Study, code: str) -> Any:
+    participant = lock_participant(db.session, _participant(study, code).id)
+    if not ActionForm(prefix="lost").validate_on_submit():
+        abort(400, description="The form expired; please reload the page and try again.")
+    try:
+        journey.mark_lost(db.session, participant, actor=audit.actor_for(user=current_user))
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash(f"{participant.code} is recorded as lost to follow-up.", "success")
+    return redirect(url_for("coordinator.participant", slug=study.slug, code=code), code=303)

@@ -105,3 +105,18 @@ def revoke(session: Session, participant: Participant, *, actor: str) -> None:
     if invitation.revoked_at is None:
         invitation.revoked_at = utcnow()
         audit.record(session, "invitation_revoked", actor=actor, participant=participant)
+
+
+def reissue(session: Session, participant: Participant, *, actor: str) -> str:
+    """A new personal link for a trainee who lost theirs; the old link stops working at once."""
+    if not participant.is_active:
+        raise NotAllowed(f"{participant.code} is {participant.status.value.replace('_', ' ')}; "
+                         "there is nothing left for them to do.")
+    invitation = session.scalars(
+        select(Invitation).where(Invitation.participant_id == participant.id)
+    ).one()
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    invitation.token_sha256 = hash_token(token)
+    invitation.revoked_at = None
+    audit.record(session, "invitation_reissued", actor=actor, participant=participant)
+    return token

@@ -327,3 +327,9 @@ def withdraw(session: Session, participant: Participant, *, actor: str, reason: 
         participant.data_withdrawn = True
     audit.record(session, "withdrawal", actor=actor, participant=participant,
                  data_kept=keep, reason=reason[:500])
+
+
+def mark_lost(session: Session, participant: Participant, *, actor: str) -> None:
+    """Record that an allocated trainee can no longer be reached (lost to follow-up)."""
+    participant.move_to(S.LOST)
+    audit.record(session, "lost_to_follow_up", actor=actor, participant=participant)

@@ -234,6 +234,11 @@ def test_staff_pages_pass_axe_and_log_no_console_errors_on_a_phone(
     audit(page, watch)  # the coordinator's studies
     page.goto(live_server.url + "/coordinator/demo/")
     audit(page, watch)
+    page.click("main table a >> nth=0")  # a trainee's page: history and actions
+    audit(page, watch)
+    page.click("main button:has-text('Withdraw this trainee')")  # no reason given
+    expect(page.locator(".field-error")).to_contain_text("Say how the trainee asked")
+    audit(page, watch)
     page.goto(live_server.url + "/coordinator/demo/sessions")
     audit(page, watch)
     page.click("main a:has-text('Roster and attendance') >> nth=0")

@@ -8,7 +8,9 @@ from sqlalchemy import select
 from study.config import ConfigurationError
 from study.extensions import db
 from study.models import Membership, Role, User
+from study.services import invitations
 from study.services.demo import seed_demo
+from study.services.studies import get_study
 from tests.helpers import csrf_from
 
 PASSWORD = "correct horse battery"
@@ -22,9 +24,13 @@ def accounts(app):  # type: ignore[no-untyped-def]
         outsider = User(email="outsider@example.org", password_hash="")
         outsider.set_password(PASSWORD)
         db.session.add(outsider)
+        study = get_study(db.session, "demo")
+        code = invitations.invite(db.session, study, study.cohorts[0], 1,
+                                  actor="test")[0].participant.code
         db.session.commit()
     return {"admin": demo.admin, "coordinator": demo.coordinator,
-            "researcher": demo.researcher, "outsider": ("outsider@example.org", PASSWORD)}
+            "researcher": demo.researcher, "outsider": ("outsider@example.org", PASSWORD),
+            "code": code}
 
 
 def login(client, account, next_url: str | None = None):  # type: ignore[no-untyped-def]
@@ -150,12 +156,14 @@ STAFF_PREFIXES = ("coordinator.", "researcher.", "admin.", "api.")
 ROUTE_ARGS = {"slug": "demo", "session_id": 1, "table": "scores"}
 
 
-def staff_routes(app):  # type: ignore[no-untyped-def]
+def staff_routes(app, code: str = "PNOSUCH00"):  # type: ignore[no-untyped-def]
+    """Every staff route with real arguments (``code``: a demo trainee's code)."""
     routes = []
+    arguments = {**ROUTE_ARGS, "code": code}
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith(STAFF_PREFIXES):
             continue
-        url = rule.build({k: v for k, v in ROUTE_ARGS.items() if k in rule.arguments})[1]
+        url = rule.build({k: v for k, v in arguments.items() if k in rule.arguments})[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             routes.append((method, url, rule.endpoint, "slug" in rule.arguments))
     return routes
@@ -169,7 +177,7 @@ def test_the_staff_route_list_is_not_empty(app) -> None:  # type: ignore[no-unty
 
 def test_every_staff_route_refuses_anonymous_users(app, accounts) -> None:  # type: ignore[no-untyped-def]
     client = app.test_client()
-    for method, url, endpoint, _ in staff_routes(app):
+    for method, url, endpoint, _ in staff_routes(app, accounts["code"]):
         response = client.open(url, method=method)
         if endpoint.startswith("api."):
             assert response.status_code == 401, (method, url)
@@ -184,7 +192,7 @@ def test_every_study_route_refuses_staff_without_a_role_in_the_study(app, accoun
     client = app.test_client()
     login(client, accounts["outsider"])
     token = csrf_from(client.get("/coordinator/").get_data(as_text=True))
-    for method, url, endpoint, per_study in staff_routes(app):
+    for method, url, endpoint, per_study in staff_routes(app, accounts["code"]):
         if endpoint.startswith("api."):
             continue
         response = client.open(url, method=method, data={"csrf_token": token})
@@ -199,7 +207,7 @@ def test_roles_do_not_cross(app, accounts) -> None:  # type: ignore[no-untyped-d
     researcher, coordinator = app.test_client(), app.test_client()
     login(researcher, accounts["researcher"])
     login(coordinator, accounts["coordinator"])
-    for method, url, endpoint, per_study in staff_routes(app):
+    for method, url, endpoint, per_study in staff_routes(app, accounts["code"]):
         if not per_study or method != "GET":
             continue
         if endpoint.startswith("coordinator."):

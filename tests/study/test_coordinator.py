@@ -1,0 +1,107 @@
+"""The coordinator's trainee page: a new link, a withdrawal on their behalf, lost to follow-up."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from study.extensions import db
+from study.models import AuditEvent, ParticipantStatus
+from study.services import invitations
+from study.services.demo import seed_demo
+from study.services.studies import get_study
+from tests.helpers import TraineeDriver, csrf_from
+
+
+@pytest.fixture
+def coordinator(app):  # type: ignore[no-untyped-def]
+    with app.app_context():
+        accounts = seed_demo(db.session, app.extensions["allport.instruments"])
+        db.session.commit()
+    client = app.test_client()
+    email, password = accounts.coordinator
+    html = client.get("/login").get_data(as_text=True)
+    client.post("/login", data={"csrf_token": csrf_from(html), "email": email,
+                                "password": password})
+    return client
+
+
+def new_trainee(app):  # type: ignore[no-untyped-def]
+    with app.app_context():
+        study = get_study(db.session, "demo")
+        issued = invitations.invite(db.session, study, study.cohorts[0], 1, actor="test")[0]
+        db.session.commit()
+        return issued.token, issued.participant.code
+
+
+def post(client, url: str, form_url: str, data: dict):  # type: ignore[no-untyped-def]
+    html = client.get(form_url).get_data(as_text=True)
+    return client.post(url, data={"csrf_token": csrf_from(html), **data})
+
+
+def status_of(app, code: str) -> ParticipantStatus:  # type: ignore[no-untyped-def]
+    from study.models import Participant
+
+    with app.app_context():
+        return db.session.scalars(select(Participant.status).where(Participant.code == code)).one()
+
+
+def test_the_study_page_links_each_trainee(app, coordinator) -> None:  # type: ignore[no-untyped-def]
+    _, code = new_trainee(app)
+    html = coordinator.get("/coordinator/demo/").get_data(as_text=True)
+    assert f'/coordinator/demo/participants/{code}"' in html
+    page = coordinator.get(f"/coordinator/demo/participants/{code}").get_data(as_text=True)
+    assert code in page and "invited" in page
+
+
+def test_a_new_link_replaces_the_lost_one(app, coordinator) -> None:  # type: ignore[no-untyped-def]
+    token, code = new_trainee(app)
+    page_url = f"/coordinator/demo/participants/{code}"
+    response = post(coordinator, f"{page_url}/link", page_url, {})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    new_link = re.search(r'<textarea id="new-link"[^>]*>([^<]+)</textarea>', html).group(1)
+    new_token = new_link.strip().rsplit("/t/", 1)[1]
+    trainee = app.test_client()
+    assert trainee.get(f"/t/{token}").status_code == 404
+    assert trainee.get(f"/t/{new_token}", follow_redirects=True).request.path.endswith("/welcome")
+    with app.app_context():
+        actions = list(db.session.scalars(
+            select(AuditEvent.action).where(AuditEvent.participant_code == code)))
+    assert "invitation_reissued" in actions
+
+
+def test_withdrawing_for_a_trainee_needs_a_reason(app, coordinator) -> None:  # type: ignore[no-untyped-def]
+    token, code = new_trainee(app)
+    TraineeDriver(app.test_client(), token).consent()
+    page_url = f"/coordinator/demo/participants/{code}"
+    response = post(coordinator, f"{page_url}/withdraw", page_url, {})
+    assert response.status_code == 422
+    assert "Say how the trainee asked to withdraw." in response.get_data(as_text=True)
+    response = post(coordinator, f"{page_url}/withdraw", page_url,
+                    {"withdraw-reason": "Emailed the study team on Monday"})
+    assert response.status_code == 303
+    assert status_of(app, code) is ParticipantStatus.WITHDRAWN
+    page = coordinator.get(page_url).get_data(as_text=True)
+    assert "nothing to change" in page and "withdrawal" in page
+
+
+def test_lost_to_follow_up_only_after_allocation(app, coordinator) -> None:  # type: ignore[no-untyped-def]
+    token, code = new_trainee(app)
+    page_url = f"/coordinator/demo/participants/{code}"
+    assert "Record as lost" not in coordinator.get(page_url).get_data(as_text=True)
+    response = post(coordinator, f"{page_url}/lost", page_url, {})
+    assert response.status_code == 303
+    assert status_of(app, code) is ParticipantStatus.INVITED  # refused, with a message
+    trainee = TraineeDriver(app.test_client(), token)
+    trainee.consent()
+    trainee.answer_until_not_questionnaire()
+    assert "Record as lost" in coordinator.get(page_url).get_data(as_text=True)
+    post(coordinator, f"{page_url}/lost", page_url, {})
+    assert status_of(app, code) is ParticipantStatus.LOST
+
+
+def test_an_unknown_code_is_404(coordinator) -> None:  # type: ignore[no-untyped-def]
+    assert coordinator.get("/coordinator/demo/participants/PNOSUCH00").status_code == 404
