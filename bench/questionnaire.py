@@ -107,16 +107,24 @@ def main() -> None:
         path, html = post(path, {"csrf_token": csrf(html), **{name: "5" for name in items}})
         save_items = list(dict.fromkeys(re.findall(r'name="(q_[^"]+)"', html)))
         save_url = f"{root}{path}?page=0"
-        body = urllib.parse.urlencode({"csrf_token": csrf(html),
-                                       **{name: "3" for name in save_items}})
+        token_field = urllib.parse.urlencode({"csrf_token": csrf(html)})
         get_script = workdir / "get.lua"
         get_script.write_text(f'wrk.headers["Cookie"] = "{cookie}"\n')
+        # Every POST carries fresh random answers, so each one really writes its changes.
         post_script = workdir / "post.lua"
+        names = ", ".join(f'"{name}"' for name in save_items)
         post_script.write_text(
+            f'local names = {{{names}}}\n'
             'wrk.method = "POST"\n'
-            f'wrk.body = "{body}"\n'
             'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
-            f'wrk.headers["Cookie"] = "{cookie}"\n')
+            f'wrk.headers["Cookie"] = "{cookie}"\n'
+            'request = function()\n'
+            f'  local parts = {{"{token_field}"}}\n'
+            '  for _, name in ipairs(names) do\n'
+            '    parts[#parts + 1] = name .. "=" .. math.random(1, 5)\n'
+            '  end\n'
+            '  return wrk.format(nil, nil, nil, table.concat(parts, "&"))\n'
+            'end\n')
 
         health, page, store = [], [], []
         for _ in range(options.rounds):

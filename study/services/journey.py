@@ -61,12 +61,21 @@ def sha256_text(text: str) -> str:
 
 def study_instruments(session: Session, participant: Participant, timepoint: str
                       ) -> list[StudyInstrument]:
-    return list(session.scalars(
-        select(StudyInstrument)
-        .join(Timepoint)
-        .where(Timepoint.study_id == participant.study_id, Timepoint.name == timepoint)
-        .order_by(StudyInstrument.position)
-    ))
+    """The time point's questionnaires, in order.
+
+    Remembered for the rest of the session (one request or command): a study's instruments
+    are frozen once it recruits, and the journey asks this several times per request.
+    """
+    cache = session.info.setdefault("study_instruments", {})
+    key = (participant.study_id, timepoint)
+    if key not in cache:
+        cache[key] = list(session.scalars(
+            select(StudyInstrument)
+            .join(Timepoint)
+            .where(Timepoint.study_id == participant.study_id, Timepoint.name == timepoint)
+            .order_by(StudyInstrument.position)
+        ))
+    return list(cache[key])
 
 
 def submitted_instruments(session: Session, participant: Participant, timepoint: str) -> set[str]:

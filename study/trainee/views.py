@@ -25,11 +25,12 @@ from sqlalchemy.orm import Session
 from wtforms.fields.choices import SelectChoice
 
 from instruments import Instrument, Library
+from study.database import begin_for_writing, begin_read_only
 from study.errors import DomainError
 from study.extensions import csrf, db
 from study.models import ArmKind, ModuleProgress, Participant, ParticipantStatus, Timepoint
 from study.services import contact, journey
-from study.services.allocation import allocate, existing_allocation
+from study.services.allocation import allocate, existing_allocation, lock_participant
 from study.services.invitations import participant_for_token
 from study.trainee.forms import (
     ActionForm,
@@ -55,25 +56,42 @@ def library() -> Library:
     return current_app.extensions["allport.instruments"]
 
 
-def with_participant(view: Any) -> Any:
-    """Resolve the link's token to its participant, or answer with the friendly 404 page."""
+def with_participant(view: Any = None, *, read_first: bool = False) -> Any:
+    """Resolve the link's token to its participant, or answer with the friendly 404 page.
 
-    @wraps(view)
-    def wrapper(token: str, **kwargs: Any) -> Any:
-        g.private_page = True
-        participant = None
-        if len(token) <= 100:
-            participant = participant_for_token(db.session, token,
-                                                lock=request.method == "POST")
-        if participant is None:
-            abort(404, description="This link is not valid. Please check that you copied the "
-                                   "whole link from your invitation, or contact your study "
-                                   "coordinator.")
-        g.participant = participant
-        g.token = token
-        return view(participant, token, **kwargs)
+    A POST locks the participant row at once, so double clicks and open tabs are serialised.
+    With ``read_first`` the view reads and validates outside any write lock and takes the lock
+    only to store (``start_writing``): the questionnaire, where most posts happen.
+    """
 
-    return wrapper
+    def decorate(view: Any) -> Any:
+        @wraps(view)
+        def wrapper(token: str, **kwargs: Any) -> Any:
+            g.private_page = True
+            lock = request.method == "POST" and not read_first
+            if request.method == "POST" and read_first:
+                begin_read_only()
+            participant = None
+            if len(token) <= 100:
+                participant = participant_for_token(db.session, token, lock=lock)
+            if participant is None:
+                abort(404, description="This link is not valid. Please check that you copied "
+                                       "the whole link from your invitation, or contact your "
+                                       "study coordinator.")
+            g.participant = participant
+            g.token = token
+            return view(participant, token, **kwargs)
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
+
+
+def start_writing(participant: Participant) -> Participant:
+    """End the read-only part of a ``read_first`` request and lock the participant to write."""
+    db.session.commit()
+    begin_for_writing()
+    return lock_participant(db.session, participant.id)
 
 
 def step_url(session: Session, participant: Participant, token: str) -> str:
@@ -144,7 +162,7 @@ def _questionnaire_context(participant: Participant, timepoint: Timepoint, instr
 
 @bp.route("/<token>/q/<timepoint>/<instrument_id>", methods=["GET", "POST"])
 @csrf.exempt  # checked by the form itself, so an expired token re-renders with answers kept
-@with_participant
+@with_participant(read_first=True)
 def questionnaire(participant: Participant, token: str, timepoint: str,
                   instrument_id: str) -> Any:
     point = participant.study.timepoint(timepoint)
@@ -158,7 +176,9 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
     instrument, number, count = _questionnaire_context(participant, point, instrument_id)
     pages = _pages(instrument)
     response = journey.find_response(db.session, participant, point, instrument_id)
-    saved = journey.current_answers(db.session, response)
+    # A posted page shows what was posted (an answer left out stays blank, even if an earlier
+    # visit saved one); a fetched page shows what was saved.
+    saved = journey.current_answers(db.session, response) if request.method == "GET" else {}
     default_page = response.current_page if response is not None else 0
     page = request.args.get("page", default_page, type=int)
     page = min(max(page, 0), len(pages) - 1)
@@ -170,6 +190,7 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
     if request.method == "POST":
         if form.validate():
             last_page = page == len(pages) - 1
+            participant = start_writing(participant)
             try:
                 journey.save_answers(db.session, participant, point, instrument,
                                      answers_from(form, items), page=min(page + 1, len(pages) - 1),
