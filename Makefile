@@ -36,6 +36,7 @@ serve: install
 
 bench: install
 	$(BIN)/python bench/analysis.py
+	$(BIN)/python bench/questionnaire.py
 
 lint: install
 	$(BIN)/ruff check .
