@@ -87,6 +87,19 @@ def with_participant(view: Any = None, *, read_first: bool = False) -> Any:
     return decorate(view) if view is not None else decorate
 
 
+def announce_expired_token(form: Any) -> None:
+    """A form whose CSRF token expired re-renders with what was entered, asking to send again.
+
+    Trainee forms are exempt from the global CSRF check (which can only show an error page)
+    and check the token themselves, so nothing a trainee chose is lost.
+    """
+    if "csrf_token" in form.errors:
+        form.errors.pop("csrf_token", None)
+        flash("This page was open for a long time, so for your security we need you to send it "
+              "again. What you chose is still filled in: please check it and press the button "
+              "again.", "warning")
+
+
 def start_writing(participant: Participant) -> Participant:
     """End the read-only part of a ``read_first`` request and lock the participant to write."""
     db.session.commit()
@@ -126,6 +139,7 @@ def welcome(participant: Participant, token: str) -> Any:
 
 
 @bp.route("/<token>/consent", methods=["GET", "POST"])
+@csrf.exempt  # the form checks its token and re-renders the choice when it expired
 @with_participant
 def consent(participant: Participant, token: str) -> Any:
     document = participant.study.current_consent
@@ -140,8 +154,11 @@ def consent(participant: Participant, token: str) -> Any:
             flash(str(error), "error")
             return redirect(url_for("trainee.status", token=token))
         return go_on(participant, token)
+    if request.method == "POST":
+        announce_expired_token(form)
     return render_template("trainee/consent.html", form=form, document=document,
-                           study=participant.study, token=token), 200 if not form.errors else 422
+                           study=participant.study, token=token), \
+        422 if request.method == "POST" else 200
 
 
 def _pages(instrument: Instrument) -> list[list[Any]]:
@@ -205,11 +222,7 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
                                         instrument_id=instrument_id, page=page + 1), code=303)
             return go_on(participant, token)
         status = 422
-        if "csrf_token" in form.errors:
-            form.errors.pop("csrf_token", None)
-            flash("This page was open for a long time, so for your security we need you to "
-                  "send it again. Your answers are still filled in: please check them and "
-                  "press the button again.", "warning")
+        announce_expired_token(form)
     return render_template(
         "trainee/questionnaire.html", form=form, instrument=instrument, items=items,
         field_name=field_name, page=page, page_count=len(pages), number=number, count=count,
@@ -288,6 +301,7 @@ def module_page(participant: Participant, token: str, position: int) -> Any:
 
 
 @bp.route("/<token>/sessions", methods=["GET", "POST"])
+@csrf.exempt  # the form checks its token and re-renders the choice when it expired
 @with_participant
 def sessions(participant: Participant, token: str) -> Any:
     arm = _open_arm(participant, ArmKind.CONTACT)
@@ -312,6 +326,7 @@ def sessions(participant: Participant, token: str) -> Any:
             flash("Your place is booked. We look forward to seeing you.", "success")
             return redirect(url_for("trainee.sessions", token=token), code=303)
         status = 422
+        announce_expired_token(form)
     return render_template("trainee/sessions.html", arm=arm, available=available,
                            booking=booking, form=form, cancel_form=cancel_form, token=token,
                            study=participant.study), status
@@ -345,6 +360,7 @@ def status(participant: Participant, token: str) -> Any:
 
 
 @bp.route("/<token>/withdraw", methods=["GET", "POST"])
+@csrf.exempt  # the form checks its token and re-renders the reason when it expired
 @with_participant
 def withdraw(participant: Participant, token: str) -> Any:
     if not participant.is_active or participant.status is ParticipantStatus.INVITED:
@@ -354,7 +370,9 @@ def withdraw(participant: Participant, token: str) -> Any:
         journey.withdraw(db.session, participant, actor=f"participant:{participant.code}",
                          reason=form.reason.data or "")
         return go_on(participant, token)
+    if request.method == "POST":
+        announce_expired_token(form)
     document = participant.study.current_consent
     return render_template("trainee/withdraw.html", form=form, token=token,
                            study=participant.study, document=document), \
-        422 if form.errors else 200
+        422 if request.method == "POST" else 200

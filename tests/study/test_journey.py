@@ -299,3 +299,25 @@ def test_attendance_without_a_choice_is_shown_beside_the_trainee(app, client, in
     response = staff.post(url, data={"csrf_token": csrf_from(page), "booking_id": booking_id})
     assert response.status_code == 422
     assert "Choose attended or did not attend." in response.get_data(as_text=True)
+
+
+def test_an_expired_token_on_consent_keeps_the_choice(client, invite):  # type: ignore[no-untyped-def]
+    token = invite()[0]
+    response = client.post(f"/t/{token}/consent", data={"csrf_token": "expired",
+                                                        "choice": "agree"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "send it again" in html and 'value="agree" checked' in html
+    response = client.post(f"/t/{token}/consent", data={"csrf_token": csrf_from(html),
+                                                        "choice": "agree"})
+    assert response.status_code == 303
+
+
+def test_an_expired_token_on_withdrawal_keeps_the_reason(client, invite):  # type: ignore[no-untyped-def]
+    token = invite()[0]
+    TraineeDriver(client, token).consent()
+    response = client.post(f"/t/{token}/withdraw", data={"csrf_token": "expired",
+                                                         "confirm": "y", "reason": "exams"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "send it again" in html and "exams</textarea>" in html
