@@ -6,7 +6,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -15,10 +14,7 @@ from sqlalchemy import select
 
 from study.errors import DomainError
 from study.extensions import db
-
-
-def library() -> Any:
-    return current_app.extensions["allport.instruments"]
+from study.extensions import instrument_library as library
 
 
 def fail(message: str) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from flask import request
+from typing import TYPE_CHECKING
+
+from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_sqlalchemy_lite import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
+
+if TYPE_CHECKING:
+    from instruments import Library
 
 db = SQLAlchemy()
 csrf = CSRFProtect()
@@ -17,3 +22,8 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 def client_address() -> str:
     return request.remote_addr or "unknown"
+
+
+def instrument_library() -> Library:
+    """The app's instruments: the bundled library with the wording this site has supplied."""
+    return current_app.extensions["allport.instruments"]

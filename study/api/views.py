@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 from sqlalchemy import select
 
 from study.auth.access import has_role, studies_for
 from study.extensions import db
+from study.extensions import instrument_library as _library
 from study.models import Role, Study, User
 from study.services import api_tokens, progress
 from study.services import statistical_exports as files
@@ -83,10 +84,6 @@ def _study(slug: str) -> Study:
     if not has_role(_user(), study, Role.RESEARCHER):
         fail(403, "forbidden", f"Your account has no researcher role in study {slug!r}.")
     return study
-
-
-def _library() -> Any:
-    return current_app.extensions["allport.instruments"]
 
 
 def _json(body: dict[str, Any]) -> Any:

@@ -22,6 +22,7 @@ from study import audit
 from study.auth.access import studies_for, study_role_required
 from study.errors import DomainError
 from study.extensions import db
+from study.extensions import instrument_library as _library
 from study.models import Role, Study
 from study.researcher.forms import AnalysisForm, PrimaryOutcomeForm
 from study.researcher.svg import inline_svg
@@ -38,10 +39,6 @@ from study.services.analysis_service import (
 from study.trainee.forms import ActionForm
 
 bp = Blueprint("researcher", __name__, url_prefix="/researcher")
-
-
-def _library() -> Any:
-    return current_app.extensions["allport.instruments"]
 
 
 @bp.get("/")

@@ -13,7 +13,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -24,10 +23,11 @@ from flask import (
 from sqlalchemy.orm import Session
 from wtforms.fields.choices import SelectChoice
 
-from instruments import Instrument, Library
+from instruments import Instrument
 from study.database import begin_for_writing, begin_read_only
 from study.errors import DomainError
 from study.extensions import csrf, db
+from study.extensions import instrument_library as library
 from study.models import ArmKind, ModuleProgress, Participant, ParticipantStatus, Timepoint
 from study.services import contact, journey
 from study.services.allocation import allocate, existing_allocation, lock_participant
@@ -50,10 +50,6 @@ STEP_ENDPOINTS = {
     "education": "trainee.education",
     "contact": "trainee.sessions",
 }
-
-
-def library() -> Library:
-    return current_app.extensions["allport.instruments"]
 
 
 def with_participant(view: Any = None, *, read_first: bool = False) -> Any:
