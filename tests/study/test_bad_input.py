@@ -1,0 +1,79 @@
+"""Whatever is typed or posted, no page answers 500 (the Standards: never a traceback page)."""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug.routing import BuildError
+
+from study.extensions import db
+from study.services import invitations
+from study.services.demo import seed_demo
+from study.services.studies import get_study
+from tests.helpers import TraineeDriver, csrf_from
+
+GARBAGE = [
+    {},
+    {"choice": "maybe", "session_id": "abc", "count": "-5", "cohort_id": "x", "booking_id": "y",
+     "confirm": "1" * 5000, "reason": "x" * 10_000, "attended": "perhaps",
+     "withdraw-reason": "\x00", "population": "everyone", "outcome": "../../etc/passwd"},
+    {"q_profession": "astronaut", "q_training_year": "1e9", "q_prior_contact": "",
+     "q_apprehensive": "11", "q_uncertain": "-1", "q_worried": "NaN", "page": "-3"},
+]
+
+
+@pytest.fixture
+def setting(app):  # type: ignore[no-untyped-def]
+    with app.app_context():
+        accounts = seed_demo(db.session, app.extensions["allport.instruments"])
+        study = get_study(db.session, "demo")
+        issued = invitations.invite(db.session, study, study.cohorts[0], 1, actor="test")[0]
+        token, code = issued.token, issued.participant.code
+        db.session.commit()
+    return accounts, token, code
+
+
+def post_routes(app):  # type: ignore[no-untyped-def]
+    """Every POST route; signing out and withdrawing last, so the rest meet a live session."""
+    last = ("auth.logout", "trainee.withdraw")
+    rules = [rule for rule in app.url_map.iter_rules() if "POST" in rule.methods]
+    return sorted(rules, key=lambda rule: rule.endpoint in last)
+
+
+def test_no_post_route_answers_500_to_garbage(app, setting) -> None:  # type: ignore[no-untyped-def]
+    accounts, token, code = setting
+    trainee = app.test_client()
+    TraineeDriver(trainee, token).consent()
+    staff = app.test_client()
+    html = staff.get("/login").get_data(as_text=True)
+    staff.post("/login", data={"csrf_token": csrf_from(html), "email": accounts.admin[0],
+                               "password": accounts.admin[1]})
+    staff_token = csrf_from(staff.get("/coordinator/").get_data(as_text=True))
+    trainee_token = csrf_from(trainee.get(f"/t/{token}/withdraw").get_data(as_text=True))
+    values = {"token": token, "slug": "demo", "session_id": 1, "table": "scores.csv",
+              "code": code, "timepoint": "baseline", "instrument_id": "background",
+              "position": 0}
+    checked = 0
+    for rule in post_routes(app):
+        try:
+            url = rule.build({k: v for k, v in values.items() if k in rule.arguments})[1]
+        except BuildError:  # pragma: no cover - every argument is known above
+            pytest.fail(f"no value for the arguments of {rule.rule}")
+        client, csrf = (trainee, trainee_token) if rule.endpoint.startswith("trainee.") \
+            else (staff, staff_token)
+        for data in GARBAGE:
+            for with_csrf in (False, True):
+                body = {**data, "csrf_token": csrf} if with_csrf else data
+                response = client.post(url, data=body)
+                assert response.status_code < 500, (url, body, response.status_code)
+                if with_csrf and rule.endpoint.startswith(("coordinator.", "researcher.")):
+                    # still signed in: the garbage reached the view, not the login page
+                    assert "/login" not in response.headers.get("Location", ""), url
+                checked += 1
+    assert checked >= 60
+
+
+@pytest.mark.parametrize("path", ["/t/%ff%fe", "/t/x/q/nowhere/nothing", "/t/x/education/99999",
+                                  "/coordinator/demo/participants/%00", "/researcher/demo/analysis"
+                                  "?population=x&outcome=%ff", "/login?next=%0d%0aSet-Cookie:x"])
+def test_odd_addresses_never_answer_500(client, setting, path) -> None:  # type: ignore[no-untyped-def]
+    assert client.get(path).status_code < 500
