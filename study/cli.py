@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import OperationalError
 
 from study.errors import DomainError
 from study.extensions import db
@@ -20,6 +24,29 @@ from study.extensions import instrument_library as library
 def fail(message: str) -> None:
     """One readable line and a non-zero exit, never a traceback."""
     raise click.ClickException(message)
+
+
+def require_schema() -> None:
+    """Stop with one line when the database cannot be reached or has no tables yet."""
+    url = db.engine.url.render_as_string(hide_password=True)
+    try:
+        with db.engine.connect() as connection:
+            ready = inspect(connection).has_table("studies")
+    except OperationalError as error:
+        fail(f"Cannot reach the database {url}: {str(error.orig).strip().splitlines()[0]}")
+    if not ready:
+        fail(f"The database {url} has no Allport tables yet: run flask --app app init-db first.")
+
+
+def database_command(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A command that needs the schema: checked first, so misuse never ends in a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        require_schema()
+        return command(*args, **kwargs)
+
+    return wrapper
 
 
 def base_url(option: str | None) -> str:
@@ -33,12 +60,17 @@ def init_db_command() -> None:
     """Create or migrate the schema of the configured database (idempotent)."""
     from study.migrate import upgrade
 
-    upgrade(current_app)
+    try:
+        upgrade(current_app)
+    except OperationalError as error:
+        url = db.engine.url.render_as_string(hide_password=True)
+        fail(f"Cannot reach the database {url}: {str(error.orig).strip().splitlines()[0]}")
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
 
 @click.command("demo")
 @with_appcontext
+@database_command
 @click.option("--trainees", default=40, show_default=True, type=click.IntRange(0, 100_000),
               help="How many trainees --simulate walks through the study.")
 @click.option("--simulate", is_flag=True, help="Also fill complete journeys with realistic data.")
@@ -72,6 +104,7 @@ def demo_command(trainees: int, simulate: bool, credentials_file: Path | None) -
 
 @click.command("invite")
 @with_appcontext
+@database_command
 @click.argument("study_slug")
 @click.option("--cohort", "cohort_name", help="Cohort name (default: the study's only cohort).")
 @click.option("--count", required=True, type=int, help="How many invitations to create.")
@@ -111,6 +144,7 @@ def invite_command(study_slug: str, cohort_name: str | None, count: int,
 
 @click.command("export")
 @with_appcontext
+@database_command
 @click.argument("study_slug")
 @click.option("--table", required=True,
               type=click.Choice(["allocations", "scores", "responses", "participants"]))
@@ -135,6 +169,7 @@ def export_command(study_slug: str, table: str, out: Path) -> None:
 
 @click.command("create-user")
 @with_appcontext
+@database_command
 @click.argument("email")
 @click.option("--role", required=True, type=click.Choice(["admin", "coordinator", "researcher"]))
 @click.option("--study", "study_slug", help="The study the coordinator or researcher works on.")
@@ -216,6 +251,7 @@ def analyze_command(csv_path: Path | None, study_slug: str | None, control: str 
             from study.services.analysis_service import run_analysis
             from study.services.studies import get_study
 
+            require_schema()
             study = get_study(db.session, study_slug or "")
             result = run_analysis(db.session, study, library(), population=population or "itt",
                                   control_arm=control).result
@@ -232,6 +268,7 @@ def analyze_command(csv_path: Path | None, study_slug: str | None, control: str 
 
 @click.command("create-token")
 @with_appcontext
+@database_command
 @click.argument("email")
 @click.option("--name", default="API token", show_default=True,
               help="What the token is for, to recognise it later.")
@@ -256,6 +293,7 @@ def create_token_command(email: str, name: str) -> None:
 
 @click.command("list-tokens")
 @with_appcontext
+@database_command
 @click.argument("email")
 def list_tokens_command(email: str) -> None:
     """List EMAIL's API tokens (never the tokens themselves)."""
@@ -275,6 +313,7 @@ def list_tokens_command(email: str) -> None:
 
 @click.command("revoke-token")
 @with_appcontext
+@database_command
 @click.argument("token_id", type=int)
 def revoke_token_command(token_id: int) -> None:
     """Revoke the API token with id TOKEN_ID (see list-tokens); it stops working at once."""

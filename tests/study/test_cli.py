@@ -151,3 +151,32 @@ def test_export_tables_are_deidentified_and_audited(app, runner, tmp_path) -> No
         assert {row["arm"] for row in scores} == {"arm_a", "arm_b"}  # blinded
         exports = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export"))
         assert {e.details["table"] for e in exports} == set(expected)
+
+
+def test_commands_on_an_empty_database_say_to_run_init_db(make_app, database_url) -> None:  # type: ignore[no-untyped-def]
+    if database_url.startswith("postgresql"):
+        pytest.skip("the PostgreSQL schema is shared by the whole run")
+    app = make_app()
+    with app.app_context():
+        from study.models import Base
+
+        Base.metadata.drop_all(db.engine)
+    for args in (["invite", "demo", "--count", "1"], ["demo"],
+                 ["export", "demo", "--table", "scores", "--out", "x.csv"],
+                 ["analyze", "--study", "demo", "--json", "x.json"]):
+        result = app.test_cli_runner().invoke(args=args)
+        assert result.exit_code != 0, args
+        assert "has no Allport tables yet: run flask --app app init-db first." in result.output
+        assert "Traceback" not in result.output
+
+
+def test_an_unreachable_database_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from app import create_app
+
+    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path),
+                      "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"})
+    result = app.test_cli_runner().invoke(args=["invite", "demo", "--count", "1"])
+    assert result.exit_code != 0
+    assert "Cannot reach the database postgresql+psycopg://nobody@127.0.0.1:9/none" in result.output
+    result = app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code != 0 and "Cannot reach the database" in result.output
