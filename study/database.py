@@ -81,7 +81,11 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = _sqlite_begin.get()
-        connection.exec_driver_sql(f"PRAGMA query_only={'ON' if mode == 'DEFERRED' else 'OFF'}")
+        info = connection.connection.info
+        query_only = mode == "DEFERRED"
+        if info.get("query_only") is not query_only:  # a statement saved on most requests
+            connection.exec_driver_sql(f"PRAGMA query_only={'ON' if query_only else 'OFF'}")
+            info["query_only"] = query_only
         if mode == "IMMEDIATE":
             _queue_for_writing(connection.connection.info)
         connection.exec_driver_sql(f"BEGIN {mode}")
