@@ -1,7 +1,15 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, RadioField, SelectField, TextAreaField
+from wtforms import (
+    DateField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange
 
@@ -26,3 +34,21 @@ class StaffWithdrawForm(FlaskForm):
     reason = TextAreaField("How did the trainee ask to withdraw, and why (if they said)?",
                            validators=[InputRequired("Say how the trainee asked to withdraw."),
                                        Length(max=500)])
+
+
+class ScheduleSessionForm(FlaskForm):
+    """A new contact session; times are UTC, as the pages show them."""
+
+    cohort_id = SelectField("Cohort", coerce=int, validators=[InputRequired("Choose a cohort.")])
+    facilitator_id = SelectField("Certified peer facilitator", coerce=int,
+                                 validators=[InputRequired("Choose a facilitator.")])
+    starts_on = DateField("Date", validators=[InputRequired("Enter the date.")])
+    starts_at = TimeField("Start time (UTC)", validators=[InputRequired("Enter the start time.")])
+    duration_minutes = IntegerField("Length in minutes", default=90, validators=[
+        InputRequired("Enter the length in minutes."),
+        NumberRange(15, 480, "Enter a length from 15 to 480 minutes.")])
+    capacity = IntegerField("Places", default=12, validators=[
+        InputRequired("Enter the number of places."),
+        NumberRange(1, 200, "Enter a number of places from 1 to 200.")])
+    location = StringField("Where", validators=[InputRequired("Say where the session is."),
+                                                Length(max=300)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -11,7 +12,12 @@ from wtforms.fields.choices import SelectChoice
 
 from study import audit
 from study.auth.access import studies_for, study_role_required
-from study.coordinator.forms import AttendanceForm, InviteForm, StaffWithdrawForm
+from study.coordinator.forms import (
+    AttendanceForm,
+    InviteForm,
+    ScheduleSessionForm,
+    StaffWithdrawForm,
+)
 from study.errors import DomainError
 from study.extensions import db
 from study.models import (
@@ -19,10 +25,12 @@ from study.models import (
     Booking,
     Cohort,
     ContactSession,
+    Facilitator,
     Participant,
     ParticipantStatus,
     Role,
     Study,
+    utcnow,
 )
 from study.services import contact, invitations, journey, progress
 from study.services.allocation import existing_allocation, lock_participant
@@ -82,9 +90,7 @@ def invite(study: Study) -> Any:
                            links=links), status
 
 
-@bp.get("/<slug>/sessions")
-@study_role_required(Role.COORDINATOR)
-def sessions(study: Study) -> Any:
+def _sessions_page(study: Study, form: ScheduleSessionForm, status: int = 200) -> Any:
     rows = db.session.execute(
         select(ContactSession, func.count(Booking.id))
         .join(Booking, Booking.session_id == ContactSession.id, isouter=True)
@@ -92,7 +98,70 @@ def sessions(study: Study) -> Any:
         .group_by(ContactSession.id)
         .order_by(ContactSession.starts_at)
     ).all()
-    return render_template("coordinator/sessions.html", study=study, rows=rows)
+    return render_template("coordinator/sessions.html", study=study, rows=rows, form=form,
+                           cancel_form=ActionForm(prefix="cancel")), status
+
+
+def _schedule_form(study: Study) -> ScheduleSessionForm:
+    form = ScheduleSessionForm()
+    form.cohort_id.choices = [SelectChoice(c.id, c.name) for c in study.cohorts]
+    facilitators = db.session.scalars(
+        select(Facilitator).where(Facilitator.study_id == study.id, Facilitator.active)
+        .order_by(Facilitator.display_name))
+    form.facilitator_id.choices = [
+        SelectChoice(f.id, f"{f.display_name} (certified until {f.certified_until:%d %b %Y})")
+        for f in facilitators]
+    return form
+
+
+@bp.route("/<slug>/sessions", methods=["GET", "POST"])
+@study_role_required(Role.COORDINATOR)
+def sessions(study: Study) -> Any:
+    form = _schedule_form(study)
+    if not form.validate_on_submit():
+        return _sessions_page(study, form, 422 if request.method == "POST" else 200)
+    cohort = db.session.get(Cohort, form.cohort_id.data)
+    facilitator = db.session.get(Facilitator, form.facilitator_id.data)
+    starts_at = datetime.combine(form.starts_on.data, form.starts_at.data, tzinfo=UTC)
+    if cohort is None or facilitator is None or cohort.study_id != study.id:
+        abort(404)
+    if starts_at <= utcnow():
+        form.starts_on.errors = ["Choose a date and time in the future."]
+        return _sessions_page(study, form, 422)
+    try:
+        contact.schedule_session(db.session, cohort=cohort, facilitator=facilitator,
+                                 starts_at=starts_at, capacity=form.capacity.data or 0,
+                                 location=form.location.data or "",
+                                 duration_minutes=form.duration_minutes.data or 90,
+                                 actor=audit.actor_for(user=current_user))
+    except DomainError as error:
+        db.session.rollback()
+        form.facilitator_id.errors = [str(error)]
+        return _sessions_page(study, form, 422)
+    db.session.commit()
+    flash("The session is scheduled; trainees of the cohort can book it now.", "success")
+    return redirect(url_for("coordinator.sessions", slug=study.slug), code=303)
+
+
+@bp.post("/<slug>/sessions/<int:session_id>/cancel")
+@study_role_required(Role.COORDINATOR)
+def cancel_session(study: Study, session_id: int) -> Any:
+    contact_session = db.session.get(ContactSession, session_id)
+    if contact_session is None or contact_session.study_id != study.id:
+        abort(404)
+    if not ActionForm(prefix="cancel").validate_on_submit():
+        abort(400, description="The form expired; please reload the page and try again.")
+    try:
+        released = contact.cancel_session(db.session, contact_session,
+                                          actor=audit.actor_for(user=current_user))
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash(f"The session is cancelled; {released} trainee(s) will be asked to book another "
+              "when they next open their link.", "success")
+    return redirect(url_for("coordinator.sessions", slug=study.slug), code=303)
 
 
 @bp.route("/<slug>/sessions/<int:session_id>", methods=["GET", "POST"])

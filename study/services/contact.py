@@ -53,6 +53,27 @@ def schedule_session(session: Session, *, cohort: Cohort, facilitator: Facilitat
     return contact_session
 
 
+def cancel_session(session: Session, contact_session: ContactSession, *, actor: str) -> int:
+    """Cancel a session; its trainees go back to choosing another. Returns how many were booked.
+
+    Refused once attendance has been recorded for anyone: then the session took place.
+    """
+    bookings = list(session.scalars(
+        select(Booking).where(Booking.session_id == contact_session.id)))
+    if any(booking.attended is not None for booking in bookings):
+        raise NotAllowed("Attendance has been recorded for this session, so it took place and "
+                         "cannot be cancelled.")
+    if contact_session.status is SessionStatus.CANCELLED:
+        return 0
+    for booking in bookings:
+        session.delete(booking)
+    contact_session.status = SessionStatus.CANCELLED
+    audit.record(session, "session_cancelled_by_staff", actor=actor,
+                 study=contact_session.cohort.study, session_id=contact_session.id,
+                 bookings_released=len(bookings))
+    return len(bookings)
+
+
 def booked_count(session: Session, contact_session: ContactSession) -> int:
     return session.scalar(
         select(func.count(Booking.id)).where(Booking.session_id == contact_session.id)

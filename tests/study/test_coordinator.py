@@ -105,3 +105,59 @@ def test_lost_to_follow_up_only_after_allocation(app, coordinator) -> None:  # t
 
 def test_an_unknown_code_is_404(coordinator) -> None:  # type: ignore[no-untyped-def]
     assert coordinator.get("/coordinator/demo/participants/PNOSUCH00").status_code == 404
+
+
+def test_scheduling_a_session_needs_a_certified_peer(app, coordinator) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date, timedelta
+
+    from study.models import ContactSession, Facilitator
+
+    with app.app_context():
+        study = get_study(db.session, "demo")
+        lapsed = Facilitator(study_id=study.id, display_name="Sam Lapsed",
+                             certification_body="Board", certification_number="9",
+                             certified_from=date(2020, 1, 1),
+                             certified_until=date.today() + timedelta(days=3))
+        db.session.add(lapsed)
+        db.session.commit()
+        lapsed_id, cohort_id = lapsed.id, study.cohorts[0].id
+    later = (date.today() + timedelta(days=30)).isoformat()
+    form = {"cohort_id": cohort_id, "facilitator_id": lapsed_id, "starts_on": later,
+            "starts_at": "14:00", "duration_minutes": "90", "capacity": "8",
+            "location": "Room 1"}
+    url = "/coordinator/demo/sessions"
+    response = post(coordinator, url, url, form)
+    assert response.status_code == 422
+    assert "certification is not current" in response.get_data(as_text=True)
+    response = post(coordinator, url, url, {**form, "starts_on": "2001-01-01"})
+    assert "Choose a date and time in the future." in response.get_data(as_text=True)
+    soon = (date.today() + timedelta(days=2)).isoformat()
+    response = post(coordinator, url, url, {**form, "starts_on": soon})
+    assert response.status_code == 303
+    with app.app_context():
+        starts = [s.starts_at.date().isoformat() for s in db.session.scalars(
+            select(ContactSession).where(ContactSession.facilitator_id == lapsed_id))]
+    assert starts == [soon]
+
+
+def test_cancelling_a_session_sends_its_trainees_back_to_booking(app, coordinator) -> None:  # type: ignore[no-untyped-def]
+    from study.models import Booking, ContactSession, SessionStatus
+
+    while True:  # a trainee in the contact arm, with a booking
+        token, code = new_trainee(app)
+        trainee = TraineeDriver(app.test_client(), token)
+        trainee.consent()
+        page = trainee.answer_until_not_questionnaire()
+        if page.request.path.endswith("/sessions"):
+            break
+    html = page.get_data(as_text=True)
+    session_id = int(re.search(r'id="session_id-0" value="(\d+)"', html).group(1))
+    trainee.post("/sessions", {"session_id": session_id})
+    url = "/coordinator/demo/sessions"
+    response = post(coordinator, f"{url}/{session_id}/cancel", url, {})
+    assert response.status_code == 303
+    with app.app_context():
+        assert db.session.get(ContactSession, session_id).status is SessionStatus.CANCELLED
+        assert db.session.scalars(select(Booking)).all() == []
+    page = trainee.open().get_data(as_text=True)
+    assert "Book a session" in page and f'value="{session_id}"' not in page
