@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export ALLPORT_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: install run test serve bench lint
+.PHONY: install run test serve bench lint chromium
 
 install: $(VENV)/.installed
 
@@ -28,7 +28,14 @@ run: install instance/secret_key
 	@SECRET_KEY=$$(cat instance/secret_key) ALLPORT_ENV=development $(BIN)/flask --app app invite demo --count 3 --base-url http://127.0.0.1:$(PORT)
 	SECRET_KEY=$$(cat instance/secret_key) ALLPORT_ENV=development $(BIN)/flask --app app run --host 127.0.0.1 --port $(PORT)
 
-test: install
+# The browser tests drive Debian's Chromium (Playwright cannot download browsers here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; fi; }
+
+test: install chromium
 	$(BIN)/pytest
 
 serve: install
