@@ -114,7 +114,7 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
-    from study.trainee.forms import ActionForm
+    from study.forms import ActionForm
 
     if ActionForm().validate_on_submit() and current_user.is_authenticated:
         user = db.session.get(User, current_user.id)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -20,6 +21,7 @@ from study.coordinator.forms import (
 )
 from study.errors import DomainError
 from study.extensions import db
+from study.forms import ActionForm
 from study.models import (
     AuditEvent,
     Booking,
@@ -34,7 +36,8 @@ from study.models import (
 )
 from study.services import contact, invitations, journey, progress
 from study.services.allocation import existing_allocation, lock_participant
-from study.trainee.forms import ActionForm
+
+T = TypeVar("T")
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 
@@ -88,6 +91,25 @@ def invite(study: Study) -> Any:
     status = 422 if form.errors else 200
     return render_template("coordinator/invite.html", study=study, form=form,
                            links=links), status
+
+
+def _require_button(prefix: str) -> None:
+    """A POST-only button whose CSRF token did not check out: nothing was changed."""
+    if not ActionForm(prefix=prefix).validate_on_submit():
+        abort(400, description="The form expired; please reload the page and try again.")
+
+
+def _apply(action: Callable[[], T], done: Callable[[T], str]) -> T | None:
+    """Run a domain action: commit and say ``done``, or roll back and say why it was refused."""
+    try:
+        result = action()
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return None
+    db.session.commit()
+    flash(done(result), "success")
+    return result
 
 
 def _sessions_page(study: Study, form: ScheduleSessionForm, status: int = 200) -> Any:
@@ -149,18 +171,11 @@ def cancel_session(study: Study, session_id: int) -> Any:
     contact_session = db.session.get(ContactSession, session_id)
     if contact_session is None or contact_session.study_id != study.id:
         abort(404)
-    if not ActionForm(prefix="cancel").validate_on_submit():
-        abort(400, description="The form expired; please reload the page and try again.")
-    try:
-        released = contact.cancel_session(db.session, contact_session,
-                                          actor=audit.actor_for(user=current_user))
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
-        flash(f"The session is cancelled; {released} trainee(s) will be asked to book another "
-              "when they next open their link.", "success")
+    _require_button("cancel")
+    _apply(lambda: contact.cancel_session(db.session, contact_session,
+                                          actor=audit.actor_for(user=current_user)),
+           lambda released: f"The session is cancelled; {released} trainee(s) will be asked to "
+                            "book another when they next open their link.")
     return redirect(url_for("coordinator.sessions", slug=study.slug), code=303)
 
 
@@ -184,15 +199,11 @@ def attendance(study: Study, session_id: int) -> Any:
             abort(404)
         form = forms[booking.id]
         if form.validate_on_submit():
-            try:
-                contact.record_attendance(db.session, booking, form.attended.data == "yes",
-                                          user=current_user)
-            except DomainError as error:
-                db.session.rollback()
-                flash(str(error), "error")
-            else:
-                db.session.commit()
-                flash(f"Attendance saved for {booking.participant.code}.", "success")
+            code = booking.participant.code
+            _apply(lambda: contact.record_attendance(db.session, booking,
+                                                     form.attended.data == "yes",
+                                                     user=current_user),
+                   lambda _: f"Attendance saved for {code}.")
             return redirect(url_for("coordinator.attendance", slug=study.slug,
                                     session_id=session_id), code=303)
         status = 422  # the error is shown beside that trainee's choice
@@ -242,8 +253,7 @@ def participant(study: Study, code: str) -> Any:
 def new_link(study: Study, code: str) -> Any:
     """Give a trainee who lost their link a new one; the old one stops working."""
     participant = lock_participant(db.session, _participant(study, code).id)
-    if not ActionForm(prefix="link").validate_on_submit():
-        abort(400, description="The form expired; please reload the page and try again.")
+    _require_button("link")
     try:
         token = invitations.reissue(db.session, participant,
                                     actor=audit.actor_for(user=current_user))
@@ -263,16 +273,11 @@ def withdraw(study: Study, code: str) -> Any:
     form = StaffWithdrawForm(prefix="withdraw")
     if not form.validate_on_submit():
         return _participant_page(study, participant, status=422, withdraw_form=form)
-    try:
-        journey.withdraw(db.session, participant, actor=audit.actor_for(user=current_user),
-                         reason=form.reason.data or "")
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
-        flash(f"{participant.code} is withdrawn; their data follow the consent they gave.",
-              "success")
+    _apply(lambda: journey.withdraw(db.session, participant,
+                                    actor=audit.actor_for(user=current_user),
+                                    reason=form.reason.data or ""),
+           lambda _: f"{participant.code} is withdrawn; their data follow the consent they "
+                     "gave.")
     return redirect(url_for("coordinator.participant", slug=study.slug, code=code), code=303)
 
 
@@ -280,14 +285,8 @@ def withdraw(study: Study, code: str) -> Any:
 @study_role_required(Role.COORDINATOR)
 def lost(study: Study, code: str) -> Any:
     participant = lock_participant(db.session, _participant(study, code).id)
-    if not ActionForm(prefix="lost").validate_on_submit():
-        abort(400, description="The form expired; please reload the page and try again.")
-    try:
-        journey.mark_lost(db.session, participant, actor=audit.actor_for(user=current_user))
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
-        flash(f"{participant.code} is recorded as lost to follow-up.", "success")
+    _require_button("lost")
+    _apply(lambda: journey.mark_lost(db.session, participant,
+                                     actor=audit.actor_for(user=current_user)),
+           lambda _: f"{participant.code} is recorded as lost to follow-up.")
     return redirect(url_for("coordinator.participant", slug=study.slug, code=code), code=303)

@@ -23,6 +23,7 @@ from study.auth.access import studies_for, study_role_required
 from study.errors import DomainError
 from study.extensions import db
 from study.extensions import instrument_library as _library
+from study.forms import ActionForm
 from study.models import Role, Study
 from study.researcher.forms import AnalysisForm, PrimaryOutcomeForm
 from study.researcher.svg import inline_svg
@@ -36,7 +37,6 @@ from study.services.analysis_service import (
     set_primary_outcome,
     study_outcomes,
 )
-from study.trainee.forms import ActionForm
 
 bp = Blueprint("researcher", __name__, url_prefix="/researcher")
 

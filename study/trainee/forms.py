@@ -22,10 +22,6 @@ from instruments import Item
 FIELD_PREFIX = "q_"
 
 
-class ActionForm(FlaskForm):
-    """A POST-only button: no fields, but it carries the CSRF token."""
-
-
 class ConsentForm(FlaskForm):
     choice = RadioField(
         "Do you agree to take part in this study?",

@@ -28,12 +28,12 @@ from study.database import begin_for_writing, begin_read_only
 from study.errors import DomainError
 from study.extensions import csrf, db
 from study.extensions import instrument_library as library
+from study.forms import ActionForm
 from study.models import ArmKind, ModuleProgress, Participant, ParticipantStatus, Timepoint
 from study.services import contact, journey
 from study.services.allocation import allocate, existing_allocation, lock_participant
 from study.services.invitations import participant_for_token
 from study.trainee.forms import (
-    ActionForm,
     BookingForm,
     ConsentForm,
     WithdrawForm,

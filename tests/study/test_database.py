@@ -68,6 +68,21 @@ def test_read_only_transactions_do_not_queue_and_cannot_write(sqlite_app) -> Non
             begin_for_writing()
 
 
-def test_get_pages_run_read_only(sqlite_app, client) -> None:  # type: ignore[no-untyped-def]
-    assert client.get("/healthz").status_code == 200
-    assert writer_lock_is_free(sqlite_app)
+def test_get_pages_do_not_wait_for_a_writer(sqlite_app, client) -> None:  # type: ignore[no-untyped-def]
+    """While another process holds the writers' queue, a GET still answers: it never joins it."""
+    import threading
+
+    with sqlite_app.app_context():
+        path = f"{db.engine.url.database}-writers.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a writer elsewhere, mid-transaction
+    answers: list[int] = []
+    try:
+        reader = threading.Thread(target=lambda: answers.append(client.get("/healthz").status_code))
+        reader.start()
+        reader.join(timeout=10)
+        assert answers == [200], "the GET queued behind the writer"
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        reader.join(timeout=10)
