@@ -20,6 +20,8 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from instruments import Item
 
 FIELD_PREFIX = "q_"
+# Instead of WTForms' "Not a valid choice.": what a trainee can act on.
+CHOOSE_SHOWN = "Please choose one of the answers shown."
 
 
 class ConsentForm(FlaskForm):
@@ -28,6 +30,7 @@ class ConsentForm(FlaskForm):
         choices=[SelectChoice("agree", "Yes, I agree to take part"),
                  SelectChoice("decline", "No, I do not want to take part")],
         validators=[InputRequired("Please choose whether you agree to take part.")],
+        invalid_choice_message=CHOOSE_SHOWN,
     )
 
 
@@ -42,7 +45,8 @@ class WithdrawForm(FlaskForm):
 
 class BookingForm(FlaskForm):
     session_id = RadioField("Choose a session", coerce=int,
-                            validators=[InputRequired("Please choose a session.")])
+                            validators=[InputRequired("Please choose a session.")],
+                            invalid_choice_message="Please choose one of the sessions shown.")
 
 
 def field_name(item: Item) -> str:
@@ -56,11 +60,13 @@ def _field_for(item: Item) -> Field:
     if item.kind in ("scale", "choice"):
         choices = [SelectChoice(str(c.value), _option_label(item, c.value, c.label))
                    for c in item.choices]
-        return RadioField(label, choices=choices, validators=presence)
+        return RadioField(label, choices=choices, validators=presence,
+                          invalid_choice_message=CHOOSE_SHOWN)
     if item.kind == "integer":
         bounds_message = f"Please enter a whole number from {item.min} to {item.max}."
         return IntegerField(label, validators=[*presence,
                                                NumberRange(item.min, item.max, bounds_message)],
+                            invalid_value_message=bounds_message,
                             render_kw={"inputmode": "numeric"})
     if item.multiline:
         return TextAreaField(label, validators=[*presence, Length(max=2000)])

@@ -321,3 +321,17 @@ def test_an_expired_token_on_withdrawal_keeps_the_reason(client, invite):  # typ
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "send it again" in html and "exams</textarea>" in html
+
+
+def test_nonsense_answers_get_messages_a_trainee_can_act_on(client, invite):  # type: ignore[no-untyped-def]
+    page = TraineeDriver(client, invite()[0]).consent()
+    html = page.get_data(as_text=True)
+    response = client.post(page.request.path, data={
+        "csrf_token": csrf_from(html), "q_profession": "nursing",
+        "q_training_year": "9" * 5000, "q_prior_contact": "astronaut"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Please enter a whole number from 1 to 10." in html
+    assert "Please choose one of the answers shown." in html
+    assert "Not a valid" not in html
+    assert 'value="nursing" checked' in html
