@@ -30,8 +30,10 @@ class MorrisD(EffectSize):
 
 
 def hedges_correction(df: float) -> float:
-    r"""Exact small-sample correction :math:`J(\nu) = \Gamma(\nu/2) / (\sqrt{\nu/2}\,
-    \Gamma((\nu - 1)/2))` (Hedges 1981), computed on the log scale."""
+    r"""Exact small-sample correction of Hedges' g (Hedges 1981), computed on the log scale.
+
+    :math:`J(\nu) = \Gamma(\nu/2) / (\sqrt{\nu/2}\, \Gamma((\nu - 1)/2))`.
+    """
     return math.exp(math.lgamma(df / 2) - 0.5 * math.log(df / 2) - math.lgamma((df - 1) / 2))
 
 

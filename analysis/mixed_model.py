@@ -1,8 +1,8 @@
-"""Random-intercept linear mixed model ``y ~ arm * time + (1 | participant)`` fitted by REML.
+r"""Random-intercept linear mixed model ``y ~ arm * time + (1 | participant)`` fitted by REML.
 
 With a random intercept only, the covariance of participant i's observations is
-:math:`V_i = \\sigma^2 (I + \\gamma J)` with :math:`\\gamma = \\sigma_b^2 / \\sigma^2`, and
-:math:`V_i^{-1} = \\sigma^{-2}(I - c_i J)`, :math:`c_i = \\gamma / (1 + n_i\\gamma)`. So
+:math:`V_i = \sigma^2 (I + \gamma J)` with :math:`\gamma = \sigma_b^2 / \sigma^2`, and
+:math:`V_i^{-1} = \sigma^{-2}(I - c_i J)`, :math:`c_i = \gamma / (1 + n_i\gamma)`. So
 :math:`X'V^{-1}X`, :math:`X'V^{-1}y` and :math:`y'V^{-1}y` are the ordinary cross-products minus
 rank-one corrections built from per-participant sums, grouped by :math:`n_i` (1 or 2). After
 profiling out β and σ² the REML criterion depends on γ alone and is minimized by a grid search

@@ -34,6 +34,12 @@ def interaction_plot_svg(
 
     Parameters
     ----------
+    frame
+        Tidy long data as :func:`analysis.analyze` takes it (``participant``, ``arm``, ``time``).
+    outcome
+        The outcome column to plot.
+    control_arm
+        The reference arm; the other arm present is the treatment.
     arm_labels
         Display names by arm, e.g. ``{"education": "Arm A", "contact": "Arm B"}`` for a blinded
         study; arms not in the mapping show their own name.

@@ -10,6 +10,7 @@ from study.models import AuditEvent, Participant, Study, User
 
 
 def actor_for(user: User | None = None, participant: Participant | None = None) -> str:
+    """Who did it, as the audit trail names them: a staff account, a trainee's code, the system."""
     if user is not None:
         return f"user:{user.id}"
     if participant is not None:
@@ -26,6 +27,7 @@ def record(
     participant: Participant | None = None,
     **details: Any,
 ) -> AuditEvent:
+    """Append an event to the audit trail (flushed with the caller's transaction, never alone)."""
     event = AuditEvent(
         action=action,
         actor=actor,

@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Defaults, then ``ALLPORT_*`` and plain variables from the environment, then the test dict."""
     app.config.from_mapping(DEFAULTS)
     # ALLPORT_<KEY> sets <KEY>, e.g. ALLPORT_ENV=development, ALLPORT_BASE_URL=https://…
     app.config.from_prefixed_env("ALLPORT", loads=_loads_or_str)

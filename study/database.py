@@ -24,6 +24,7 @@ def begin_read_only() -> None:
 
 
 def begin_for_writing() -> None:
+    """Let this context's SQLite transactions take the write lock up front (``BEGIN IMMEDIATE``)."""
     _sqlite_begin.set("IMMEDIATE")
 
 
@@ -37,10 +38,12 @@ def normalise_database_url(url: str) -> str:
 
 
 def default_sqlite_url(instance_path: str) -> str:
+    """The embedded database: ``allport.sqlite3`` in the instance folder."""
     return f"sqlite:///{Path(instance_path) / 'allport.sqlite3'}"
 
 
 def engine_options(url: str) -> dict[str, Any]:
+    """Pool settings for PostgreSQL; busy timeout and cross-thread use for SQLite."""
     options: dict[str, Any] = {"url": url}
     if make_url(url).get_backend_name() == "postgresql":
         options.update(pool_pre_ping=True, pool_size=5, max_overflow=10)

@@ -12,6 +12,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def alembic_config(app: Flask) -> Config:
+    """Alembic's configuration in code (no alembic.ini), carrying the app to ``env.py``."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["flask_app"] = app
@@ -19,4 +20,5 @@ def alembic_config(app: Flask) -> Config:
 
 
 def upgrade(app: Flask, revision: str = "head") -> None:
+    """Migrate the app's database to ``revision`` (what ``flask init-db`` runs)."""
     command.upgrade(alembic_config(app), revision)

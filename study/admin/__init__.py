@@ -1,0 +1,1 @@
+"""The admin pages: staff accounts and study membership."""

@@ -1,0 +1,1 @@
+"""The coordinator's console: studies, invitations, trainees, sessions, attendance."""

@@ -31,6 +31,7 @@ def str_enum(enum_class: type[enum.StrEnum]) -> Enum:
 
 
 def utcnow() -> datetime:
+    """Now, timezone-aware UTC: the default of every timestamp column."""
     return datetime.now(UTC)
 
 

@@ -1,3 +1,5 @@
+"""Forms of the researcher's pages."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm

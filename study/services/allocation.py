@@ -75,6 +75,7 @@ def _lock_state(session: Session, study: Study, stratum: str) -> AllocationState
 
 
 def existing_allocation(session: Session, participant: Participant) -> Allocation | None:
+    """The participant's allocation, read afresh from the database, or None before allocation."""
     return session.execute(
         select(Allocation)
         .where(Allocation.participant_id == participant.id)

@@ -29,10 +29,12 @@ TOKEN_BYTES = 32  # 256 bits
 
 
 def hash_token(token: str) -> str:
+    """SHA-256 of a link token: the only form in which tokens are stored."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def new_participant_code() -> str:
+    """A random pseudonymous code (``P`` and 8 unambiguous characters), never derived from data."""
     return "P" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
@@ -99,6 +101,7 @@ def participant_for_token(session: Session, token: str, *, lock: bool = False
 
 
 def revoke(session: Session, participant: Participant, *, actor: str) -> None:
+    """Make the participant's link stop working (idempotent), audited."""
     invitation = session.scalars(
         select(Invitation).where(Invitation.participant_id == participant.id)
     ).one()

@@ -23,6 +23,7 @@ class Slot:
 
 
 def validate_block_sizes(ratios: dict[str, int], block_sizes: Sequence[int]) -> None:
+    """Raise ValueError unless every block size is a positive multiple of the ratio sum."""
     unit = sum(ratios.values())
     if not block_sizes:
         raise ValueError("at least one block size is needed")
@@ -60,6 +61,7 @@ def slots(seed: str, stratum: str, ratios: dict[str, int],
 
 def slot_at(seed: str, stratum: str, ratios: dict[str, int], block_sizes: Sequence[int],
             position: int) -> Slot:
+    """The slot at ``position`` of the stratum's sequence."""
     for slot in slots(seed, stratum, ratios, block_sizes):
         if slot.position == position:
             return slot
@@ -67,6 +69,7 @@ def slot_at(seed: str, stratum: str, ratios: dict[str, int], block_sizes: Sequen
 
 
 def parse_block_sizes(text: str) -> list[int]:
+    """Block sizes from their comma-separated form, e.g. ``"2,4,6"``."""
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError as error:
