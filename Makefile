@@ -45,5 +45,7 @@ bench: install
 	$(BIN)/python bench/analysis.py
 	$(BIN)/python bench/questionnaire.py
 
+# Lint and types: .ci/run calls this before the tests.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
