@@ -24,12 +24,11 @@ from study.services.analysis_service import (
     POPULATIONS,
     AnalysisRequestError,
     NothingToAnalyse,
-    arm_labels,
     primary_outcome,
     run_analysis,
     study_outcomes,
 )
-from study.services.exports import arm_code
+from study.services.blinding import arm_code, arm_labels
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

@@ -46,8 +46,7 @@ bp = Blueprint("researcher", __name__, url_prefix="/researcher")
 def index() -> Any:
     studies = studies_for(current_user, Role.RESEARCHER)
     overview = [(s, progress.study_progress(db.session, s)) for s in studies]
-    return render_template("researcher/index.html", overview=overview,
-                           arm_label=progress.arm_label)
+    return render_template("researcher/index.html", overview=overview)
 
 
 @bp.get("/<slug>/")
@@ -55,7 +54,7 @@ def index() -> Any:
 def study(study: Study) -> Any:
     counts = progress.study_progress(db.session, study)
     return render_template("researcher/study.html", study=study, counts=counts,
-                           arm_label=progress.arm_label, exports=files.EXPORTS,
+                           exports=files.EXPORTS,
                            descriptions=files.DESCRIPTIONS,
                            journey_rows=progress.journey_rows(counts),
                            exit_rows=progress.exit_rows(counts))

@@ -41,7 +41,8 @@ from study import audit
 from study.errors import NotFound
 from study.models import Study
 from study.services import exports
-from study.services.analysis_service import arm_labels, per_protocol_codes
+from study.services.analysis_service import per_protocol_codes
+from study.services.blinding import arm_labels
 
 if TYPE_CHECKING:
     import pandas as pd
