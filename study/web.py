@@ -18,7 +18,7 @@ from study.extensions import csrf, db, limiter, login_manager
 def register_extensions(app: Flask) -> None:
     from instruments import load_site_library
     from study.database import configure_engine
-    from study.services.blinding import display_arms
+    from study.services.blinding import arm_label, display_arms
 
     db.init_app(app)
     with app.app_context():
@@ -35,6 +35,7 @@ def register_extensions(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.globals["display_arms"] = display_arms
+    app.jinja_env.globals["arm_label"] = arm_label
     app.extensions["allport.instruments"] = load_site_library(app.instance_path)
 
 

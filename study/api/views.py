@@ -18,18 +18,16 @@ from study.auth.access import has_role, studies_for
 from study.extensions import db
 from study.extensions import instrument_library as _library
 from study.models import Role, Study, User
-from study.services import api_tokens, progress
-from study.services import statistical_exports as files
+from study.services import api_tokens, progress, statistical_exports
 from study.services.analysis_service import (
     POPULATIONS,
     AnalysisRequestError,
     NothingToAnalyse,
-    arm_labels,
     primary_outcome,
     run_analysis,
     study_outcomes,
 )
-from study.services.exports import arm_code
+from study.services.blinding import arm_code, arm_labels
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -134,23 +132,23 @@ def analysis(slug: str) -> Any:
         fail(422, "invalid_parameter", f"Unknown parameter {unknown[0]!r}; this endpoint takes "
              "population and outcome.", parameter=unknown[0])
     try:
-        result = run_analysis(db.session, study, _library(),
-                              population=request.args.get("population", "itt"),
-                              outcomes=request.args.getlist("outcome") or None)
+        study_analysis = run_analysis(db.session, study, _library(),
+                                      population=request.args.get("population", "itt"),
+                                      outcomes=request.args.getlist("outcome") or None)
     except AnalysisRequestError as error:
         fail(422, "invalid_parameter", str(error), parameter=error.parameter)
     except NothingToAnalyse as error:
         fail(422, "not_analysable", str(error))
-    return _json(result.result)
+    return _json(study_analysis.result)
 
 
 @bp.get("/studies/<slug>/exports")
 def export_list(slug: str) -> Any:
     study = _study(slug)
     return _json({"exports": [
-        {"name": name, "description": files.DESCRIPTIONS[name],
+        {"name": name, "description": statistical_exports.DESCRIPTIONS[name],
          "url": url_for("api.export", slug=study.slug, table=name)}
-        for name in files.EXPORTS
+        for name in statistical_exports.EXPORTS
     ]})
 
 
@@ -158,9 +156,9 @@ def export_list(slug: str) -> Any:
 def export(slug: str, table: str) -> Any:
     study = _study(slug)
     try:
-        exported = files.export_file(db.session, study, _library(), table,
-                                     actor=f"user:{_user().id}")
-    except files.UnknownExport as error:
+        exported = statistical_exports.export_file(db.session, study, _library(), table,
+                                                   actor=f"user:{_user().id}")
+    except statistical_exports.UnknownExport as error:
         fail(404, "not_found", str(error))
     db.session.commit()
     return Response(exported.body, mimetype=exported.mimetype, headers={

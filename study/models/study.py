@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
@@ -171,6 +172,11 @@ class ConsentDocument(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     study: Mapped[Study] = relationship(back_populates="consent_documents")
+
+    @staticmethod
+    def digest(text: str) -> str:
+        """The SHA-256 kept as ``text_sha256``; each consent copies it, proving what was read."""
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class ModulePage(Base):

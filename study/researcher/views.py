@@ -27,8 +27,7 @@ from study.forms import ActionForm
 from study.models import Role, Study
 from study.researcher.forms import AnalysisForm, PrimaryOutcomeForm
 from study.researcher.svg import inline_svg
-from study.services import progress
-from study.services import statistical_exports as files
+from study.services import progress, statistical_exports
 from study.services.analysis_service import (
     POPULATIONS,
     NothingToAnalyse,
@@ -46,8 +45,7 @@ bp = Blueprint("researcher", __name__, url_prefix="/researcher")
 def index() -> Any:
     studies = studies_for(current_user, Role.RESEARCHER)
     overview = [(s, progress.study_progress(db.session, s)) for s in studies]
-    return render_template("researcher/index.html", overview=overview,
-                           arm_label=progress.arm_label)
+    return render_template("researcher/index.html", overview=overview)
 
 
 @bp.get("/<slug>/")
@@ -55,8 +53,8 @@ def index() -> Any:
 def study(study: Study) -> Any:
     counts = progress.study_progress(db.session, study)
     return render_template("researcher/study.html", study=study, counts=counts,
-                           arm_label=progress.arm_label, exports=files.EXPORTS,
-                           descriptions=files.DESCRIPTIONS,
+                           exports=statistical_exports.EXPORTS,
+                           descriptions=statistical_exports.DESCRIPTIONS,
                            journey_rows=progress.journey_rows(counts),
                            exit_rows=progress.exit_rows(counts))
 
@@ -64,12 +62,12 @@ def study(study: Study) -> Any:
 @bp.post("/<slug>/export/<table>")
 @study_role_required(Role.RESEARCHER)
 def export(study: Study, table: str) -> Any:
-    if table not in files.EXPORTS:
+    if table not in statistical_exports.EXPORTS:
         abort(404)
     if not ActionForm().validate_on_submit():
         abort(400, description="The download form expired; please reload the page.")
-    exported = files.export_file(db.session, study, _library(), table,
-                                 actor=audit.actor_for(user=current_user))
+    exported = statistical_exports.export_file(db.session, study, _library(), table,
+                                               actor=audit.actor_for(user=current_user))
     db.session.commit()
     return Response(exported.body, mimetype=exported.mimetype, headers={
         "Content-Disposition": f'attachment; filename="{exported.filename}"',

@@ -2,21 +2,21 @@
 
 The CLI, the researcher page and the API all call :func:`run_analysis`, so they give the same
 numbers. The statistics are :func:`analysis.analyze`; this module chooses the rows (the
-population), the outcomes, the primary outcome and the reference arm, and adds what the study
-knows (labels, blinding) to the result.
+population), the outcomes and the primary outcome, and adds what the study knows (labels,
+blinding) to the result. Arm codes, labels and the reference arm come from
+:mod:`study.services.blinding`.
 
 Blinding and ``control_arm``
 ----------------------------
-While a study is blinded its data carry ``arm_a``/``arm_b`` only (see
-:func:`study.services.exports.arm_code`), and nothing here may tell which of the two is the
-control. The analysis still needs a reference arm to take differences against, so a blinded
-analysis uses **Arm A as the reference**: the §6 key ``control_arm`` is then ``"arm_a"`` and
-every difference is Arm B − Arm A. That is a label for the direction of the comparison, not a
-statement about which arm is the control, and the result says so (``blinded``,
+While a study is blinded its data carry ``arm_a``/``arm_b`` only, and nothing here may tell
+which of the two is the control. The analysis still needs a reference arm to take differences
+against, so a blinded analysis uses **Arm A as the reference**: the §6 key ``control_arm`` is
+then ``"arm_a"`` and every difference is Arm B − Arm A. That is a label for the direction of the
+comparison, not a statement about which arm is the control, and the result says so (``blinded``,
 ``reference_note``). The test statistics and p-values do not depend on the choice; the signs of
 differences and effect sizes do, and they are read the other way round if Arm A turns out to be
-the treatment. Once a study is unblinded the reference is the study's control arm and differences
-are treatment − control, as §6 defines them.
+the treatment. Once a study is unblinded the reference is the study's control arm and
+differences are treatment − control, as §6 defines them.
 """
 
 from __future__ import annotations
@@ -40,9 +40,7 @@ from study.models import (
     Participant,
     Study,
 )
-from study.services.blinding import display_arms
-from study.services.exports import arm_code
-from study.services.progress import arm_label
+from study.services.blinding import arm_labels, reference_arm
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,19 +145,6 @@ def set_primary_outcome(session: Session, study: Study, library: Library, name: 
     study.primary_outcome = name
     audit.record(session, "primary_outcome_set", actor=actor, study=study, previous=previous,
                  primary=name)
-
-
-def arm_labels(study: Study) -> dict[str, str]:
-    """Arm code (as in exports) -> what people see: "Arm A"/"Arm B" while blinded, else names."""
-    return {arm_code(study, arm.key): arm_label(study, arm.key, unblinded=False)
-            for arm in display_arms(study)}
-
-
-def reference_arm(study: Study) -> str:
-    """Arm A while blinded (see the module docstring), the control arm once unblinded."""
-    if study.blinded:
-        return next(iter(arm_labels(study)))
-    return study.control_arm.key
 
 
 def per_protocol_codes(session: Session, study: Study) -> set[str]:

@@ -23,21 +23,11 @@ from study.models import (
     Study,
     Timepoint,
 )
-from study.services.blinding import blinded_letter
+from study.services.blinding import arm_code
 
 TABLES = ("allocations", "scores", "responses", "participants")
 # The analysis contract's time labels (DESIGN §6).
 TIME_LABELS = {"baseline": "pre", "post": "post", "followup": "followup"}
-
-
-def arm_code(study: Study, arm_key: str | None) -> str:
-    """The arm as exports show it: its key once unblinded, ``arm_a``/``arm_b`` before."""
-    if arm_key is None:
-        return ""
-    if not study.blinded:
-        return arm_key
-    letter = blinded_letter(study, arm_key)
-    return f"arm_{letter.lower()}" if letter else arm_key
 
 
 def _arms_by_participant(session: Session, study: Study) -> dict[int, str]:

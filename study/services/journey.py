@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,18 +54,14 @@ class Step:
     opens_at: datetime | None = None
 
 
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def study_instruments(session: Session, participant: Participant, timepoint: str
-                      ) -> list[StudyInstrument]:
+def instruments_at(session: Session, participant: Participant, timepoint: str
+                   ) -> list[StudyInstrument]:
     """The time point's questionnaires, in order.
 
     Remembered for the rest of the session (one request or command): a study's instruments
     are frozen once it recruits, and the journey asks this several times per request.
     """
-    cache = session.info.setdefault("study_instruments", {})
+    cache = session.info.setdefault("instruments_at", {})
     key = (participant.study_id, timepoint)
     if key not in cache:
         cache[key] = list(session.scalars(
@@ -93,7 +88,7 @@ def submitted_instruments(session: Session, participant: Participant, timepoint:
 def _first_open_questionnaire(session: Session, participant: Participant, timepoint: str
                               ) -> Step | None:
     done = submitted_instruments(session, participant, timepoint)
-    for item in study_instruments(session, participant, timepoint):
+    for item in instruments_at(session, participant, timepoint):
         if item.instrument_id not in done:
             return Step("questionnaire", timepoint, item.instrument_id)
     return None
@@ -128,7 +123,7 @@ def next_step(session: Session, participant: Participant, now: datetime | None =
             return Step("post_closed")
         return _first_open_questionnaire(session, participant, "post") or Step("done")
     if status is S.POST_DONE:
-        if not study_instruments(session, participant, "followup"):
+        if not instruments_at(session, participant, "followup"):
             return Step("done")
         opens = participant.status_changed_at + FOLLOWUP_DELAY
         if now < opens:

@@ -15,7 +15,6 @@ from study.models import (
     ParticipantStatus,
     Study,
 )
-from study.services.blinding import blinded_letter
 
 STEP_LABELS = {
     ParticipantStatus.INVITED: "Invited",
@@ -71,11 +70,3 @@ def exit_rows(progress: StudyProgress) -> list[tuple[str, int]]:
              ParticipantStatus.WITHDRAWN, ParticipantStatus.LOST]
     return [(STEP_LABELS[status], progress.at(status)) for status in exits]
 
-
-def arm_label(study: Study, arm_key: str, *, unblinded: bool) -> str:
-    """Researchers see "Arm A"/"Arm B" until the study is unblinded (DESIGN §4)."""
-    if unblinded or not study.blinded:
-        arm = study.arm_by_key(arm_key)
-        return arm.name if arm is not None else arm_key
-    letter = blinded_letter(study, arm_key)
-    return f"Arm {letter}" if letter else arm_key

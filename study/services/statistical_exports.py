@@ -41,7 +41,8 @@ from study import audit
 from study.errors import NotFound
 from study.models import Study
 from study.services import exports
-from study.services.analysis_service import arm_labels, per_protocol_codes
+from study.services.analysis_service import per_protocol_codes
+from study.services.blinding import arm_labels
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,7 +145,7 @@ class _Names:
 # --- building the dataset ----------------------------------------------------------------------
 
 
-def study_instruments(study: Study, library: Library) -> list[tuple[Instrument, list[str]]]:
+def instruments_with_times(study: Study, library: Library) -> list[tuple[Instrument, list[str]]]:
     """Each instrument the study gives (first pinned version) with the times it is given at."""
     found: dict[str, tuple[Instrument, list[str]]] = {}
     for timepoint in study.timepoints:
@@ -217,7 +218,7 @@ def build_dataset(session: Session, study: Study, library: Library, shape: str) 
     names = _Names()
     variables = _key_variables(study, shape, names)
     measured: list[Variable] = []
-    for instrument, times in study_instruments(study, library):
+    for instrument, times in instruments_with_times(study, library):
         initials = _initials(instrument.id)
         for variable in _instrument_variables(instrument):
             stems = ([f"{instrument.id}_{variable.source}", f"{initials}_{variable.source}"]
@@ -424,7 +425,7 @@ def export_file(session: Session, study: Study, library: Library, name: str, *,
     shape, mimetype = FORMATS[name]
     dataset = build_dataset(session, study, library, shape)
     if name == "codebook.csv":
-        body = codebook(dataset, [i for i, _ in study_instruments(study, library)])
+        body = codebook(dataset, [i for i, _ in instruments_with_times(study, library)])
         rows = len(dataset.variables)
     else:
         writer = {"csv": lambda d: wide_csv(d), "sav": lambda d: spss(d, study),

@@ -24,7 +24,6 @@ from study.models import (
     Timepoint,
     utcnow,
 )
-from study.services.journey import sha256_text
 from study.services.sequence import parse_block_sizes, validate_block_sizes
 
 TIMEPOINT_LABELS = {"baseline": "Before", "post": "After", "followup": "Follow-up"}
@@ -77,7 +76,7 @@ def create_study(session: Session, spec: StudySpec, library: Library, *, actor: 
                 position=item_position))
         study.timepoints.append(timepoint)
     study.consent_documents.append(ConsentDocument(
-        version=1, text=spec.consent_text, text_sha256=sha256_text(spec.consent_text),
+        version=1, text=spec.consent_text, text_sha256=ConsentDocument.digest(spec.consent_text),
         data_kept_on_withdrawal=spec.data_kept_on_withdrawal))
     session.add(study)
     session.flush()
