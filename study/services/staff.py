@@ -90,9 +90,10 @@ def create_account(session: Session, email: str, password: str | None, *, role: 
     if role == ADMIN:
         user.is_admin = True
     elif study is not None and Role(role) not in user.roles_in(study):
-        session.add(Membership(user_id=user.id, study_id=study.id, role=Role(role)))
+        user.memberships.append(Membership(study=study, role=Role(role)))
     audit.record(session, "staff_account", actor=actor, study=study,
                  email_domain=email.split("@")[1], role=role, created=created)
+    session.flush()
     return AccountChange(user, created)
 
 
