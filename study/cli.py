@@ -5,25 +5,48 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 
 from study.errors import DomainError
 from study.extensions import db
 from study.extensions import instrument_library as library
+from study.services import staff
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """One readable line and a non-zero exit, never a traceback."""
     raise click.ClickException(message)
+
+
+@contextmanager
+def explained(*also: type[Exception]) -> Iterator[None]:
+    """End the command with the message of a DomainError (or of ``also``) raised in the block."""
+    caught: tuple[type[Exception], ...] = (DomainError, *also)
+    try:
+        yield
+    except caught as error:
+        fail(str(error))
+
+
+@contextmanager
+def commit_or_explain() -> Iterator[None]:
+    """The command's one commit, when the block succeeds; a DomainError commits nothing.
+
+    Print what the command did after the block, so nothing is reported that was not stored.
+    """
+    with explained():
+        yield
+    db.session.commit()
 
 
 def require_schema() -> None:
@@ -119,7 +142,7 @@ def invite_command(study_slug: str, cohort_name: str | None, count: int,
 
     if count < 1:
         fail("--count must be at least 1.")
-    try:
+    with commit_or_explain():
         study = get_study(db.session, study_slug)
         cohort: Cohort | None
         if cohort_name is None:
@@ -132,11 +155,7 @@ def invite_command(study_slug: str, cohort_name: str | None, count: int,
             cohort = next((c for c in study.cohorts if c.name == cohort_name), None)
             if cohort is None:
                 fail(f"Study {study_slug!r} has no cohort named {cohort_name!r}.")
-        assert cohort is not None
         issued = invitations.invite(db.session, study, cohort, count, actor="cli")
-    except DomainError as error:
-        fail(str(error))
-    db.session.commit()
     root = base_url(base_url_option)
     for invitation in issued:
         click.echo(f"{root}/t/{invitation.token}")
@@ -154,73 +173,46 @@ def export_command(study_slug: str, table: str, out: Path) -> None:
     from study.services import exports
     from study.services.studies import get_study
 
-    try:
+    with commit_or_explain():
         study = get_study(db.session, study_slug)
-    except DomainError as error:
-        fail(str(error))
-    body = exports.export_csv(db.session, study, table, library(), actor="cli")
-    try:
-        out.write_text(body, encoding="utf-8")
-    except OSError as error:
-        fail(f"Cannot write {out}: {error.strerror}.")
-    db.session.commit()
+        body = exports.export_csv(db.session, study, table, library(), actor="cli")
+        try:
+            out.write_text(body, encoding="utf-8")
+        except OSError as error:
+            fail(f"Cannot write {out}: {error.strerror}.")
     click.echo(f"Wrote {body.count(chr(10)) - 1} rows to {out}.")
+
+
+def new_password() -> str:
+    """The password of a new account: never an argument, which would end up in shell history."""
+    password = os.environ.get("ALLPORT_PASSWORD")
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        fail("Set ALLPORT_PASSWORD or run in a terminal to type the password.")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
 @click.command("create-user")
 @with_appcontext
 @database_command
 @click.argument("email")
-@click.option("--role", required=True, type=click.Choice(["admin", "coordinator", "researcher"]))
+@click.option("--role", required=True, type=click.Choice(staff.ROLE_NAMES))
 @click.option("--study", "study_slug", help="The study the coordinator or researcher works on.")
 def create_user_command(email: str, role: str, study_slug: str | None) -> None:
     """Create a staff account (or add a role to one). Password: ALLPORT_PASSWORD or a prompt."""
-    from email_validator import EmailNotValidError, validate_email
-
-    from study.models import Membership, Role, User
     from study.services.studies import get_study
 
-    try:
-        email = validate_email(email, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as error:
-        fail(f"Not a valid email address: {error}")
-    if role != "admin" and not study_slug:
-        fail(f"A {role} needs --study SLUG.")
-    study = None
-    if study_slug:
-        try:
-            study = get_study(db.session, study_slug)
-        except DomainError as error:
-            fail(str(error))
-    user = db.session.scalars(select(User).where(User.email == email)).first()
-    if user is None:
-        password = os.environ.get("ALLPORT_PASSWORD")
-        if not password:
-            if not sys.stdin.isatty():
-                fail("Set ALLPORT_PASSWORD or run in a terminal to type the password.")
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        if len(password) < 10:
-            fail("The password must be at least 10 characters long.")
-        user = User(email=email, password_hash="", is_admin=role == "admin")
-        user.set_password(password)
-        db.session.add(user)
-        db.session.flush()
-        created = True
-    else:
-        created = False
-        if role == "admin":
-            user.is_admin = True
-    if study is not None and role != "admin":
-        exists = any(m.study_id == study.id and m.role.value == role for m in user.memberships)
-        if not exists:
-            db.session.add(Membership(user_id=user.id, study_id=study.id, role=Role(role)))
-    from study import audit
-
-    audit.record(db.session, "staff_account", actor="cli", study=study, email_domain=email.split(
-        "@")[1], role=role, created=created)
-    db.session.commit()
+    with commit_or_explain():
+        email = staff.normalise_email(email)
+        if role != staff.ADMIN and not study_slug:
+            fail(f"A {role} needs --study SLUG.")
+        study = get_study(db.session, study_slug) if study_slug else None
+        password = None if staff.find_account(db.session, email) else new_password()
+        change = staff.create_account(db.session, email, password, role=role, study=study,
+                                      actor="cli")
     where = f" on study {study.slug!r}" if study is not None else ""
-    click.echo(f"{'Created' if created else 'Updated'} {email}: {role}{where}.")
+    click.echo(f"{'Created' if change.created else 'Updated'} {email}: {role}{where}.")
 
 
 @click.command("analyze")
@@ -243,7 +235,7 @@ def analyze_command(csv_path: Path | None, study_slug: str | None, control: str 
         fail("Give either a CSV file or --study SLUG (not both).")
     if csv_path is not None and population is not None:
         fail("--population chooses participants of a study; a CSV is analysed as it is.")
-    try:
+    with explained(analysis.AnalysisInputError):
         if csv_path is not None:
             frame = analysis.load_long_csv(csv_path)
             result = analysis.analyze(frame, control_arm=control or "education")
@@ -255,8 +247,6 @@ def analyze_command(csv_path: Path | None, study_slug: str | None, control: str 
             study = get_study(db.session, study_slug or "")
             result = run_analysis(db.session, study, library(), population=population or "itt",
                                   control_arm=control).result
-    except (analysis.AnalysisInputError, DomainError) as error:
-        fail(str(error))
     try:
         json_path.write_text(json.dumps(result, indent=2), encoding="utf-8")
     except OSError as error:
@@ -274,18 +264,11 @@ def analyze_command(csv_path: Path | None, study_slug: str | None, control: str 
               help="What the token is for, to recognise it later.")
 def create_token_command(email: str, name: str) -> None:
     """Issue a personal API token for EMAIL; it is printed once and only its hash is kept."""
-    from study.models import User
     from study.services import api_tokens
 
-    user = db.session.scalars(select(User).where(User.email == email.strip().lower())).first()
-    if user is None:
-        fail(f"No staff account {email!r}.")
-    assert user is not None
-    try:
+    with commit_or_explain():
+        user = staff.get_account(db.session, email)
         token, raw = api_tokens.issue_token(db.session, user, name, actor="cli")
-    except DomainError as error:
-        fail(str(error))
-    db.session.commit()
     click.echo(f"Token {token.id} ({token.name}) for {user.email}; it is shown only now:",
                err=True)
     click.echo(raw)
@@ -297,13 +280,10 @@ def create_token_command(email: str, name: str) -> None:
 @click.argument("email")
 def list_tokens_command(email: str) -> None:
     """List EMAIL's API tokens (never the tokens themselves)."""
-    from study.models import User
     from study.services import api_tokens
 
-    user = db.session.scalars(select(User).where(User.email == email.strip().lower())).first()
-    if user is None:
-        fail(f"No staff account {email!r}.")
-    assert user is not None
+    with explained():
+        user = staff.get_account(db.session, email)
     for token in api_tokens.tokens_of(db.session, user):
         used = token.last_used_at.isoformat(timespec="minutes") if token.last_used_at else "never"
         state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
@@ -319,11 +299,8 @@ def revoke_token_command(token_id: int) -> None:
     """Revoke the API token with id TOKEN_ID (see list-tokens); it stops working at once."""
     from study.services import api_tokens
 
-    try:
+    with commit_or_explain():
         token = api_tokens.revoke_token(db.session, token_id, actor="cli")
-    except DomainError as error:
-        fail(str(error))
-    db.session.commit()
     click.echo(f"Revoked token {token.id} ({token.name}).")
 
 

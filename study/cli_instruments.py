@@ -30,6 +30,7 @@ from instruments import (
 from instruments.codebook import write_codebook
 from instruments.definition import definition_filename
 from instruments.redcap import import_redcap, write_redcap
+from study.cli import explained
 
 instruments_cli = AppGroup(
     "instruments", help="Instrument definitions, licensed wording and REDCap data dictionaries."
@@ -45,10 +46,8 @@ def wording_dir() -> Path:
 
 def site_library(*, with_wording: bool = True) -> Library:
     """The bundled library, with this site's supplied wording merged in unless told otherwise."""
-    try:
+    with explained(DefinitionError):
         return load_library(bundled_dir(), wording_dir() if with_wording else None)
-    except DefinitionError as error:
-        raise click.ClickException(str(error)) from None
 
 
 def instrument_of(library: Library, instrument_id: str, version: str | None) -> Instrument:
@@ -79,10 +78,8 @@ def list_command(all_versions: bool) -> None:
 @click.argument("file", type=EXISTING_FILE)
 def check_command(file: Path) -> None:
     """Validate one definition FILE against the schema."""
-    try:
+    with explained(DefinitionError):
         instrument = load_definition(file)
-    except DefinitionError as error:
-        raise click.ClickException(str(error)) from None
     scales = ", ".join(s.name for s in instrument.scales) or "no scales"
     click.echo(
         f"{file}: valid: {instrument.id} {instrument.version}, {len(instrument.items)} items,"
@@ -115,12 +112,10 @@ def import_redcap_command(
     title: str | None,
 ) -> None:
     """Turn a REDCap data dictionary CSV into an instrument definition (YAML)."""
-    try:
+    with explained(DefinitionError):
         result = import_redcap(
             csv_file, form=form, instrument_id=instrument_id, version=version, title=title
         )
-    except DefinitionError as error:
-        raise click.ClickException(str(error)) from None
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     text = dump_definition(result.instrument)

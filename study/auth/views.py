@@ -17,26 +17,18 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import func, select
 
-from study import audit
 from study.auth.forms import LoginForm
 from study.extensions import db, limiter, login_manager
-from study.models import User, utcnow
+from study.models import User
+from study.services import staff
 
 bp = Blueprint("auth", __name__)
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    """The id carries the session version; a cookie from before logout matches nothing."""
-    uid, _, version = user_id.partition(":")
-    if not uid.isdigit() or not version.isdigit():
-        return None
-    user = db.session.get(User, int(uid))
-    if user is None or not user.active or user.session_version != int(version):
-        return None
-    return user
+def load_user(session_id: str) -> User | None:
+    return staff.user_for_session(db.session, session_id)
 
 
 def safe_next(target: str | None) -> str | None:
@@ -94,22 +86,26 @@ def login() -> Any:
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
     if form.validate_on_submit():
-        email = (form.email.data or "").strip().lower()
-        user = db.session.scalars(select(User).where(func.lower(User.email) == email)).first()
-        if user is not None and user.active and user.check_password(form.password.data or ""):
-            session.clear()
-            login_user(user)
-            now = datetime.now(UTC).timestamp()
-            session["login_at"] = now
-            session["seen_at"] = now
-            session.permanent = True
-            user.last_login_at = utcnow()
-            audit.record(db.session, "login", actor=audit.actor_for(user=user))
+        try:
+            user = staff.authenticate(db.session, form.email.data or "", form.password.data or "")
+        except staff.LoginFailed as error:
+            form.password.errors = [str(error)]
+        else:
             db.session.commit()
+            _start_session(user)
             return redirect(safe_next(form.next.data) or url_for("auth.home"), code=303)
-        form.password.errors = ["That email and password do not match an active account."]
     status = 422 if form.errors else 200
     return render_template("auth/login.html", form=form), status
+
+
+def _start_session(user: User) -> None:
+    """A fresh cookie (nothing carried over from before sign-in) with the timeout clocks set."""
+    session.clear()
+    login_user(user)
+    now = datetime.now(UTC).timestamp()
+    session["login_at"] = now
+    session["seen_at"] = now
+    session.permanent = True
 
 
 @bp.post("/logout")
@@ -117,12 +113,8 @@ def logout() -> Any:
     from study.forms import ActionForm
 
     if ActionForm().validate_on_submit() and current_user.is_authenticated:
-        user = db.session.get(User, current_user.id)
-        if user is not None:
-            # Ends this and every other session of the user (DESIGN §9).
-            user.session_version += 1
-            audit.record(db.session, "logout", actor=audit.actor_for(user=user))
-            db.session.commit()
+        staff.sign_out(db.session, current_user.id)
+        db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "info")

@@ -30,7 +30,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     is_admin: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
-    # Bumped at logout and password change: every cookie carrying an older value stops working.
+    # Part of every session cookie (get_id): bumping it ends every session of the account.
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
@@ -40,7 +40,12 @@ class User(Base):
     )
 
     def set_password(self, password: str) -> None:
+        """Whoever knew the old password may be signed in: a new one ends every session."""
         self.password_hash = generate_password_hash(password, method=PASSWORD_HASH_METHOD)
+        self.end_sessions()
+
+    def end_sessions(self) -> None:
+        """Every cookie issued so far stops matching (see ``services.staff.user_for_session``)."""
         self.session_version = (self.session_version or 0) + 1
 
     def check_password(self, password: str) -> bool:
