@@ -73,6 +73,7 @@ def database_command(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def base_url(option: str | None) -> str:
+    """The public address trainee links start with: ``--base-url``, else ``BASE_URL``."""
     url = option or current_app.config.get("BASE_URL") or "http://127.0.0.1:5000"
     return url.rstrip("/")
 
@@ -305,6 +306,7 @@ def revoke_token_command(token_id: int) -> None:
 
 
 def register(app: Flask) -> None:
+    """Add every Allport command to ``flask``."""
     for command in (init_db_command, demo_command, invite_command, export_command,
                     create_user_command, analyze_command, create_token_command,
                     list_tokens_command, revoke_token_command):

@@ -41,6 +41,7 @@ NEW_FILE = click.Path(dir_okay=False, writable=True, path_type=Path)
 
 
 def wording_dir() -> Path:
+    """Where this site keeps supplied wording of licensed instruments."""
     return site_wording_dir(current_app.instance_path)
 
 
@@ -51,6 +52,7 @@ def site_library(*, with_wording: bool = True) -> Library:
 
 
 def instrument_of(library: Library, instrument_id: str, version: str | None) -> Instrument:
+    """The instrument ``id`` at ``version`` (the newest without), or one line and exit 1."""
     try:
         return library.get(instrument_id, version)
     except LookupError as error:

@@ -15,6 +15,7 @@ from study.models import Membership, Role, Study, User
 
 
 def studies_for(user: User, role: Role) -> list[Study]:
+    """The studies in which ``user`` holds ``role`` (every study for an admin), oldest first."""
     if user.is_admin:
         return list(db.session.scalars(select(Study).order_by(Study.created_at)))
     return list(db.session.scalars(
@@ -25,6 +26,7 @@ def studies_for(user: User, role: Role) -> list[Study]:
 
 
 def has_role(user: User, study: Study, role: Role) -> bool:
+    """Whether ``user`` may act as ``role`` in ``study`` (admins may act as any)."""
     return user.is_admin or role in user.roles_in(study)
 
 
@@ -49,6 +51,7 @@ def study_role_required(role: Role) -> Callable[[Any], Any]:
 
 
 def admin_required(view: Any) -> Any:
+    """Let only administrators through (403 for other staff, sign-in for anonymous)."""
     @wraps(view)
     @login_required
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -125,6 +125,7 @@ def default_primary(outcomes: Sequence[Outcome]) -> str | None:
 
 
 def primary_outcome(study: Study, outcomes: Sequence[Outcome]) -> str | None:
+    """The study's primary outcome if it is among ``outcomes``, else the default one."""
     names = [o.name for o in outcomes]
     if study.primary_outcome in names:
         return study.primary_outcome
@@ -185,6 +186,7 @@ class StudyAnalysis:
 
 
 def check_population(population: str) -> Population:
+    """The population named ``population``, or an error that names the choices."""
     if population not in POPULATIONS:
         raise AnalysisRequestError(
             "population", f"population must be one of {', '.join(POPULATIONS)}, "

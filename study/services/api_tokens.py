@@ -20,6 +20,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def token_hash(raw: str) -> str:
+    """SHA-256 of a raw token: the only form in which API tokens are stored."""
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
@@ -54,12 +55,14 @@ def authenticate(session: Session, raw: str, *, now: datetime | None = None) -> 
 
 
 def tokens_of(session: Session, user: User) -> list[ApiToken]:
+    """Every token of ``user``, revoked ones included, oldest first."""
     return list(session.scalars(
         select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at)
     ))
 
 
 def revoke_token(session: Session, token_id: int, *, actor: str) -> ApiToken:
+    """Revoke a token by id (idempotent), audited."""
     token = session.get(ApiToken, token_id)
     if token is None:
         raise NotFound(f"No API token with id {token_id}.")

@@ -61,6 +61,7 @@ def _submitted_responses(session: Session, study: Study
 
 def rows_for(session: Session, study: Study, table: str, library: Library
              ) -> tuple[list[str], list[dict[str, Any]]]:
+    """The header and de-identified rows of one export table (DESIGN §7)."""
     arms = _arms_by_participant(session, study)
     rows: list[dict[str, Any]]
     if table == "participants":
@@ -119,6 +120,7 @@ def rows_for(session: Session, study: Study, table: str, library: Library
 
 def export_csv(session: Session, study: Study, table: str, library: Library, *,
                actor: str) -> str:
+    """One export table as CSV text; the export is audited."""
     header, rows = rows_for(session, study, table, library)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")

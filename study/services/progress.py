@@ -45,6 +45,7 @@ class StudyProgress:
 
 
 def study_progress(session: Session, study: Study) -> StudyProgress:
+    """How many of the study's trainees are at each status now."""
     rows = session.execute(
         select(Participant.status, func.count())
         .where(Participant.study_id == study.id)
@@ -62,10 +63,12 @@ def study_progress(session: Session, study: Study) -> StudyProgress:
 
 
 def journey_rows(progress: StudyProgress) -> list[tuple[str, int]]:
+    """(label, count) for each step of the journey, in order."""
     return [(STEP_LABELS[status], progress.at(status)) for status in JOURNEY_ORDER]
 
 
 def exit_rows(progress: StudyProgress) -> list[tuple[str, int]]:
+    """(label, count) for each way out of the journey: declined, ineligible, withdrawn, lost."""
     exits = [ParticipantStatus.DECLINED, ParticipantStatus.INELIGIBLE,
              ParticipantStatus.WITHDRAWN, ParticipantStatus.LOST]
     return [(STEP_LABELS[status], progress.at(status)) for status in exits]

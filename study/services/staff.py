@@ -46,6 +46,7 @@ def normalise_email(email: str) -> str:
 
 
 def check_password_rule(password: str) -> None:
+    """Refuse a password shorter than the rule allows."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise NotAllowed(
             f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
@@ -59,6 +60,7 @@ def find_account(session: Session, email: str) -> User | None:
 
 
 def get_account(session: Session, email: str) -> User:
+    """The account signed in as ``email``, or NotFound."""
     user = find_account(session, email)
     if user is None:
         raise NotFound(f"No staff account {email!r}.")

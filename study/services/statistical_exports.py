@@ -277,6 +277,7 @@ def build_dataset(session: Session, study: Study, library: Library, shape: str) 
 
 
 def wide_csv(dataset: Dataset) -> bytes:
+    """The wide data set as UTF-8 CSV."""
     buffer = io.StringIO()
     dataset.frame.to_csv(buffer, index=False, lineterminator="\n")
     return buffer.getvalue().encode("utf-8")
@@ -358,6 +359,7 @@ def _value_labels(dataset: Dataset) -> dict[str, dict[float, str]]:
 
 
 def spss(dataset: Dataset, study: Study) -> bytes:
+    """The data set as an SPSS ``.sav`` file with variable and value labels."""
     import pyreadstat
 
     return _write(
@@ -371,6 +373,7 @@ def spss(dataset: Dataset, study: Study) -> bytes:
 
 
 def stata(dataset: Dataset, study: Study) -> bytes:
+    """The data set as a Stata 15 ``.dta`` file with variable and value labels."""
     import pyreadstat
 
     def short(label: str) -> str:

@@ -49,6 +49,7 @@ class StudySpec:
 
 
 def get_study(session: Session, slug: str) -> Study:
+    """The study with ``slug``, or a domain error that names it."""
     study = session.scalars(select(Study).where(Study.slug == slug)).first()
     if study is None:
         raise NotAllowed(f"No study with the slug {slug!r}.")
@@ -56,6 +57,7 @@ def get_study(session: Session, slug: str) -> Study:
 
 
 def create_study(session: Session, spec: StudySpec, library: Library, *, actor: str) -> Study:
+    """A draft study from ``spec``, its instruments pinned at the library's versions; audited."""
     if session.scalars(select(Study).where(Study.slug == spec.slug)).first() is not None:
         raise NotAllowed(f"A study with the slug {spec.slug!r} exists already.")
     study = Study(slug=spec.slug, title=spec.title, description=spec.description,
@@ -86,6 +88,7 @@ def create_study(session: Session, spec: StudySpec, library: Library, *, actor: 
 
 def set_module_pages(session: Session, study: Study,
                      pages: Sequence[tuple[str, str, str | None]]) -> None:
+    """Replace the education module's pages with ``pages`` (title, Markdown body, video link)."""
     study.module_pages.clear()
     session.flush()
     for position, (title, body, video_url) in enumerate(pages):
@@ -171,5 +174,6 @@ def open_recruitment(session: Session, study: Study, library: Library, *, actor:
 
 
 def close_recruitment(session: Session, study: Study, *, actor: str) -> None:
+    """End recruitment: no new trainees; audited."""
     study.move_to(StudyStatus.CLOSED)
     audit.record(session, "recruitment_closed", actor=actor, study=study)
