@@ -38,8 +38,11 @@ named ``<id>@<version>.yaml`` so that versions sit side by side.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +164,7 @@ def parse_definition(data: Any, file: str = "<definition>") -> Instrument:
         items.append(item)
 
     scales = _parse_scales(data.get("scales") or [], items, top)
-    return Instrument(
+    instrument = Instrument(
         id=instrument_id,
         version=version,
         title=_text(data, "title", top, required=True) or "",
@@ -175,6 +178,19 @@ def parse_definition(data: Any, file: str = "<definition>") -> Instrument:
         note=_text(data, "note", top, required=False),
         source=file,
     )
+    return replace(instrument, fingerprint=fingerprint(instrument))
+
+
+def fingerprint(instrument: Instrument) -> str:
+    """SHA-256 of the canonical definition of ``instrument``.
+
+    The loader stamps it on the instrument built from a file, before a site's licensed wording is
+    merged; merging keeps it (``dataclasses.replace`` passes it on), so a version has the same
+    fingerprint at every site. A study stores it when its instruments are frozen and refuses to
+    score with a definition that has changed under the same version.
+    """
+    canonical = json.dumps(to_definition(instrument), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _parse_item(raw: Any, number: int, top: Spot, responses: Mapping[str, Any]) -> Item:

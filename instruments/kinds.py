@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from instruments.errors import AnswerError
+from instruments.errors import AnswerError, DefinitionError
 from instruments.model import Choice, Item
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # subscale and response-scale names
@@ -31,8 +31,6 @@ class Spot:
         return Spot(self.file, item)
 
     def fail(self, problem: str) -> Exception:
-        from instruments.errors import DefinitionError
-
         return DefinitionError(self.file, problem, self.item)
 
 

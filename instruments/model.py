@@ -7,8 +7,6 @@ take it as plain data.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -85,7 +83,11 @@ class ScaleDef:
 
 @dataclass(frozen=True)
 class Instrument:
-    """A versioned questionnaire or checklist."""
+    """A versioned questionnaire or checklist.
+
+    ``fingerprint`` is the SHA-256 of the canonical definition, set by the loader
+    (:func:`instruments.definition.parse_definition`), which knows the canonical form.
+    """
 
     id: str
     version: str
@@ -104,8 +106,6 @@ class Instrument:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_key", {item.key: item for item in self.items})
-        if not self.fingerprint:
-            object.__setattr__(self, "fingerprint", _fingerprint(self))
 
     def item(self, key: str) -> Item:
         """The item whose variable name is ``key``."""
@@ -125,17 +125,3 @@ class Instrument:
     def has_wording(self) -> bool:
         """Every item has its text (licensed wording, when needed, has been supplied)."""
         return all(item.text for item in self.items)
-
-
-def _fingerprint(instrument: Instrument) -> str:
-    """SHA-256 of the canonical definition, computed when the instrument is built.
-
-    The loader builds an instrument from its file before merging a site's licensed wording, and
-    merging keeps the fingerprint (``dataclasses.replace`` passes it on), so a version has the same
-    fingerprint at every site. A study can store it when its instruments are frozen and refuse to
-    score with a definition that has changed under the same version.
-    """
-    from instruments.definition import to_definition
-
-    canonical = json.dumps(to_definition(instrument), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
