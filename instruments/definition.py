@@ -49,7 +49,7 @@ from typing import Any
 import yaml
 
 from instruments.errors import DefinitionError
-from instruments.kinds import KINDS, NAME, Spot, dump_choices, is_int
+from instruments.kinds import KINDS, NAME, Spot, dump_choices, is_int, kind_of
 from instruments.model import Instrument, Item, ScaleDef
 
 SCHEMA = "allport.instrument/1"
@@ -275,7 +275,7 @@ def _parse_scales(raw_scales: Any, items: list[Item], top: Spot) -> tuple[ScaleD
             )
         members = [i.key for i in items if i.subscale == name]
         if name == "total":
-            default = [i.key for i in items if i.scored and i.kind == "scale"]
+            default = [i.key for i in items if i.scored]
         else:
             default = members
         keys = raw.get("items", default)
@@ -285,7 +285,7 @@ def _parse_scales(raw_scales: Any, items: list[Item], top: Spot) -> tuple[ScaleD
             member = by_key.get(key) if isinstance(key, str) else None
             if member is None:
                 raise top.fail(f"{where}: lists {key!r}, which is not an item")
-            if member.kind != "scale" or not member.scored:
+            if not member.scored:
                 raise top.at(key).fail(f"is in {where} but is not a scored scale item")
         if len(set(keys)) != len(keys):
             raise top.fail(f"{where}: lists an item twice")
@@ -351,15 +351,16 @@ def to_definition(instrument: Instrument, *, shared_responses: bool = False) -> 
     items: list[dict[str, Any]] = []
     shared: dict[str, Any] = {}
     for item in instrument.items:
+        kind = kind_of(item)
         entry: dict[str, Any] = {"key": item.key, "text": item.text, "kind": item.kind}
         if not item.required:
             entry["required"] = False
-        entry.update(KINDS[item.kind].dump(item))
+        entry.update(kind.dump(item))
         if shared_responses and "choices" in entry:
             choices = entry.pop("choices")
             name = next((n for n, c in shared.items() if c == choices), None)
             if name is None:
-                name = f"{'scale' if item.kind == 'scale' else 'options'}_{len(shared) + 1}"
+                name = f"{kind.response_prefix}_{len(shared) + 1}"
                 shared[name] = choices
             entry["response"] = name
         items.append(entry)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-ItemKind = Literal["scale", "choice", "integer", "text"]
 CompletedBy = Literal["trainee", "rater"]
 Rule = Literal["sum", "mean"]
 
@@ -38,13 +37,15 @@ class Choice:
 class Item:
     """One question.
 
-    ``min``/``max`` bound an integer item; for a scale item they are the lowest and highest *scored*
-    values of its choices, which reverse keying uses: ``(min + max) - x``.
+    ``kind`` names its kind in :data:`instruments.kinds.KINDS`, which says what the other fields
+    mean for it. ``min``/``max`` bound an integer item; for a scale item they are the lowest and
+    highest *scored* values of its choices, which reverse keying uses: ``(min + max) - x``.
+    ``scored`` is set only by kinds whose answers score (scales); only such items enter a scale.
     """
 
     key: str
     text: str | None
-    kind: ItemKind
+    kind: str
     choices: tuple[Choice, ...] = ()
     min: int | None = None
     max: int | None = None
