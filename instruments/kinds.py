@@ -544,7 +544,7 @@ class ChoiceKind(_WithChoices):
 
     def _redcap_annotation(self, item: Item) -> dict[str, Any]:
         """Codes that look like integers would import as a scale: say it is a choice."""
-        return {"kind": "choice"} if all(is_int(c.value) for c in item.choices) else {}
+        return {"kind": "choice"} if all(is_int_text(str(c.value)) for c in item.choices) else {}
 
 
 class IntegerKind(Kind):
