@@ -314,7 +314,7 @@ def _numbered_label(choice: Choice) -> str:
 
 
 def _whole_number(item: Item, text: str) -> int:
-    if not re.fullmatch(r"-?\d+", text):
+    if not is_int_text(text):
         raise AnswerError(item.key, f"{text!r} is not a whole number")
     return int(text)
 
@@ -680,6 +680,7 @@ def _registry(*kinds: Kind) -> dict[str, Kind]:
     return registry
 
 
+# The order is the order in which kinds are offered a REDCap field: integer before text.
 KINDS: dict[str, Kind] = _registry(ScaleKind(), ChoiceKind(), IntegerKind(), TextKind())
 
 
