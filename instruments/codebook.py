@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from instruments.kinds import kind_of
 from instruments.model import Instrument, Item, ScaleDef
 from instruments.scoring import needed
 
@@ -39,25 +40,7 @@ def _number(value: float) -> str:
 
 def _item_row(instrument: Instrument, item: Item) -> dict[str, str]:
     scales = [s.name for s in instrument.scales if item.key in s.items]
-    values = ""
-    scoring = ""
-    value_range = ""
-    if item.choices:
-        values = "; ".join(f"{c.value} = {c.label}" for c in item.choices)
-        special = [
-            f"{c.value} scored as {c.scored_as}" for c in item.choices if c.scored_as is not None
-        ]
-        if item.kind == "scale":
-            value_range = f"{item.min}-{item.max}"
-            if item.reverse and item.min is not None and item.max is not None:
-                special.insert(0, f"reverse-keyed: scored as {item.min + item.max} - value")
-        scoring = "; ".join(special)
-        if item.kind == "scale" and not item.scored:
-            scoring = "not scored"
-    elif item.kind == "integer":
-        low = "" if item.min is None else item.min
-        high = "" if item.max is None else item.max
-        value_range = f"{low}-{high}"
+    cells = kind_of(item).codebook(item)
     return {
         "variable": item.key,
         "role": "item",
@@ -65,11 +48,11 @@ def _item_row(instrument: Instrument, item: Item) -> dict[str, str]:
         "version": instrument.version,
         "label": item.text if item.text else "(licensed wording not supplied)",
         "kind": item.kind,
-        "values": values,
+        "values": cells.values,
         "reverse": "yes" if item.reverse else "no",
         "scales": "; ".join(scales),
-        "scoring": scoring,
-        "range": value_range,
+        "scoring": cells.scoring,
+        "range": cells.range,
         "direction": "",
         "required": "yes" if item.required else "no",
     }

@@ -38,15 +38,18 @@ named ``<id>@<version>.yaml`` so that versions sit side by side.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from instruments.errors import DefinitionError
-from instruments.kinds import KINDS, NAME, Spot, dump_choices, is_int
+from instruments.kinds import KINDS, NAME, Spot, dump_choices, is_int, kind_of
 from instruments.model import Instrument, Item, ScaleDef
 
 SCHEMA = "allport.instrument/1"
@@ -161,7 +164,7 @@ def parse_definition(data: Any, file: str = "<definition>") -> Instrument:
         items.append(item)
 
     scales = _parse_scales(data.get("scales") or [], items, top)
-    return Instrument(
+    instrument = Instrument(
         id=instrument_id,
         version=version,
         title=_text(data, "title", top, required=True) or "",
@@ -175,6 +178,19 @@ def parse_definition(data: Any, file: str = "<definition>") -> Instrument:
         note=_text(data, "note", top, required=False),
         source=file,
     )
+    return replace(instrument, fingerprint=fingerprint(instrument))
+
+
+def fingerprint(instrument: Instrument) -> str:
+    """SHA-256 of the canonical definition of ``instrument``.
+
+    The loader stamps it on the instrument built from a file, before a site's licensed wording is
+    merged; merging keeps it (``dataclasses.replace`` passes it on), so a version has the same
+    fingerprint at every site. A study stores it when its instruments are frozen and refuses to
+    score with a definition that has changed under the same version.
+    """
+    canonical = json.dumps(to_definition(instrument), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _parse_item(raw: Any, number: int, top: Spot, responses: Mapping[str, Any]) -> Item:
@@ -259,7 +275,7 @@ def _parse_scales(raw_scales: Any, items: list[Item], top: Spot) -> tuple[ScaleD
             )
         members = [i.key for i in items if i.subscale == name]
         if name == "total":
-            default = [i.key for i in items if i.scored and i.kind == "scale"]
+            default = [i.key for i in items if i.scored]
         else:
             default = members
         keys = raw.get("items", default)
@@ -269,7 +285,7 @@ def _parse_scales(raw_scales: Any, items: list[Item], top: Spot) -> tuple[ScaleD
             member = by_key.get(key) if isinstance(key, str) else None
             if member is None:
                 raise top.fail(f"{where}: lists {key!r}, which is not an item")
-            if member.kind != "scale" or not member.scored:
+            if not member.scored:
                 raise top.at(key).fail(f"is in {where} but is not a scored scale item")
         if len(set(keys)) != len(keys):
             raise top.fail(f"{where}: lists an item twice")
@@ -335,15 +351,16 @@ def to_definition(instrument: Instrument, *, shared_responses: bool = False) -> 
     items: list[dict[str, Any]] = []
     shared: dict[str, Any] = {}
     for item in instrument.items:
+        kind = kind_of(item)
         entry: dict[str, Any] = {"key": item.key, "text": item.text, "kind": item.kind}
         if not item.required:
             entry["required"] = False
-        entry.update(KINDS[item.kind].dump(item))
+        entry.update(kind.dump(item))
         if shared_responses and "choices" in entry:
             choices = entry.pop("choices")
             name = next((n for n, c in shared.items() if c == choices), None)
             if name is None:
-                name = f"{'scale' if item.kind == 'scale' else 'options'}_{len(shared) + 1}"
+                name = f"{kind.response_prefix}_{len(shared) + 1}"
                 shared[name] = choices
             entry["response"] = name
         items.append(entry)

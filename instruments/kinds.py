@@ -1,8 +1,15 @@
-"""The registry of item kinds.
+"""The registry of item kinds: everything that differs between a scale, a choice, a number and text.
 
 Each kind knows which fields it accepts in a definition file, how to build an :class:`~instruments.
-model.Item` from them, and which stored answers are possible. The loader looks kinds up here, so a
-new kind is one class and one line in :data:`KINDS`, checked for uniqueness at import.
+model.Item` from them and write them back, which answers are possible, how a trainee gives one
+(:class:`AnswerField`), how the codebook describes it (:class:`CodebookCells`), how it maps to a
+REDCap field and back (:class:`RedcapField`), how SPSS and Stata hold it (:class:`StatType`) and
+what a simulated trainee answers. The loader, the trainee form, the codebook, the REDCap and
+statistics exports and the demo ask the item's kind instead of testing its name, so a new kind is
+one class here and one entry in :data:`KINDS`, checked for uniqueness at import.
+
+The descriptions are plain data: nothing here knows WTForms or pyreadstat (DESIGN §2), the web layer
+and the exports turn them into form fields and file metadata.
 """
 
 from __future__ import annotations
@@ -10,11 +17,16 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from instruments.errors import AnswerError
+from instruments.errors import AnswerError, DefinitionError
 from instruments.model import Choice, Item
+
+if TYPE_CHECKING:
+    import numpy as np
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # subscale and response-scale names
 CHOICE_CODE = re.compile(r"^[A-Za-z0-9_]+$")  # stored codes of choice items, as REDCap allows
@@ -31,8 +43,6 @@ class Spot:
         return Spot(self.file, item)
 
     def fail(self, problem: str) -> Exception:
-        from instruments.errors import DefinitionError
-
         return DefinitionError(self.file, problem, self.item)
 
 
@@ -146,11 +156,101 @@ def _flag(raw: Mapping[str, Any], name: str, default: bool, spot: Spot) -> bool:
     return value
 
 
-class Kind:
-    """Base class: what an item of this kind accepts in a file and as an answer."""
+def is_int_text(text: str) -> bool:
+    """``"-3"`` and ``" 12 "`` are whole numbers; ``"4.5"`` and ``"x"`` are not."""
+    return re.fullmatch(r"-?\d+", text.strip()) is not None
+
+
+def redcap_choices(text: str, spot: Spot) -> list[tuple[str, str]]:
+    """``"1, Strongly disagree | 2, Disagree"`` -> ``[("1", "Strongly disagree"), ...]``."""
+    choices = []
+    for part in text.split("|"):
+        if not part.strip():
+            continue
+        code, comma, label = part.partition(",")
+        if not comma or not code.strip() or not label.strip():
+            raise spot.fail(f"choice {part.strip()!r} is not 'code, label' (e.g. '1, Agree')")
+        choices.append((code.strip(), label.strip()))
+    if len(choices) < 2:
+        raise spot.fail(f"needs at least two choices, got {text!r}")
+    return choices
+
+
+# --- what a kind tells the rest of the system ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerField:
+    """How a trainee answers an item, for the web layer to build its form field from.
+
+    ``widget`` is ``options`` (pick one of ``options``, pairs of posted value and label shown),
+    ``whole_number`` (from ``min`` to ``max``, either open), ``line`` or ``lines`` (text of at most
+    ``max_length`` characters). ``layout`` sets options side by side as a rating ``scale`` or one
+    under another (``stack``).
+    """
+
+    widget: Literal["options", "whole_number", "line", "lines"]
+    options: tuple[tuple[str, str], ...] = ()
+    min: int | None = None
+    max: int | None = None
+    max_length: int | None = None
+    layout: Literal["scale", "stack"] = "stack"
+
+
+@dataclass(frozen=True)
+class CodebookCells:
+    """The cells of an item's codebook row that depend on its kind."""
+
+    values: str = ""
+    scoring: str = ""
+    range: str = ""
+
+
+@dataclass(frozen=True)
+class RedcapField:
+    """The kind-specific columns of one field of a REDCap data dictionary.
+
+    ``validation``, ``min`` and ``max`` are the Text Validation columns (or a slider's number and
+    bounds); ``annotation`` is what REDCap cannot express, carried as an ``allport:{json}`` line of
+    the Field Annotation (:mod:`instruments.redcap`).
+    """
+
+    field_type: str
+    choices: str = ""
+    validation: str = ""
+    min: str = ""
+    max: str = ""
+    annotation: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatType:
+    """How SPSS and Stata hold an item's answers.
+
+    ``measure`` is SPSS's measurement level. ``codes`` number answers stored as text
+    (``medicine`` -> 1); ``value_labels`` label the numbers.
+    """
+
+    storage: Literal["numeric", "string"] = "numeric"
+    measure: Literal["nominal", "ordinal", "scale"] = "scale"
+    codes: dict[str, int] | None = None
+    value_labels: dict[int, str] = field(default_factory=dict)
+
+
+# --- the kinds ----------------------------------------------------------------------------------
+
+
+class Kind(ABC):
+    """One kind of item: its definition fields, its answers, and how every export shows it.
+
+    The abstract methods are what a new kind must say; the others have defaults that fit a kind
+    without options or bounds.
+    """
 
     name: ClassVar[str]
     fields: ClassVar[frozenset[str]] = frozenset()
+    redcap_types: ClassVar[tuple[str, ...]] = ()  # REDCap field types it may import
+    response_prefix: ClassVar[str] = "options"  # shared choice lists in a written definition
 
     def build(
         self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
@@ -158,17 +258,72 @@ class Kind:
         """Keyword arguments for :class:`Item` beyond key, text, kind and required."""
         return {}
 
-    def check(self, item: Item, value: Any) -> Any:
-        """The answer in its stored type, or :class:`AnswerError` when it is not possible."""
-        raise NotImplementedError
-
     def dump(self, item: Item) -> dict[str, Any]:
         """The kind-specific fields of ``item`` as they would be written in a file."""
         return {}
 
+    @abstractmethod
+    def check(self, item: Item, value: Any) -> Any:
+        """The answer in its stored type, or :class:`AnswerError` when it is not possible."""
+
+    def parse(self, item: Item, text: str) -> Any:
+        """A non-blank answer posted or stored as text, in its stored type (or AnswerError)."""
+        return self.check(item, text)
+
+    @abstractmethod
+    def answer_field(self, item: Item) -> AnswerField:
+        """How a trainee gives the answer."""
+
+    @abstractmethod
+    def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str | None:
+        """A plausible answer for the demo, as posted text (``None``: left unanswered).
+
+        ``latent`` is the simulated trainee's standardized attitude, higher meaning more anxiety
+        or stigma; a kind whose answers do not express attitude may ignore it.
+        """
+
+    def codebook(self, item: Item) -> CodebookCells:
+        """The codebook's values, scoring and range cells."""
+        return CodebookCells()
+
+    @abstractmethod
+    def statistics(self, item: Item) -> StatType:
+        """How SPSS and Stata hold the answers."""
+
+    @abstractmethod
+    def to_redcap(self, item: Item) -> RedcapField:
+        """The item as a REDCap field (``ValueError`` when REDCap cannot hold it)."""
+
+    def from_redcap(
+        self, redcap: RedcapField, spot: Spot, warn: Callable[[str], None]
+    ) -> dict[str, Any] | None:
+        """Definition fields, as :meth:`build` reads them, for an imported REDCap field.
+
+        Only fields of one of :attr:`redcap_types` are offered, to each kind in the order of
+        :data:`KINDS`; the first that does not return ``None`` (not of this kind) imports the
+        field. ``warn`` reports what is left out on the way.
+        """
+        return {}
+
+
+def _numbered_label(choice: Choice) -> str:
+    """On a numbered scale with labelled ends, the ends read "1 – Not at all", not "Not at all"."""
+    if choice.label != str(choice.value):
+        return f"{choice.value} – {choice.label}"
+    return choice.label
+
+
+def _whole_number(item: Item, text: str) -> int:
+    if not is_int_text(text):
+        raise AnswerError(item.key, f"{text!r} is not a whole number")
+    return int(text)
+
 
 class _WithChoices(Kind):
+    """A kind answered by picking one of the item's choices (a REDCap radio or dropdown)."""
+
     numeric: ClassVar[bool]
+    redcap_types = ("radio", "dropdown")
 
     def _choices(
         self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
@@ -193,6 +348,61 @@ class _WithChoices(Kind):
             raise spot.fail(f"widget must be radio or dropdown, not {widget!r}")
         return str(widget)
 
+    def codebook(self, item: Item) -> CodebookCells:
+        return CodebookCells(
+            values=self._values(item), scoring="; ".join(self._special_scoring(item))
+        )
+
+    def _values(self, item: Item) -> str:
+        return "; ".join(f"{c.value} = {c.label}" for c in item.choices)
+
+    def _special_scoring(self, item: Item) -> list[str]:
+        return [
+            f"{c.value} scored as {c.scored_as}" for c in item.choices if c.scored_as is not None
+        ]
+
+    def to_redcap(self, item: Item) -> RedcapField:
+        bad = next((c.label for c in item.choices if "|" in c.label), None)
+        if bad is not None:
+            raise ValueError(f"item {item.key!r}: REDCap choice labels cannot hold '|': {bad!r}")
+        return RedcapField(
+            item.widget,
+            choices=" | ".join(f"{c.value}, {c.label}" for c in item.choices),
+            annotation=self._redcap_annotation(item),
+        )
+
+    def _redcap_annotation(self, item: Item) -> dict[str, Any]:
+        return {}
+
+    def from_redcap(
+        self, redcap: RedcapField, spot: Spot, warn: Callable[[str], None]
+    ) -> dict[str, Any] | None:
+        """Integer codes make a scale, others a choice, unless the annotation names the kind."""
+        pairs = redcap_choices(redcap.choices, spot)
+        wanted = redcap.annotation.get("kind")
+        if wanted is None:
+            if all(is_int_text(code) for code, _ in pairs) != self.numeric:
+                return None
+        elif wanted != self.name:
+            return None
+        scored_as = redcap.annotation.get("scored_as") or {}
+        choices: list[dict[str, Any]] = []
+        for code, label in pairs:
+            choice: dict[str, Any] = {
+                "value": int(code) if self.numeric and is_int_text(code) else code,
+                "label": label,
+            }
+            if code in scored_as:
+                choice["scored_as"] = scored_as[code]
+            choices.append(choice)
+        entry: dict[str, Any] = {"choices": choices}
+        if redcap.field_type == "dropdown":
+            entry["widget"] = "dropdown"
+        for name in ("reverse", "subscale", "scored"):
+            if name in redcap.annotation:
+                entry[name] = redcap.annotation[name]
+        return entry
+
 
 class ScaleKind(_WithChoices):
     """A rating on ordered integer values (agreement, frequency, 1-10)."""
@@ -200,6 +410,7 @@ class ScaleKind(_WithChoices):
     name = "scale"
     numeric = True
     fields = frozenset({"response", "choices", "reverse", "subscale", "scored", "widget"})
+    response_prefix = "scale"
 
     def build(
         self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
@@ -221,12 +432,6 @@ class ScaleKind(_WithChoices):
             "widget": self._widget(raw, spot),
         }
 
-    def check(self, item: Item, value: Any) -> int:
-        if is_int(value) and any(c.value == int(value) for c in item.choices):
-            return int(value)
-        allowed = ", ".join(str(c.value) for c in item.choices)
-        raise AnswerError(item.key, f"{value!r} is not one of {allowed}")
-
     def dump(self, item: Item) -> dict[str, Any]:
         out: dict[str, Any] = {"choices": dump_choices(item.choices)}
         if item.reverse:
@@ -238,6 +443,64 @@ class ScaleKind(_WithChoices):
         if item.widget != "radio":
             out["widget"] = item.widget
         return out
+
+    def check(self, item: Item, value: Any) -> int:
+        if is_int(value) and any(c.value == int(value) for c in item.choices):
+            return int(value)
+        allowed = ", ".join(str(c.value) for c in item.choices)
+        raise AnswerError(item.key, f"{value!r} is not one of {allowed}")
+
+    def parse(self, item: Item, text: str) -> int:
+        return self.check(item, _whole_number(item, text))
+
+    def answer_field(self, item: Item) -> AnswerField:
+        """Options in a row. A numbered scale (its middle options labelled by their numbers) shows
+        its labelled ends with their numbers; agreement scales keep their phrases as they are."""
+        numbered = any(c.label == str(c.value) for c in item.choices)
+        return AnswerField(
+            "options",
+            options=tuple(
+                (str(c.value), _numbered_label(c) if numbered else c.label) for c in item.choices
+            ),
+            layout="scale",
+        )
+
+    def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str:
+        """Centred on the scale's midpoint, moved by ``latent`` (against it when reverse-keyed)."""
+        values = [int(c.value) for c in item.choices if c.scored_as is None]
+        low, high = min(values), max(values)
+        centre = (low + high) / 2
+        signed = -latent if item.reverse else latent
+        raw = centre + signed * (high - low) / 4 + rng.normal(0, (high - low) / 6)
+        return str(int(min(max(round(raw), low), high)))
+
+    def codebook(self, item: Item) -> CodebookCells:
+        special = self._special_scoring(item)
+        if item.reverse and item.min is not None and item.max is not None:
+            special.insert(0, f"reverse-keyed: scored as {item.min + item.max} - value")
+        return CodebookCells(
+            values=self._values(item),
+            scoring="; ".join(special) if item.scored else "not scored",
+            range=f"{item.min}-{item.max}",
+        )
+
+    def statistics(self, item: Item) -> StatType:
+        return StatType(
+            measure="ordinal", value_labels={int(c.value): c.label for c in item.choices}
+        )
+
+    def _redcap_annotation(self, item: Item) -> dict[str, Any]:
+        meta: dict[str, Any] = {}
+        if item.reverse:
+            meta["reverse"] = True
+        if item.subscale:
+            meta["subscale"] = item.subscale
+        if not item.scored:
+            meta["scored"] = False
+        scored_as = {str(c.value): c.scored_as for c in item.choices if c.scored_as is not None}
+        if scored_as:
+            meta["scored_as"] = scored_as
+        return meta
 
 
 class ChoiceKind(_WithChoices):
@@ -252,17 +515,36 @@ class ChoiceKind(_WithChoices):
     ) -> dict[str, Any]:
         return {"choices": self._choices(raw, spot, responses), "widget": self._widget(raw, spot)}
 
+    def dump(self, item: Item) -> dict[str, Any]:
+        out: dict[str, Any] = {"choices": dump_choices(item.choices)}
+        if item.widget != "radio":
+            out["widget"] = item.widget
+        return out
+
     def check(self, item: Item, value: Any) -> str:
         if isinstance(value, str) and any(c.value == value for c in item.choices):
             return value
         allowed = ", ".join(str(c.value) for c in item.choices)
         raise AnswerError(item.key, f"{value!r} is not one of {allowed}")
 
-    def dump(self, item: Item) -> dict[str, Any]:
-        out: dict[str, Any] = {"choices": dump_choices(item.choices)}
-        if item.widget != "radio":
-            out["widget"] = item.widget
-        return out
+    def answer_field(self, item: Item) -> AnswerField:
+        return AnswerField("options", options=tuple((str(c.value), c.label) for c in item.choices))
+
+    def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str:
+        """Any option, equally likely: categories say nothing about attitude."""
+        return str(item.choices[int(rng.integers(len(item.choices)))].value)
+
+    def statistics(self, item: Item) -> StatType:
+        """Text codes numbered 1, 2, ... in the order of the instrument."""
+        return StatType(
+            measure="nominal",
+            codes={str(c.value): i for i, c in enumerate(item.choices, start=1)},
+            value_labels={i: c.label for i, c in enumerate(item.choices, start=1)},
+        )
+
+    def _redcap_annotation(self, item: Item) -> dict[str, Any]:
+        """Codes that look like integers would import as a scale: say it is a choice."""
+        return {"kind": "choice"} if all(is_int_text(str(c.value)) for c in item.choices) else {}
 
 
 class IntegerKind(Kind):
@@ -270,6 +552,7 @@ class IntegerKind(Kind):
 
     name = "integer"
     fields = frozenset({"min", "max"})
+    redcap_types = ("text",)
 
     def build(
         self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
@@ -285,6 +568,14 @@ class IntegerKind(Kind):
             "max": None if high is None else int(high),
         }
 
+    def dump(self, item: Item) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if item.min is not None:
+            out["min"] = item.min
+        if item.max is not None:
+            out["max"] = item.max
+        return out
+
     def check(self, item: Item, value: Any) -> int:
         if not is_int(value):
             raise AnswerError(item.key, f"{value!r} is not a whole number")
@@ -295,13 +586,44 @@ class IntegerKind(Kind):
             raise AnswerError(item.key, f"{number} is outside {item.min}-{item.max}")
         return number
 
-    def dump(self, item: Item) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if item.min is not None:
-            out["min"] = item.min
-        if item.max is not None:
-            out["max"] = item.max
-        return out
+    def parse(self, item: Item, text: str) -> int:
+        return self.check(item, _whole_number(item, text))
+
+    def answer_field(self, item: Item) -> AnswerField:
+        return AnswerField("whole_number", min=item.min, max=item.max)
+
+    def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str:
+        return str(int(rng.integers(item.min or 0, (item.max or 5) + 1)))
+
+    def codebook(self, item: Item) -> CodebookCells:
+        low = "" if item.min is None else item.min
+        high = "" if item.max is None else item.max
+        return CodebookCells(range=f"{low}-{high}")
+
+    def statistics(self, item: Item) -> StatType:
+        return StatType()
+
+    def to_redcap(self, item: Item) -> RedcapField:
+        return RedcapField(
+            "text",
+            validation="integer",
+            min="" if item.min is None else str(item.min),
+            max="" if item.max is None else str(item.max),
+        )
+
+    def from_redcap(
+        self, redcap: RedcapField, spot: Spot, warn: Callable[[str], None]
+    ) -> dict[str, Any] | None:
+        """A text field validated as an integer; bounds that are not whole numbers are dropped."""
+        if redcap.validation not in ("integer", "int"):
+            return None
+        entry: dict[str, Any] = {}
+        for name, bound in (("min", redcap.min), ("max", redcap.max)):
+            if is_int_text(bound):
+                entry[name] = int(bound)
+            elif bound:
+                warn(f"{name} {bound!r} left out")
+        return entry
 
 
 class TextKind(Kind):
@@ -309,19 +631,44 @@ class TextKind(Kind):
 
     name = "text"
     fields = frozenset({"multiline"})
+    redcap_types = ("text", "notes")
 
     def build(
         self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
     ) -> dict[str, Any]:
         return {"multiline": _flag(raw, "multiline", False, spot)}
 
+    def dump(self, item: Item) -> dict[str, Any]:
+        return {"multiline": True} if item.multiline else {}
+
     def check(self, item: Item, value: Any) -> str:
         if not isinstance(value, str):
             raise AnswerError(item.key, f"{value!r} is not text")
         return value
 
-    def dump(self, item: Item) -> dict[str, Any]:
-        return {"multiline": True} if item.multiline else {}
+    def answer_field(self, item: Item) -> AnswerField:
+        if item.multiline:
+            return AnswerField("lines", max_length=2000)
+        return AnswerField("line", max_length=500)
+
+    def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str | None:
+        return "—" if item.required else None
+
+    def statistics(self, item: Item) -> StatType:
+        return StatType(storage="string", measure="nominal")
+
+    def to_redcap(self, item: Item) -> RedcapField:
+        return RedcapField("notes" if item.multiline else "text")
+
+    def from_redcap(
+        self, redcap: RedcapField, spot: Spot, warn: Callable[[str], None]
+    ) -> dict[str, Any] | None:
+        """Notes are several lines; any validation of a text field other than integer is lost."""
+        if redcap.field_type == "notes":
+            return {"multiline": True}
+        if redcap.validation:
+            warn(f"{redcap.validation} validation left out")
+        return {}
 
 
 def _registry(*kinds: Kind) -> dict[str, Kind]:
@@ -333,7 +680,13 @@ def _registry(*kinds: Kind) -> dict[str, Kind]:
     return registry
 
 
+# The order is the order in which kinds are offered a REDCap field: integer before text.
 KINDS: dict[str, Kind] = _registry(ScaleKind(), ChoiceKind(), IntegerKind(), TextKind())
+
+
+def kind_of(item: Item) -> Kind:
+    """The registered kind of ``item``."""
+    return KINDS[item.kind]
 
 
 def parse_answer(item: Item, text: str | None) -> Any:
@@ -348,16 +701,11 @@ def parse_answer(item: Item, text: str | None) -> Any:
     """
     if text is None or not str(text).strip():
         return None
-    text = str(text).strip()
-    if item.kind in ("scale", "integer"):
-        if not re.fullmatch(r"-?\d+", text):
-            raise AnswerError(item.key, f"{text!r} is not a whole number")
-        return check_answer(item, int(text))
-    return check_answer(item, text)
+    return kind_of(item).parse(item, str(text).strip())
 
 
 def check_answer(item: Item, value: Any) -> Any:
     """The answer in its stored type; ``None`` if unanswered; :class:`AnswerError` if impossible."""
     if is_missing(value) or value == "":
         return None
-    return KINDS[item.kind].check(item, value)
+    return kind_of(item).check(item, value)

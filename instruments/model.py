@@ -7,12 +7,9 @@ take it as plain data.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Literal
 
-ItemKind = Literal["scale", "choice", "integer", "text"]
 CompletedBy = Literal["trainee", "rater"]
 Rule = Literal["sum", "mean"]
 
@@ -40,13 +37,15 @@ class Choice:
 class Item:
     """One question.
 
-    ``min``/``max`` bound an integer item; for a scale item they are the lowest and highest *scored*
-    values of its choices, which reverse keying uses: ``(min + max) - x``.
+    ``kind`` names its kind in :data:`instruments.kinds.KINDS`, which says what the other fields
+    mean for it. ``min``/``max`` bound an integer item; for a scale item they are the lowest and
+    highest *scored* values of its choices, which reverse keying uses: ``(min + max) - x``.
+    ``scored`` is set only by kinds whose answers score (scales); only such items enter a scale.
     """
 
     key: str
     text: str | None
-    kind: ItemKind
+    kind: str
     choices: tuple[Choice, ...] = ()
     min: int | None = None
     max: int | None = None
@@ -85,7 +84,11 @@ class ScaleDef:
 
 @dataclass(frozen=True)
 class Instrument:
-    """A versioned questionnaire or checklist."""
+    """A versioned questionnaire or checklist.
+
+    ``fingerprint`` is the SHA-256 of the canonical definition, set by the loader
+    (:func:`instruments.definition.parse_definition`), which knows the canonical form.
+    """
 
     id: str
     version: str
@@ -104,8 +107,6 @@ class Instrument:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_key", {item.key: item for item in self.items})
-        if not self.fingerprint:
-            object.__setattr__(self, "fingerprint", _fingerprint(self))
 
     def item(self, key: str) -> Item:
         """The item whose variable name is ``key``."""
@@ -125,17 +126,3 @@ class Instrument:
     def has_wording(self) -> bool:
         """Every item has its text (licensed wording, when needed, has been supplied)."""
         return all(item.text for item in self.items)
-
-
-def _fingerprint(instrument: Instrument) -> str:
-    """SHA-256 of the canonical definition, computed when the instrument is built.
-
-    The loader builds an instrument from its file before merging a site's licensed wording, and
-    merging keeps the fingerprint (``dataclasses.replace`` passes it on), so a version has the same
-    fingerprint at every site. A study can store it when its instruments are frozen and refuse to
-    score with a definition that has changed under the same version.
-    """
-    from instruments.definition import to_definition
-
-    canonical = json.dumps(to_definition(instrument), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,10 +1,13 @@
 """REDCap data dictionaries: import one into a definition, export any instrument as one.
 
-A REDCap data dictionary is a CSV with one row per field. Import keeps ``radio``, ``dropdown``,
-``text`` (``integer`` validation becomes an integer item) and ``notes`` fields, in order, and leaves
-every other field type out with a warning (``calc``, ``descriptive``, ``checkbox``, ``yesno``,
-``slider``, ``file``, ...). Radio and dropdown fields whose codes are all integers become ``scale``
-items; others become ``choice`` items.
+A REDCap data dictionary is a CSV with one row per field. Each item kind says which REDCap field
+it becomes and which fields it imports (:meth:`instruments.kinds.Kind.to_redcap` and
+:meth:`~instruments.kinds.Kind.from_redcap`). With the kinds there are, ``radio`` and ``dropdown``
+fields whose codes are all integers become ``scale`` items and others ``choice`` items, ``text``
+fields become ``integer`` items when validated as integers and ``text`` items otherwise, and
+``notes`` become multi-line ``text``. Import keeps those fields, in order, and leaves every other
+field type out with a warning (``calc``, ``descriptive``, ``checkbox``, ``yesno``, ``slider``,
+``file``, ...).
 
 What REDCap cannot express (reverse keying, subscales, option scoring, missing licensed wording,
 and the instrument's scales and metadata) is written in the Field Annotation as ``allport:{json}``
@@ -17,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +27,8 @@ from typing import IO, Any
 
 from instruments.definition import SCHEMA, parse_definition, to_definition
 from instruments.errors import DefinitionError
-from instruments.kinds import is_int
-from instruments.model import Instrument, Item
+from instruments.kinds import KINDS, RedcapField, Spot, kind_of
+from instruments.model import Instrument
 
 COLUMNS = [
     "Variable / Field Name",
@@ -59,7 +61,6 @@ SHORT = [
 NAMES = dict(zip(SHORT, COLUMNS, strict=True))
 ITEM_TAG = "allport:"
 INSTRUMENT_TAG = "allport-instrument:"
-KEPT = {"radio", "dropdown", "text", "notes"}
 NO_WORDING = "[licensed wording not supplied]"
 
 
@@ -80,25 +81,6 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _item_annotation(item: Item) -> dict[str, Any]:
-    meta: dict[str, Any] = {}
-    numeric_codes = all(is_int(c.value) for c in item.choices)
-    if item.kind == "choice" and numeric_codes:
-        meta["kind"] = "choice"
-    if item.reverse:
-        meta["reverse"] = True
-    if item.subscale:
-        meta["subscale"] = item.subscale
-    if item.kind == "scale" and not item.scored:
-        meta["scored"] = False
-    scored_as = {str(c.value): c.scored_as for c in item.choices if c.scored_as is not None}
-    if scored_as:
-        meta["scored_as"] = scored_as
-    if item.text is None:
-        meta["text"] = None
-    return meta
-
-
 def export_rows(instrument: Instrument) -> list[dict[str, str]]:
     """The data dictionary of ``instrument``, one dict per field keyed by :data:`COLUMNS`."""
     definition = to_definition(instrument)
@@ -109,26 +91,17 @@ def export_rows(instrument: Instrument) -> list[dict[str, str]]:
         row["Variable / Field Name"] = item.key
         row["Form Name"] = form_name(instrument.id)
         row["Field Label"] = item.text if item.text is not None else f"{NO_WORDING} {item.key}"
-        if item.kind in ("scale", "choice"):
-            bad = next((c.label for c in item.choices if "|" in c.label), None)
-            if bad is not None:
-                raise ValueError(
-                    f"item {item.key!r}: REDCap choice labels cannot hold '|': {bad!r}"
-                )
-            row["Field Type"] = item.widget
-            row["Choices, Calculations, OR Slider Labels"] = " | ".join(
-                f"{c.value}, {c.label}" for c in item.choices
-            )
-        elif item.kind == "integer":
-            row["Field Type"] = "text"
-            row["Text Validation Type OR Show Slider Number"] = "integer"
-            row["Text Validation Min"] = "" if item.min is None else str(item.min)
-            row["Text Validation Max"] = "" if item.max is None else str(item.max)
-        else:
-            row["Field Type"] = "notes" if item.multiline else "text"
+        spec = kind_of(item).to_redcap(item)
+        row["Field Type"] = spec.field_type
+        row["Choices, Calculations, OR Slider Labels"] = spec.choices
+        row["Text Validation Type OR Show Slider Number"] = spec.validation
+        row["Text Validation Min"] = spec.min
+        row["Text Validation Max"] = spec.max
         row["Required Field?"] = "y" if item.required else ""
         notes = []
-        meta = _item_annotation(item)
+        meta = dict(spec.annotation)
+        if item.text is None:
+            meta["text"] = None
         if meta:
             notes.append(ITEM_TAG + _json(meta))
         if number == 0:
@@ -194,23 +167,6 @@ def read_rows(source: str | Path | IO[str], file: str | None = None) -> list[dic
     return rows
 
 
-def parse_choices(text: str, key: str, file: str) -> list[tuple[str, str]]:
-    """``"1, Strongly disagree | 2, Disagree"`` -> ``[("1", "Strongly disagree"), ...]``."""
-    choices = []
-    for part in text.split("|"):
-        if not part.strip():
-            continue
-        code, comma, label = part.partition(",")
-        if not comma or not code.strip() or not label.strip():
-            raise DefinitionError(
-                file, f"choice {part.strip()!r} is not 'code, label' (e.g. '1, Agree')", key
-            )
-        choices.append((code.strip(), label.strip()))
-    if len(choices) < 2:
-        raise DefinitionError(file, f"needs at least two choices, got {text!r}", key)
-    return choices
-
-
 def _annotations(text: str, key: str, file: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     item: dict[str, Any] = {}
     instrument = None
@@ -254,6 +210,7 @@ def import_rows(
         form = forms[0]
     elif form not in forms:
         raise DefinitionError(file, f"has no form {form!r} (forms: {', '.join(forms)})")
+    kept = list(dict.fromkeys(name for kind in KINDS.values() for name in kind.redcap_types))
     warnings: list[str] = []
     items: list[dict[str, Any]] = []
     meta: dict[str, Any] = {}
@@ -261,7 +218,7 @@ def import_rows(
     for row in (r for r in rows if r["Form Name"] == form):
         key = row["Variable / Field Name"]
         field_type = row["Field Type"].lower()
-        if field_type not in KEPT:
+        if field_type not in kept:
             warnings.append(f"{key}: {field_type or 'untyped'} field left out")
             continue
         annotation, instrument_meta = _annotations(row["Field Annotation"], key, file)
@@ -281,49 +238,12 @@ def import_rows(
         entry: dict[str, Any] = {"key": key}
         label = row["Field Label"]
         entry["text"] = None if "text" in annotation and annotation["text"] is None else label
-        if field_type in ("radio", "dropdown"):
-            pairs = parse_choices(row["Choices, Calculations, OR Slider Labels"], key, file)
-            numeric = all(is_int_text(code) for code, _ in pairs)
-            kind = annotation.get("kind") or ("scale" if numeric else "choice")
-            scored_as = annotation.get("scored_as") or {}
-            choices: list[dict[str, Any]] = []
-            for code, choice_label in pairs:
-                choice: dict[str, Any] = {
-                    "value": int(code) if kind == "scale" and is_int_text(code) else code,
-                    "label": choice_label,
-                }
-                if code in scored_as:
-                    choice["scored_as"] = scored_as[code]
-                choices.append(choice)
-            entry |= {"kind": kind, "choices": choices}
-            if field_type == "dropdown":
-                entry["widget"] = "dropdown"
-            for name in ("reverse", "subscale", "scored"):
-                if name in annotation:
-                    entry[name] = annotation[name]
-        elif field_type == "notes":
-            entry |= {"kind": "text", "multiline": True}
-        else:
-            validation = row["Text Validation Type OR Show Slider Number"].lower()
-            if validation in ("integer", "int"):
-                entry["kind"] = "integer"
-                for name, column in (
-                    ("min", "Text Validation Min"),
-                    ("max", "Text Validation Max"),
-                ):
-                    if is_int_text(row[column]):
-                        entry[name] = int(row[column])
-                    elif row[column]:
-                        warnings.append(f"{key}: {name} {row[column]!r} left out")
-            else:
-                entry["kind"] = "text"
-                if validation:
-                    warnings.append(f"{key}: {validation} validation left out")
+        entry |= _import_field(row, annotation, Spot(file, key), warnings)
         if row["Required Field?"].lower() not in ("y", "yes", "1"):
             entry["required"] = False
         items.append(entry)
     if not items:
-        raise DefinitionError(file, f"form {form!r} has no radio, dropdown, text or notes field")
+        raise DefinitionError(file, f"form {form!r} has no {_or(kept)} field")
     definition: dict[str, Any] = {
         "schema": SCHEMA,
         "id": form.replace("_", "-"),
@@ -348,8 +268,32 @@ def import_rows(
     return RedcapImport(parse_definition(definition, file), warnings)
 
 
-def is_int_text(text: str) -> bool:
-    return re.fullmatch(r"-?\d+", text.strip()) is not None
+def _or(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _import_field(
+    row: Mapping[str, str], annotation: Mapping[str, Any], spot: Spot, warnings: list[str]
+) -> dict[str, Any]:
+    """The kind and kind-specific fields of a kept field: the first kind that takes it."""
+    spec = RedcapField(
+        row["Field Type"].lower(),
+        choices=row["Choices, Calculations, OR Slider Labels"],
+        validation=row["Text Validation Type OR Show Slider Number"].lower(),
+        min=row["Text Validation Min"],
+        max=row["Text Validation Max"],
+        annotation=annotation,
+    )
+
+    def warn(problem: str) -> None:
+        warnings.append(f"{spot.item}: {problem}")
+
+    for kind in KINDS.values():
+        if spec.field_type in kind.redcap_types:
+            fields = kind.from_redcap(spec, spot, warn)
+            if fields is not None:
+                return {"kind": kind.name, **fields}
+    raise spot.fail(f"kind must be one of {', '.join(KINDS)}, not {annotation.get('kind')!r}")
 
 
 def import_redcap(

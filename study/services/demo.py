@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from instruments import Instrument, Library
+from instruments.kinds import kind_of
 from study.models import (
     ArmKind,
     ContactSession,
@@ -172,19 +173,9 @@ def simulate_answers(instrument: Instrument, latent: float, rng: np.random.Gener
     """
     answers: dict[str, str] = {}
     for item in instrument.items:
-        if item.kind == "scale":
-            values = [c.value for c in item.choices if c.scored_as is None]
-            low, high = min(values), max(values)  # type: ignore[type-var]
-            centre = (low + high) / 2  # type: ignore[operator]
-            signed = -latent if item.reverse else latent
-            raw = centre + signed * (high - low) / 4 + rng.normal(0, (high - low) / 6)  # type: ignore[operator]
-            answers[item.key] = str(int(np.clip(round(raw), low, high)))
-        elif item.kind == "choice":
-            answers[item.key] = str(item.choices[int(rng.integers(len(item.choices)))].value)
-        elif item.kind == "integer":
-            answers[item.key] = str(int(rng.integers(item.min or 0, (item.max or 5) + 1)))
-        elif item.required:
-            answers[item.key] = "—"
+        answer = kind_of(item).simulate(item, latent, rng)
+        if answer is not None:
+            answers[item.key] = answer
     return answers
 
 

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from instruments import Instrument, Library
 from instruments.codebook import COLUMNS as CODEBOOK_COLUMNS
 from instruments.codebook import codebook_rows
+from instruments.kinds import kind_of
 from study import audit
 from study.errors import NotFound
 from study.models import Study
@@ -74,7 +75,7 @@ class Variable:
     stat_name: str
     label: str
     role: str
-    kind: str = "numeric"  # "numeric" or "string"
+    storage: str = "numeric"  # "numeric" or "string"
     time: str = ""
     instrument: str = ""
     version: str = ""
@@ -167,20 +168,12 @@ def _instrument_variables(instrument: Instrument) -> list[Variable]:
             label=scale.label, instrument=instrument.id, version=instrument.version,
             source=scale.name))
     for item in instrument.items:
+        held = kind_of(item).statistics(item)
         variable = Variable(
             name=f"{instrument.id}.{item.key}", stat_name="", role="item",
             label=item.text or "(licensed wording not supplied)", instrument=instrument.id,
-            version=instrument.version, source=item.key)
-        if item.kind == "scale":
-            variable.measure = "ordinal"
-            variable.value_labels = {int(c.value): c.label for c in item.choices}
-        elif item.kind == "choice":
-            variable.measure = "nominal"
-            variable.codes = {str(c.value): i for i, c in enumerate(item.choices, start=1)}
-            variable.value_labels = {i: c.label for i, c in enumerate(item.choices, start=1)}
-        elif item.kind == "text":
-            variable.kind = "string"
-            variable.measure = "nominal"
+            version=instrument.version, source=item.key, storage=held.storage,
+            measure=held.measure, codes=held.codes, value_labels=held.value_labels)
         out.append(variable)
     return out
 
@@ -191,11 +184,11 @@ def _key_variables(study: Study, shape: str, names: _Names) -> list[Variable]:
     blinded = " (blinded: Arm A/Arm B)" if study.blinded else ""
     variables = [
         Variable("participant", names(["participant"]), "Pseudonymous participant code",
-                 "key", kind="string", measure="nominal"),
+                 "key", storage="string", measure="nominal"),
         Variable("arm", names(["arm"]), f"Arm allocated{blinded}", "key", measure="nominal",
                  codes=arm_codes,
                  value_labels={arm_codes[code]: label for code, label in labels.items()}),
-        Variable("cohort", names(["cohort"]), "Cohort", "key", kind="string", measure="nominal"),
+        Variable("cohort", names(["cohort"]), "Cohort", "key", storage="string", measure="nominal"),
         Variable("per_protocol", names(["per_protocol"]),
                  "Received the intervention of the arm allocated (per-protocol population)",
                  "key", measure="nominal", value_labels={0: "No", 1: "Yes"}),
@@ -299,7 +292,7 @@ def codebook(dataset: Dataset, instruments: list[Instrument]) -> bytes:
             row.update(source)
         else:
             row.update({"role": variable.role, "label": variable.label,
-                        "kind": "text" if variable.kind == "string" else "code",
+                        "kind": "text" if variable.storage == "string" else "code",
                         "values": "; ".join(
                             f"{text} = {variable.value_labels.get(number, text)}"
                             for text, number in (variable.codes or {}).items())
@@ -322,7 +315,7 @@ def _stat_frame(dataset: Dataset) -> pd.DataFrame:
     columns: dict[str, pd.Series] = {}
     for variable in dataset.variables:
         column = dataset.frame[variable.name]
-        if variable.kind == "string":
+        if variable.storage == "string":
             columns[variable.stat_name] = column.astype(str).astype(object)
         elif variable.codes is not None:
             columns[variable.stat_name] = pd.to_numeric(
@@ -355,7 +348,7 @@ def _write(dataset: Dataset, writer: Callable[..., None], suffix: str, **options
 
 def _value_labels(dataset: Dataset) -> dict[str, dict[float, str]]:
     return {v.stat_name: {float(k): label for k, label in v.value_labels.items()}
-            for v in dataset.variables if v.value_labels and v.kind == "numeric"}
+            for v in dataset.variables if v.value_labels and v.storage == "numeric"}
 
 
 def spss(dataset: Dataset, study: Study) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -18,6 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from instruments import Item
+from instruments.kinds import AnswerField, kind_of
 
 FIELD_PREFIX = "q_"
 # Instead of WTForms' "Not a valid choice.": what a trainee can act on.
@@ -53,36 +54,40 @@ def field_name(item: Item) -> str:
     return FIELD_PREFIX + item.key
 
 
-def _field_for(item: Item) -> Field:
-    label = item.text or item.key
-    required_message = "Please answer this question."
-    presence = [InputRequired(required_message)] if item.required else [Optional()]
-    if item.kind in ("scale", "choice"):
-        choices = [SelectChoice(str(c.value), _option_label(item, c.value, c.label))
-                   for c in item.choices]
-        return RadioField(label, choices=choices, validators=presence,
-                          invalid_choice_message=CHOOSE_SHOWN)
-    if item.kind == "integer":
-        bounds_message = f"Please enter a whole number from {item.min} to {item.max}."
-        return IntegerField(label, validators=[*presence,
-                                               NumberRange(item.min, item.max, bounds_message)],
-                            invalid_value_message=bounds_message,
-                            render_kw={"inputmode": "numeric"})
-    if item.multiline:
-        return TextAreaField(label, validators=[*presence, Length(max=2000)])
-    return StringField(label, validators=[*presence, Length(max=500)])
+def _options_field(label: str, answer: AnswerField, presence: list[Any]) -> Field:
+    return RadioField(label, choices=[SelectChoice(value, text) for value, text in answer.options],
+                      validators=presence, invalid_choice_message=CHOOSE_SHOWN)
 
 
-def _option_label(item: Item, value: object, label: str) -> str:
-    """On a numbered scale with labelled ends, the ends read "1 – Not at all", not "Not at all".
+def _whole_number_field(label: str, answer: AnswerField, presence: list[Any]) -> Field:
+    bounds_message = f"Please enter a whole number from {answer.min} to {answer.max}."
+    return IntegerField(label, validators=[*presence,
+                                           NumberRange(answer.min, answer.max, bounds_message)],
+                        invalid_value_message=bounds_message,
+                        render_kw={"inputmode": "numeric"})
 
-    A numbered scale is one whose middle options are labelled by their numbers; agreement
-    scales, whose every option is a phrase, keep their labels as they are.
-    """
-    numbered = item.kind == "scale" and any(c.label == str(c.value) for c in item.choices)
-    if numbered and label != str(value):
-        return f"{value} – {label}"
-    return label
+
+def _line_field(label: str, answer: AnswerField, presence: list[Any]) -> Field:
+    return StringField(label, validators=[*presence, Length(max=answer.max_length)])
+
+
+def _lines_field(label: str, answer: AnswerField, presence: list[Any]) -> Field:
+    return TextAreaField(label, validators=[*presence, Length(max=answer.max_length)])
+
+
+# The WTForms field for each widget an item kind may ask for (instruments.kinds.AnswerField).
+FIELD_BUILDERS: dict[str, Callable[[str, AnswerField, list[Any]], Field]] = {
+    "options": _options_field,
+    "whole_number": _whole_number_field,
+    "line": _line_field,
+    "lines": _lines_field,
+}
+
+
+def form_field(item: Item, answer: AnswerField) -> Field:
+    """The form field of ``item``, built from what its kind says a trainee answers with."""
+    presence = [InputRequired("Please answer this question.")] if item.required else [Optional()]
+    return FIELD_BUILDERS[answer.widget](item.text or item.key, answer, presence)
 
 
 def questionnaire_form(items: Sequence[Item], *, formdata: Any = None,
@@ -90,17 +95,16 @@ def questionnaire_form(items: Sequence[Item], *, formdata: Any = None,
     """A form for one page of an instrument, pre-filled with the answers already saved."""
 
     class QuestionnaireForm(FlaskForm):
-        pass
+        layouts: dict[str, str] = {}  # item key -> options in a row ("scale") or a "stack"
 
-    for item in items:
-        setattr(QuestionnaireForm, field_name(item), _field_for(item))
     data: dict[str, Any] = {}
     for item in items:
+        answer = kind_of(item).answer_field(item)
+        setattr(QuestionnaireForm, field_name(item), form_field(item, answer))
+        QuestionnaireForm.layouts[item.key] = answer.layout
         if answers and item.key in answers:
-            value: Any = answers[item.key]
-            if item.kind == "integer":
-                value = int(value)
-            data[field_name(item)] = value
+            saved = answers[item.key]
+            data[field_name(item)] = int(saved) if answer.widget == "whole_number" else saved
     return QuestionnaireForm(formdata=formdata, data=data)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from instruments import DefinitionError
+from instruments import DefinitionError, parse_definition
 from instruments.redcap import COLUMNS, export_rows, import_redcap, redcap_csv, write_redcap
 
 DICTIONARY = Path(__file__).parent / "data" / "redcap_dictionary.csv"
@@ -150,3 +150,17 @@ def test_round_trip_of_an_imported_redcap_form():
     first = import_redcap(DICTIONARY, form="attitudes_survey").instrument
     again = import_redcap(io.StringIO(redcap_csv(first))).instrument
     assert again == first
+
+
+def test_a_choice_item_coded_in_digits_imports_back_as_a_choice():
+    """Its codes look like a scale's; the annotation says it is a choice."""
+    instrument = parse_definition({
+        "schema": "allport.instrument/1", "id": "site", "version": "1.0", "title": "Site",
+        "instructions": None, "completed_by": "trainee",
+        "items": [{"key": "site", "text": "Your site", "kind": "choice",
+                   "choices": [{"value": "1", "label": "North"},
+                               {"value": "2", "label": "South"}]}],
+    })  # fmt: skip
+    again = import_redcap(io.StringIO(redcap_csv(instrument))).instrument
+    assert again.item("site").kind == "choice"
+    assert again == instrument
