@@ -72,6 +72,7 @@ def version_key(version: str) -> tuple[int, ...]:
 
 
 def definition_filename(instrument_id: str, version: str) -> str:
+    """The library file of one version of an instrument: ``<id>@<version>.yaml``."""
     return f"{instrument_id}@{version}.yaml"
 
 

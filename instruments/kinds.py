@@ -140,6 +140,7 @@ def parse_choices(raw: Any, spot: Spot, *, numeric: bool) -> tuple[Choice, ...]:
 
 
 def dump_choices(choices: tuple[Choice, ...]) -> list[dict[str, Any]]:
+    """Choices as the definition file writes them (``scored_as`` only where it is set)."""
     out: list[dict[str, Any]] = []
     for c in choices:
         entry: dict[str, Any] = {"value": c.value, "label": c.label}
@@ -454,8 +455,11 @@ class ScaleKind(_WithChoices):
         return self.check(item, _whole_number(item, text))
 
     def answer_field(self, item: Item) -> AnswerField:
-        """Options in a row. A numbered scale (its middle options labelled by their numbers) shows
-        its labelled ends with their numbers; agreement scales keep their phrases as they are."""
+        """Options in a row.
+
+        A numbered scale (its middle options labelled by their numbers) shows its labelled ends
+        with their numbers; agreement scales keep their phrases as they are.
+        """
         numbered = any(c.label == str(c.value) for c in item.choices)
         return AnswerField(
             "options",

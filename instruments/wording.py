@@ -24,6 +24,7 @@ INSTRUCTIONS = "_instructions"
 
 
 def wording_filename(instrument_id: str, version: str) -> str:
+    """The site file of supplied wording for one version: ``<id>@<version>.csv``."""
     return f"{instrument_id}@{version}.csv"
 
 

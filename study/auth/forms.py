@@ -1,3 +1,5 @@
+"""The staff sign-in form."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm

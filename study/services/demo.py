@@ -100,6 +100,7 @@ class DemoAccounts:
 
 
 def demo_exists(session: Session) -> bool:
+    """Whether the demo study has been seeded in this database."""
     return session.scalars(select(Study).where(Study.slug == DEMO_SLUG)).first() is not None
 
 

@@ -51,6 +51,7 @@ class BookingForm(FlaskForm):
 
 
 def field_name(item: Item) -> str:
+    """The form field of an item: its key behind ``q_``, apart from the form's own fields."""
     return FIELD_PREFIX + item.key
 
 
