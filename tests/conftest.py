@@ -27,7 +27,14 @@ from study.extensions import db
 from study.models import Base, Membership, Role, User
 from study.services.demo import DEMO_SLUG, seed_demo, simulate_journeys
 from study.services.studies import get_study
-from tests.helpers import STAFF_PASSWORD, Demo, DemoSnapshot, csrf_from, staff_email
+from tests.helpers import (
+    STAFF_PASSWORD,
+    Demo,
+    DemoSnapshot,
+    StaffClient,
+    csrf_from,
+    staff_email,
+)
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 # The demo's contact sessions hold 36 trainees; 20 keeps every simulated journey bookable.
@@ -223,7 +230,7 @@ def simulated_demo(app: Flask, simulated_snapshot: DemoSnapshot) -> Demo:
 
 
 @pytest.fixture
-def staff_client(app: Flask) -> Callable[..., FlaskClient]:
+def staff_client(app: Flask) -> StaffClient:
     """``staff_client("coordinator", study="demo")``: a test client signed in through the form.
 
     The account (``staff_email(role, study)``) is made on first use: ``"coordinator"`` and

@@ -67,6 +67,9 @@ def _advance_sequences(connection: Connection) -> None:
                 f"max({column.name})) FROM \"{table.name}\" HAVING count(*) > 0"))
 
 
+StaffClient = Callable[..., FlaskClient]
+"""The ``staff_client`` fixture: ``staff_client(role, study="demo")`` -> a signed-in client."""
+
 # Every account ``staff_client`` makes signs in with this password.
 STAFF_PASSWORD = "correct horse battery staple"
 
