@@ -155,5 +155,5 @@ def test_cancelling_a_session_sends_its_trainees_back_to_booking(app: Flask,
     with app.app_context():
         assert db.session.get(ContactSession, session_id).status is SessionStatus.CANCELLED
         assert db.session.scalars(select(Booking)).all() == []
-    page = trainee.open().get_data(as_text=True)
-    assert "Book a session" in page and f'value="{session_id}"' not in page
+    html = trainee.open().get_data(as_text=True)
+    assert "Book a session" in html and f'value="{session_id}"' not in html
