@@ -3,27 +3,44 @@
 Every database test runs on SQLite (a fresh file per test) or, when ``TEST_DATABASE_URL`` is
 set, on PostgreSQL (schema created once, tables truncated after each test). A PostgreSQL that
 cannot be reached fails the run; it is never skipped.
+
+The demo study is built once per session, plain and with simulated journeys, and its rows are
+copied into the database of each test that asks for ``demo`` or ``simulated_demo``.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, select, text
 
 from app import create_app
 from study.database import normalise_database_url
 from study.extensions import db
-from study.models import Base
+from study.models import Base, Membership, Role, User
+from study.services.demo import DEMO_SLUG, seed_demo, simulate_journeys
+from study.services.studies import get_study
+from tests.helpers import (
+    STAFF_PASSWORD,
+    Demo,
+    DemoSnapshot,
+    StaffClient,
+    csrf_from,
+    staff_email,
+)
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+# The demo's contact sessions hold 36 trainees; 20 keeps every simulated journey bookable.
+SIMULATED_TRAINEES = 20
+
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -77,24 +94,30 @@ def database_url(tmp_path: Path, postgres_schema: str | None) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'allport.sqlite3'}"
 
 
+def create_test_app(database_url: str, instance_path: Path, **overrides: Any) -> Flask:
+    """The app on ``database_url``, its tables created on SQLite (PostgreSQL has them already)."""
+    config = {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(instance_path),
+        "SECRET_KEY": "test-secret",
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+        "SERVER_NAME": None,
+        **overrides,
+    }
+    app = create_app(config)
+    if not POSTGRES_URL:
+        with app.app_context():
+            Base.metadata.create_all(db.engine)
+    return app
+
+
 @pytest.fixture
 def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     apps: list[Flask] = []
 
     def factory(**overrides: Any) -> Flask:
-        config = {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "SECRET_KEY": "test-secret",
-            "LOGIN_RATE_LIMIT": "1000 per minute",
-            "SERVER_NAME": None,
-        }
-        config.update(overrides)
-        app = create_app(config)
-        if not POSTGRES_URL:
-            with app.app_context():
-                Base.metadata.create_all(db.engine)
+        app = create_test_app(database_url, tmp_path / "instance", **overrides)
         apps.append(app)
         return app
 
@@ -103,21 +126,25 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]
         dispose_engine(app)
 
 
-def dispose_engine(app: Flask) -> None:
-    """Close the app's pooled connections, from a helper thread.
+def in_thread(work: Callable[[], T]) -> T:
+    """Run ``work`` on a helper thread and return its result.
 
     Leaving an app context runs flask-sqlalchemy-lite's async teardown through asgiref, which
     refuses to run in a thread where an event loop is running, as it is in the main thread
     while the browser tests' Playwright is up.
     """
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        return worker.submit(work).result()
+
+
+def dispose_engine(app: Flask) -> None:
+    """Close the app's pooled connections (from a helper thread: see ``in_thread``)."""
 
     def dispose() -> None:
         with app.app_context():
             db.engine.dispose()
 
-    worker = threading.Thread(target=dispose)
-    worker.start()
-    worker.join()
+    in_thread(dispose)
 
 
 @pytest.fixture
@@ -126,26 +153,116 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 
 @pytest.fixture
+def app_context(app: Flask) -> Iterator[None]:
+    """Run the test in an app context: for tests of services, which use ``db.session``."""
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
 @pytest.fixture
-def runner(app: Flask) -> Any:
+def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
+# --- the demo study -----------------------------------------------------------------------
+
+
+def build_demo_snapshot(database_url: str, instance_path: Path, trainees: int) -> DemoSnapshot:
+    """Seed the demo (and simulate ``trainees`` journeys) in an empty database and copy its rows.
+
+    The copy carries the study's secret allocation seed, so every test gets the same arms.
+    """
+
+    def build() -> DemoSnapshot:
+        app = create_test_app(database_url, instance_path)
+        with app.app_context():
+            library = app.extensions["allport.instruments"]
+            accounts = seed_demo(db.session, library)
+            if trainees:
+                simulate_journeys(db.session, library, trainees)
+            db.session.commit()
+            with db.engine.connect() as connection:
+                rows = {table.name: [dict(row._mapping) for row in connection.execute(
+                    select(table))] for table in Base.metadata.sorted_tables}
+            db.engine.dispose()
+        return DemoSnapshot(accounts, trainees, rows)
+
+    snapshot = in_thread(build)
+    if POSTGRES_URL:
+        _truncate_all(database_url)
+    return snapshot
+
+
+@pytest.fixture(scope="session")
+def seeded_snapshot(postgres_schema: str | None,
+                    tmp_path_factory: pytest.TempPathFactory) -> DemoSnapshot:
+    folder = tmp_path_factory.mktemp("seeded-demo")
+    return build_demo_snapshot(postgres_schema or f"sqlite:///{folder / 'demo.sqlite3'}",
+                               folder / "instance", trainees=0)
+
+
+@pytest.fixture(scope="session")
+def simulated_snapshot(postgres_schema: str | None,
+                       tmp_path_factory: pytest.TempPathFactory) -> DemoSnapshot:
+    folder = tmp_path_factory.mktemp("simulated-demo")
+    return build_demo_snapshot(postgres_schema or f"sqlite:///{folder / 'demo.sqlite3'}",
+                               folder / "instance", trainees=SIMULATED_TRAINEES)
+
+
 @pytest.fixture
-def simulated_demo(app: Flask) -> Iterator[tuple[Any, Any]]:
-    """The demo study with 20 simulated journeys: (study, instrument library), in an app context."""
-    from sqlalchemy import select
+def demo(app: Flask, seeded_snapshot: DemoSnapshot) -> Demo:
+    """The demo study as ``flask demo`` leaves it: recruiting, three sessions, no trainees."""
+    return seeded_snapshot.restore(app)
 
-    from study.models import Study
-    from study.services.demo import seed_demo, simulate_journeys
 
-    with app.app_context():
-        library = app.extensions["allport.instruments"]
-        seed_demo(db.session, library)
-        simulate_journeys(db.session, library, 20)
-        db.session.commit()
-        yield db.session.scalars(select(Study).where(Study.slug == "demo")).one(), library
+@pytest.fixture
+def simulated_demo(app: Flask, simulated_snapshot: DemoSnapshot) -> Demo:
+    """The demo study after 20 simulated journeys (``flask demo --simulate --trainees 20``)."""
+    return simulated_snapshot.restore(app)
+
+
+# --- staff ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_client(app: Flask) -> StaffClient:
+    """``staff_client("coordinator", study="demo")``: a test client signed in through the form.
+
+    The account (``staff_email(role, study)``) is made on first use: ``"coordinator"`` and
+    ``"researcher"`` with that role in ``study`` (which must exist), ``"admin"`` an
+    administrator, ``"outsider"`` an account with no role anywhere. Later calls sign the same
+    account in again, so two clients of one role are two live sessions.
+    """
+
+    def sign_in(role: str, study: str = DEMO_SLUG) -> FlaskClient:
+        email = staff_email(role, study)
+        with app.app_context():
+            _staff_account(email, role, study)
+            db.session.commit()
+        client = app.test_client()
+        html = client.get("/login").get_data(as_text=True)
+        response = client.post("/login", data={"csrf_token": csrf_from(html), "email": email,
+                                               "password": STAFF_PASSWORD})
+        assert response.status_code == 303, response.get_data(as_text=True)
+        return client
+
+    return sign_in
+
+
+def _staff_account(email: str, role: str, study: str) -> None:
+    if db.session.scalars(select(User).where(User.email == email)).first() is not None:
+        return
+    user = User(email=email, is_admin=role == "admin", password_hash="")
+    user.set_password(STAFF_PASSWORD)
+    db.session.add(user)
+    db.session.flush()
+    if role in (Role.COORDINATOR, Role.RESEARCHER):
+        db.session.add(Membership(user_id=user.id, study_id=get_study(db.session, study).id,
+                                  role=Role(role)))
+    else:
+        assert role in ("admin", "outsider"), f"no such staff role: {role}"

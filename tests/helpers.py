@@ -1,8 +1,84 @@
-"""Helpers for tests that drive pages through the test client."""
+"""What the tests share besides fixtures: the demo study as a test sees it, staff accounts, and
+helpers for driving pages through the test client."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Connection, text
+from werkzeug.test import TestResponse
+
+from instruments import Library
+from study.extensions import db
+from study.models import Base, Study
+from study.services.demo import DEMO_SLUG, DemoAccounts
+from study.services.studies import get_study
+
+
+@dataclass(frozen=True)
+class Demo:
+    """The demo study in a test's database: ``seed_demo``, then ``trainees`` simulated journeys."""
+
+    app: Flask
+    accounts: DemoAccounts
+    trainees: int
+
+    @property
+    def library(self) -> Library:
+        library: Library = self.app.extensions["allport.instruments"]
+        return library
+
+    def study(self) -> Study:
+        """The demo study, in the session of the current app context."""
+        return get_study(db.session, DEMO_SLUG)
+
+
+@dataclass(frozen=True)
+class DemoSnapshot:
+    """Every row of a freshly built demo database, and the staff passwords it was built with."""
+
+    accounts: DemoAccounts
+    trainees: int
+    rows: dict[str, list[dict[str, Any]]]
+
+    def restore(self, app: Flask) -> Demo:
+        """Insert the rows into ``app``'s empty database, as if the demo had been built there."""
+        with app.app_context(), db.engine.begin() as connection:
+            for table in Base.metadata.sorted_tables:
+                if self.rows[table.name]:
+                    connection.execute(table.insert(), self.rows[table.name])
+            if connection.dialect.name == "postgresql":
+                _advance_sequences(connection)
+        return Demo(app, self.accounts, self.trainees)
+
+
+def _advance_sequences(connection: Connection) -> None:
+    """Move each id sequence past the copied rows (PostgreSQL does not when ids are given)."""
+    for table in Base.metadata.sorted_tables:
+        column = table.autoincrement_column
+        if column is not None:
+            connection.execute(text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                f"max({column.name})) FROM \"{table.name}\" HAVING count(*) > 0"))
+
+
+StaffClient = Callable[..., FlaskClient]
+"""The ``staff_client`` fixture: ``staff_client(role, study="demo")`` -> a signed-in client."""
+
+# Every account ``staff_client`` makes signs in with this password.
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def staff_email(role: str, study: str = "demo") -> str:
+    """The account ``staff_client(role, study)`` signs in as."""
+    return f"{role}-{study}@staff.example" if role in ("coordinator", "researcher") \
+        else f"{role}@staff.example"
+
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'
                      r'name="csrf_token" value="([^"]+)"')
@@ -36,32 +112,36 @@ def questionnaire_fields(html: str) -> dict[str, list[str]]:
     return fields
 
 
+Chooser = Callable[[str, list[str]], str]
+"""Picks the answer to a question: (field name, the values offered) -> the value to send."""
+
+
 class TraineeDriver:
     """Walks a trainee's link through the pages, exactly as a browser without JavaScript would."""
 
-    def __init__(self, client, token: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, client: FlaskClient, token: str) -> None:
         self.client = client
         self.token = token
-        self.page = None
+        self.page: TestResponse | None = None
 
     @property
     def url(self) -> str:
         return f"/t/{self.token}"
 
-    def open(self, path: str = ""):  # type: ignore[no-untyped-def]
+    def open(self, path: str = "") -> TestResponse:
         self.page = self.client.get(self.url + path, follow_redirects=True)
         return self.page
 
-    def post(self, path: str, data: dict, *, follow: bool = True):  # type: ignore[no-untyped-def]
+    def post(self, path: str, data: dict[str, object], *, follow: bool = True) -> TestResponse:
         html = self.client.get(self.url + path, follow_redirects=True).get_data(as_text=True)
         data = {"csrf_token": csrf_from(html), **data}
         self.page = self.client.post(self.url + path, data=data, follow_redirects=follow)
         return self.page
 
-    def consent(self, agree: bool = True):  # type: ignore[no-untyped-def]
+    def consent(self, agree: bool = True) -> TestResponse:
         return self.post("/consent", {"choice": "agree" if agree else "decline"})
 
-    def answer_page(self, choose=None):  # type: ignore[no-untyped-def]
+    def answer_page(self, choose: Chooser | None = None) -> TestResponse:
         """Answer every question on the current questionnaire page and submit it."""
         page = self.page if self.page is not None else self.open()
         html = page.get_data(as_text=True)
@@ -80,8 +160,10 @@ class TraineeDriver:
                                      follow_redirects=True)
         return self.page
 
-    def answer_until_not_questionnaire(self, choose=None, limit: int = 20):  # type: ignore[no-untyped-def]
+    def answer_until_not_questionnaire(self, choose: Chooser | None = None,
+                                       limit: int = 20) -> TestResponse:
         for _ in range(limit):
+            assert self.page is not None
             if "/q/" not in self.page.request.path:
                 return self.page
             self.answer_page(choose)

@@ -23,10 +23,9 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from werkzeug.serving import make_server
 
-from study.extensions import db
-from study.services.demo import DemoAccounts, seed_demo
 from tests.browser.live import PHONE, LiveServer
 from tests.browser.pages import PageWatch
+from tests.helpers import Demo, DemoSnapshot
 
 CHROMIUM = os.environ.get("ALLPORT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -45,17 +44,15 @@ def chromium() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def live_server(make_app: Callable[..., Flask]) -> Iterator[LiveServer]:
+def live_server(make_app: Callable[..., Flask],
+                seeded_snapshot: DemoSnapshot) -> Iterator[LiveServer]:
     backstage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backstage")
 
-    def build() -> tuple[Flask, DemoAccounts]:
-        app = make_app()
-        with app.app_context():
-            accounts = seed_demo(db.session, app.extensions["allport.instruments"])
-            db.session.commit()
-        return app, accounts
+    def build() -> Demo:
+        return seeded_snapshot.restore(make_app())
 
-    app, accounts = backstage.submit(build).result()
+    demo = backstage.submit(build).result()
+    app, accounts = demo.app, demo.accounts
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()

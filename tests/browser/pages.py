@@ -86,7 +86,7 @@ def check_page(page: Page, watch: PageWatch, *, width: int | None = None) -> dic
     assert facts["h1"] == 1, f"{where}: {facts['h1']} <h1> elements"
     assert not facts["unlabelled"], f"{where}: inputs without a label: {facts['unlabelled']}"
     assert facts["bodyFontPx"] >= 16, f"{where}: body text {facts['bodyFontPx']}px (stylesheet?)"
-    viewport = width or page.viewport_size["width"]  # type: ignore[index]
+    viewport = width or page.viewport_size["width"]
     assert facts["scrollWidth"] <= viewport, (
         f"{where}: scrolls sideways at {viewport}px (document is {facts['scrollWidth']}px wide)")
     assert not watch.errors(), f"{where}: console errors: {watch.errors()}"

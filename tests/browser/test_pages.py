@@ -215,7 +215,7 @@ def test_staff_pages_pass_axe_and_log_no_console_errors_on_a_phone(
     book_first_session(live_server, contact)
     problems: list[str] = []
 
-    def audit(page: Page, watch) -> None:  # type: ignore[no-untyped-def]
+    def audit(page: Page, watch) -> None:
         check_page(page, watch)
         problems.extend(serious_axe_violations(page))
 

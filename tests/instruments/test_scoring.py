@@ -1,6 +1,7 @@
 """Scores equal hand-computed ones: reverse keys, proration, subscales, RIBS."""
 
 import math
+from typing import Any
 
 import pytest
 
@@ -68,7 +69,8 @@ def test_nothing_answered_says_so(library):
 
 def test_ribs_ignores_reported_behaviour_and_scores_dont_know_as_midpoint(library):
     ribs = library.get("ribs")
-    answers = {"ribs_1": "yes", "ribs_2": "no", "ribs_3": "dont_know", "ribs_4": "yes"}
+    answers: dict[str, Any] = {"ribs_1": "yes", "ribs_2": "no", "ribs_3": "dont_know",
+                               "ribs_4": "yes"}
     answers |= {"ribs_5": 5, "ribs_6": 9, "ribs_7": 1, "ribs_8": 4}
     result = score(ribs, answers)["total"]
     assert result.value == 5 + 3 + 1 + 4

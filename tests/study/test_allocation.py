@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
@@ -20,8 +21,7 @@ from study.models import (
 )
 from study.services import invitations, sequence
 from study.services.allocation import allocate, lock_participant
-from study.services.demo import seed_demo
-from study.services.studies import get_study
+from tests.helpers import Demo
 
 RATIOS = {"contact": 1, "education": 1}
 
@@ -38,7 +38,7 @@ def test_sequence_is_reproducible_and_secret_dependent() -> None:
 
 
 def test_blocks_vary_in_size_and_balance_at_every_block_end() -> None:
-    sizes = Counter()
+    sizes: Counter[int] = Counter()
     counts: Counter[str] = Counter()
     for slot, _ in zip(sequence.slots("s", "cohort=A", RATIOS, [2, 4, 6]), range(3000),
                        strict=False):
@@ -58,15 +58,12 @@ def test_unequal_ratio_blocks() -> None:
 
 
 @pytest.fixture
-def study_with_baseline_done(app):  # type: ignore[no-untyped-def]
-    """A demo study and a factory of trainees whose baseline is complete."""
-    with app.app_context():
-        seed_demo(db.session, app.extensions["allport.instruments"])
-        db.session.commit()
+def study_with_baseline_done(demo: Demo) -> Callable[[int], list[int]]:
+    """A factory of demo trainees whose baseline is complete: ``make(count)`` -> their ids."""
 
     def make(count: int) -> list[int]:
-        with app.app_context():
-            study = get_study(db.session, "demo")
+        with demo.app.app_context():
+            study = demo.study()
             issued = invitations.invite(db.session, study, study.cohorts[0], count, actor="test")
             for invitation in issued:
                 invitation.participant.status = ParticipantStatus.BASELINE_DONE
@@ -76,9 +73,9 @@ def study_with_baseline_done(app):  # type: ignore[no-untyped-def]
     return make
 
 
-def test_allocation_before_baseline_is_refused(app, study_with_baseline_done) -> None:  # type: ignore[no-untyped-def]
-    with app.app_context():
-        study = get_study(db.session, "demo")
+def test_allocation_before_baseline_is_refused(demo: Demo) -> None:
+    with demo.app.app_context():
+        study = demo.study()
         participant = invitations.invite(db.session, study, study.cohorts[0], 1,
                                          actor="test")[0].participant
         participant.status = ParticipantStatus.CONSENTED
@@ -87,7 +84,7 @@ def test_allocation_before_baseline_is_refused(app, study_with_baseline_done) ->
             allocate(db.session, lock_participant(db.session, participant.id), actor="test")
 
 
-def test_second_allocation_returns_the_first(app, study_with_baseline_done) -> None:  # type: ignore[no-untyped-def]
+def test_second_allocation_returns_the_first(app, study_with_baseline_done) -> None:
     (pid,) = study_with_baseline_done(1)
     with app.app_context():
         first = allocate(db.session, lock_participant(db.session, pid), actor="test")
@@ -99,7 +96,7 @@ def test_second_allocation_returns_the_first(app, study_with_baseline_done) -> N
 
 
 @pytest.mark.parametrize("threads", [48])
-def test_concurrent_allocation_is_race_free(app, study_with_baseline_done, threads) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_allocation_is_race_free(app, study_with_baseline_done, threads) -> None:
     """Every trainee is allocated by two requests at once, 48 threads in all."""
     participant_ids = study_with_baseline_done(threads // 2)
     work = [pid for pid in participant_ids for _ in range(2)]
@@ -145,7 +142,7 @@ def test_concurrent_allocation_is_race_free(app, study_with_baseline_done, threa
         assert statuses == {ParticipantStatus.ALLOCATED}
 
 
-def test_the_audit_trail_is_append_only(app, study_with_baseline_done) -> None:  # type: ignore[no-untyped-def]
+def test_the_audit_trail_is_append_only(app, study_with_baseline_done) -> None:
     (pid,) = study_with_baseline_done(1)
     with app.app_context():
         allocate(db.session, lock_participant(db.session, pid), actor="test")
@@ -161,13 +158,11 @@ def test_the_audit_trail_is_append_only(app, study_with_baseline_done) -> None: 
             db.session.flush()
 
 
-def test_which_arm_is_blinded_arm_a_comes_from_the_secret_seed(app) -> None:  # type: ignore[no-untyped-def]
-    from study.models import Study
+def test_which_arm_is_blinded_arm_a_comes_from_the_secret_seed(demo: Demo) -> None:
     from study.services.blinding import blinded_order
 
-    with app.app_context():
-        seed_demo(db.session, app.extensions["allport.instruments"])
-        study = db.session.scalars(select(Study)).one()
+    with demo.app.app_context():
+        study = demo.study()
         firsts = set()
         for number in range(40):
             study.allocation_seed = f"seed-{number}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
@@ -15,24 +17,17 @@ from study.models import (
     Booking,
     ModuleProgress,
     Participant,
-    Study,
 )
 from study.services import analysis_service as service
 from study.services.blinding import blinded_order
-from study.services.demo import seed_demo, simulate_journeys
+from study.services.demo import simulate_journeys
+from tests.helpers import Demo
 
-# The demo's contact sessions hold 36 trainees; 20 keeps every simulated journey bookable.
-TRAINEES = 20
-
-
-@pytest.fixture
-def demo(simulated_demo):  # type: ignore[no-untyped-def]
-    return simulated_demo
+pytestmark = pytest.mark.usefixtures("app_context")
 
 
-def analyse(demo, **options):  # type: ignore[no-untyped-def]
-    study, library = demo
-    return service.run_analysis(db.session, study, library, **options)
+def analyse(demo: Demo, **options: Any) -> service.StudyAnalysis:
+    return service.run_analysis(db.session, demo.study(), demo.library, **options)
 
 
 def finished(kind: ArmKind) -> list[Participant]:
@@ -44,16 +39,15 @@ def finished(kind: ArmKind) -> list[Participant]:
         .order_by(Participant.code)))
 
 
-def test_outcomes_are_the_scales_measured_before_and_after(demo) -> None:  # type: ignore[no-untyped-def]
-    study, library = demo
-    names = [o.name for o in service.study_outcomes(study, library)]
+def test_outcomes_are_the_scales_measured_before_and_after(simulated_demo: Demo) -> None:
+    names = [o.name for o in service.study_outcomes(simulated_demo.study(), simulated_demo.library)]
     # "background" is given at baseline only and has no scales: it is not an outcome.
     assert names == ["intergroup-anxiety.total", "allport-stigma.total", "allport-stigma.beliefs",
                      "allport-stigma.social_distance", "allport-stigma.professional"]
 
 
-def test_the_default_primary_is_the_first_post_instrument_total(demo) -> None:  # type: ignore[no-untyped-def]
-    result = analyse(demo).result
+def test_the_default_primary_is_the_first_post_instrument_total(simulated_demo: Demo) -> None:
+    result = analyse(simulated_demo).result
     assert result["primary_outcome"] == "intergroup-anxiety.total"
     assert result["outcomes"]["intergroup-anxiety.total"]["primary"] is True
     assert "p_holm" not in result["outcomes"]["intergroup-anxiety.total"]["ancova"]["arm"]
@@ -65,11 +59,11 @@ def test_the_default_primary_is_the_first_post_instrument_total(demo) -> None:  
         assert arm["p"] <= arm["p_holm"] <= 1
 
 
-def test_a_named_primary_outcome_moves_the_holm_family_and_is_audited(demo) -> None:  # type: ignore[no-untyped-def]
-    study, library = demo
-    service.set_primary_outcome(db.session, study, library, "allport-stigma.total", actor="test")
+def test_a_named_primary_outcome_moves_the_holm_family_and_is_audited(simulated_demo: Demo) -> None:
+    service.set_primary_outcome(db.session, simulated_demo.study(), simulated_demo.library,
+                                "allport-stigma.total", actor="test")
     db.session.commit()
-    result = analyse(demo).result
+    result = analyse(simulated_demo).result
     assert result["primary_outcome"] == "allport-stigma.total"
     assert "intergroup-anxiety.total" in result["multiplicity"]["family"]
     assert "allport-stigma.total" not in result["multiplicity"]["family"]
@@ -79,8 +73,8 @@ def test_a_named_primary_outcome_moves_the_holm_family_and_is_audited(demo) -> N
                              "primary": "allport-stigma.total"}
 
 
-def test_the_primary_outcome_is_fixed_once_unblinded_and_must_exist(demo) -> None:  # type: ignore[no-untyped-def]
-    study, library = demo
+def test_the_primary_outcome_is_fixed_once_unblinded_and_must_exist(simulated_demo: Demo) -> None:
+    study, library = simulated_demo.study(), simulated_demo.library
     with pytest.raises(service.AnalysisRequestError, match="not an outcome"):
         service.set_primary_outcome(db.session, study, library, "background.total", actor="t")
     study.blinded = False
@@ -89,17 +83,18 @@ def test_the_primary_outcome_is_fixed_once_unblinded_and_must_exist(demo) -> Non
                                     actor="t")
 
 
-def test_selecting_outcomes_does_not_change_the_holm_family(demo) -> None:  # type: ignore[no-untyped-def]
-    every = analyse(demo).result
-    one = analyse(demo, outcomes=["allport-stigma.beliefs"]).result
+def test_selecting_outcomes_does_not_change_the_holm_family(simulated_demo: Demo) -> None:
+    every = analyse(simulated_demo).result
+    one = analyse(simulated_demo, outcomes=["allport-stigma.beliefs"]).result
     assert list(one["outcomes"]) == ["allport-stigma.beliefs"]
     assert one["outcomes"]["allport-stigma.beliefs"] == every["outcomes"]["allport-stigma.beliefs"]
     assert one["multiplicity"] == every["multiplicity"]
     assert {row["variable"] for row in one["baseline"]["rows"]} == {"allport-stigma.beliefs"}
 
 
-def test_blinded_analysis_shows_arm_a_and_b_and_names_a_reference_not_a_control(demo) -> None:  # type: ignore[no-untyped-def]
-    result = analyse(demo).result
+def test_blinded_analysis_shows_arm_a_and_b_and_names_a_reference_not_a_control(
+        simulated_demo: Demo) -> None:
+    result = analyse(simulated_demo).result
     assert result["blinded"] is True
     assert result["control_arm"] == "arm_a" and result["treatment_arm"] == "arm_b"
     assert result["arm_labels"] == {"arm_a": "Arm A", "arm_b": "Arm B"}
@@ -108,11 +103,11 @@ def test_blinded_analysis_shows_arm_a_and_b_and_names_a_reference_not_a_control(
     assert "education" not in text and "contact" not in text
 
 
-def test_unblinded_analysis_is_treatment_minus_control(demo) -> None:  # type: ignore[no-untyped-def]
-    study, _ = demo
-    blinded = analyse(demo).result["outcomes"]["allport-stigma.total"]
+def test_unblinded_analysis_is_treatment_minus_control(simulated_demo: Demo) -> None:
+    study = simulated_demo.study()
+    blinded = analyse(simulated_demo).result["outcomes"]["allport-stigma.total"]
     study.blinded = False
-    result = analyse(demo).result
+    result = analyse(simulated_demo).result
     assert result["control_arm"] == "education" and result["treatment_arm"] == "contact"
     assert result["arm_labels"] == {"contact": "Contact session with a peer specialist",
                                     "education": "Education module"}
@@ -126,7 +121,7 @@ def test_unblinded_analysis_is_treatment_minus_control(demo) -> None:  # type: i
         sign * blinded["ancova"]["adjusted_difference"]["estimate"], rel=1e-9)
 
 
-def test_per_protocol_leaves_out_who_missed_the_intervention(demo) -> None:  # type: ignore[no-untyped-def]
+def test_per_protocol_leaves_out_who_missed_the_intervention(simulated_demo: Demo) -> None:
     contact, education = finished(ArmKind.CONTACT), finished(ArmKind.EDUCATION)
     booking = db.session.scalars(
         select(Booking).where(Booking.participant_id == contact[0].id)).one()
@@ -136,61 +131,53 @@ def test_per_protocol_leaves_out_who_missed_the_intervention(demo) -> None:  # t
     progress.completed_at = None
     db.session.commit()
 
-    itt = analyse(demo).result
-    pp = analyse(demo, population="per_protocol").result
+    itt = analyse(simulated_demo).result
+    pp = analyse(simulated_demo, population="per_protocol").result
     assert itt["population"] == "itt" and pp["population"] == "per_protocol"
     assert "attended their contact session" in pp["population_definition"]
     assert sum(pp["population_n"].values()) == sum(itt["population_n"].values()) - 2 - (
-        TRAINEES - len(contact) - len(education))  # nor those who stopped before it
+        simulated_demo.trainees - len(contact) - len(education))  # nor those who stopped before it
     total = "allport-stigma.total"
     assert sum(pp["outcomes"][total]["n_complete"].values()) == sum(
         itt["outcomes"][total]["n_complete"].values()) - 2
     # ITT keeps everyone allocated, with all their data, in the mixed model.
-    assert itt["outcomes"][total]["lmm"]["n_participants"] == TRAINEES
+    assert itt["outcomes"][total]["lmm"]["n_participants"] == simulated_demo.trainees
 
 
-def test_withdrawn_data_are_left_out(demo) -> None:  # type: ignore[no-untyped-def]
-    before = analyse(demo).result
+def test_withdrawn_data_are_left_out(simulated_demo: Demo) -> None:
+    before = analyse(simulated_demo).result
     participant = finished(ArmKind.CONTACT)[0]
     participant.data_withdrawn = True
     db.session.commit()
-    after = analyse(demo).result
+    after = analyse(simulated_demo).result
     total = "allport-stigma.total"
     assert sum(after["population_n"].values()) == sum(before["population_n"].values()) - 1
-    assert after["outcomes"][total]["lmm"]["n_participants"] == TRAINEES - 1
+    assert after["outcomes"][total]["lmm"]["n_participants"] == simulated_demo.trainees - 1
 
 
-def test_bad_parameters_are_domain_errors_naming_the_parameter(demo) -> None:  # type: ignore[no-untyped-def]
+def test_bad_parameters_are_domain_errors_naming_the_parameter(simulated_demo: Demo) -> None:
     for options, parameter in (({"population": "everyone"}, "population"),
                                ({"outcomes": ["nope.total"]}, "outcome"),
                                ({"control_arm": "education"}, "control")):
         with pytest.raises(service.AnalysisRequestError) as caught:
-            analyse(demo, **options)
+            analyse(simulated_demo, **options)
         assert caught.value.parameter == parameter
 
 
-def test_a_study_without_data_says_so(app) -> None:  # type: ignore[no-untyped-def]
-    with app.app_context():
-        library = app.extensions["allport.instruments"]
-        seed_demo(db.session, library)
-        study = db.session.scalars(select(Study)).one()
-        with pytest.raises(service.NothingToAnalyse, match="no questionnaire data"):
-            service.run_analysis(db.session, study, library)
+def test_a_study_without_data_says_so(demo: Demo) -> None:
+    with pytest.raises(service.NothingToAnalyse, match="no questionnaire data"):
+        analyse(demo)
 
 
-def test_an_outcome_with_too_few_cases_gets_its_own_message(app) -> None:  # type: ignore[no-untyped-def]
-    with app.app_context():
-        library = app.extensions["allport.instruments"]
-        seed_demo(db.session, library)
-        simulate_journeys(db.session, library, 3, seed=7)
-        db.session.commit()
-        study = db.session.scalars(select(Study)).one()
-        result = service.run_analysis(db.session, study, library).result
+def test_an_outcome_with_too_few_cases_gets_its_own_message(demo: Demo) -> None:
+    simulate_journeys(db.session, demo.library, 3, seed=7)
+    db.session.commit()
+    result = analyse(demo).result
     for entry in result["outcomes"].values():
         assert "complete cases" in entry["error"] or "has no values" in entry["error"]
 
 
-def test_the_interaction_plot_uses_the_blinded_labels(demo) -> None:  # type: ignore[no-untyped-def]
-    svg = analyse(demo).plot_svg("allport-stigma.total")
+def test_the_interaction_plot_uses_the_blinded_labels(simulated_demo: Demo) -> None:
+    svg = analyse(simulated_demo).plot_svg("allport-stigma.total")
     assert svg.startswith("<svg") and "Arm A" in svg and "Arm B" in svg
     assert "education" not in svg.lower()

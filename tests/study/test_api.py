@@ -9,36 +9,40 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pyreadstat
 import pytest
+from click.testing import Result
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from study.extensions import db
 from study.models import ApiToken, AuditEvent, Membership, Role, Study, User, utcnow
 from study.services import api_tokens
-from study.services.demo import seed_demo, simulate_journeys
 from study.services.studies import StudySpec, create_study
-from tests.helpers import csrf_from
+from tests.helpers import Demo, StaffClient
 
+# `flask demo --simulate --trainees 20`, as the simulated_demo fixture has.
 TRAINEES = 20
 
 
-def run(runner, *args: str):  # type: ignore[no-untyped-def]
+def run(runner: FlaskCliRunner, *args: str) -> Result:
     return runner.invoke(args=list(args), catch_exceptions=False)
 
 
 @pytest.fixture
-def tokens(app):  # type: ignore[no-untyped-def]
-    """Demo data; a token for: the demo researcher, the demo coordinator, a researcher of
-    another study, an admin; plus a revoked token."""
-    with app.app_context():
-        library = app.extensions["allport.instruments"]
-        seed_demo(db.session, library)
-        simulate_journeys(db.session, library, TRAINEES)
+def tokens(simulated_demo: Demo) -> dict[str, str]:
+    """Simulated demo data; a token for: the demo researcher, the demo coordinator, a researcher
+    of another study, an admin; plus a revoked token."""
+    with simulated_demo.app.app_context():
         other = create_study(db.session, StudySpec(slug="other", title="Other study",
-                                                   consent_text="x"), library, actor="test")
+                                                   consent_text="x"), simulated_demo.library,
+                             actor="test")
         stranger = User(email="stranger@example.org", password_hash="")
         stranger.set_password("correct horse battery")
         db.session.add(stranger)
@@ -59,13 +63,13 @@ def tokens(app):  # type: ignore[no-untyped-def]
     return issued
 
 
-def get(client, url: str, token: str | None = None, **headers: str):  # type: ignore[no-untyped-def]
+def get(client: FlaskClient, url: str, token: str | None = None, **headers: str) -> TestResponse:
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     return client.get(url, headers=headers)
 
 
-def assert_error(response, status: int, error: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def assert_error(response: TestResponse, status: int, error: str) -> dict[str, Any]:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     body = response.get_json()
@@ -78,7 +82,7 @@ ENDPOINTS = ["/api/v1/studies", "/api/v1/studies/demo", "/api/v1/studies/demo/an
 
 
 @pytest.mark.parametrize("url", ENDPOINTS)
-def test_no_or_a_bad_token_is_401(client, tokens, url) -> None:  # type: ignore[no-untyped-def]
+def test_no_or_a_bad_token_is_401(client, tokens, url) -> None:
     response = get(client, url)
     assert_error(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -90,7 +94,7 @@ def test_no_or_a_bad_token_is_401(client, tokens, url) -> None:  # type: ignore[
                  "unauthorized")
 
 
-def test_a_deactivated_account_s_token_stops_working(app, client, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_a_deactivated_account_s_token_stops_working(app, client, tokens) -> None:
     assert get(client, "/api/v1/studies", tokens["researcher"]).status_code == 200
     with app.app_context():
         user = db.session.scalars(select(User).where(
@@ -100,27 +104,20 @@ def test_a_deactivated_account_s_token_stops_working(app, client, tokens) -> Non
     assert_error(get(client, "/api/v1/studies", tokens["researcher"]), 401, "invalid_token")
 
 
-def test_a_signed_in_browser_session_is_not_an_api_credential(app, tokens) -> None:  # type: ignore[no-untyped-def]
-    client = app.test_client()
-    with app.app_context():
-        user = db.session.scalars(select(User).where(
-            User.email == "researcher@allport.example")).one()
-        user.set_password("correct horse battery")
-        db.session.commit()
-    html = client.get("/login").get_data(as_text=True)
-    client.post("/login", data={"csrf_token": csrf_from(html), "password": "correct horse battery",
-                                "email": "researcher@allport.example"})
+@pytest.mark.usefixtures("tokens")
+def test_a_signed_in_browser_session_is_not_an_api_credential(staff_client: StaffClient) -> None:
+    client = staff_client("researcher")
     assert client.get("/researcher/demo/").status_code == 200
     assert_error(client.get("/api/v1/studies/demo"), 401, "unauthorized")
 
 
 @pytest.mark.parametrize("who", ["coordinator", "stranger"])
 @pytest.mark.parametrize("url", ENDPOINTS[1:])
-def test_no_researcher_role_in_the_study_is_403(client, tokens, who, url) -> None:  # type: ignore[no-untyped-def]
+def test_no_researcher_role_in_the_study_is_403(client, tokens, who, url) -> None:
     assert_error(get(client, url, tokens[who]), 403, "forbidden")
 
 
-def test_the_studies_list_is_the_caller_s(client, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_the_studies_list_is_the_caller_s(client, tokens) -> None:
     mine = get(client, "/api/v1/studies", tokens["researcher"]).get_json()["studies"]
     assert [s["slug"] for s in mine] == ["demo"]
     assert mine[0] == {"slug": "demo", "title": mine[0]["title"], "status": "recruiting",
@@ -132,7 +129,7 @@ def test_the_studies_list_is_the_caller_s(client, tokens) -> None:  # type: igno
     assert {s["slug"] for s in admin} == {"demo", "other"}
 
 
-def test_not_found_is_404_json(client, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_not_found_is_404_json(client, tokens) -> None:
     token = tokens["researcher"]
     assert_error(get(client, "/api/v1/studies/nosuch", token), 404, "not_found")
     assert_error(get(client, "/api/v1/studies/nosuch/analysis", token), 404, "not_found")
@@ -145,31 +142,32 @@ def test_not_found_is_404_json(client, tokens) -> None:  # type: ignore[no-untyp
     ("outcome=nope.total", "outcome"),
     ("populaton=itt", "populaton"),
 ])
-def test_a_bad_parameter_is_422(client, tokens, query, parameter) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_parameter_is_422(client, tokens, query, parameter) -> None:
     response = get(client, f"/api/v1/studies/demo/analysis?{query}", tokens["researcher"])
     assert assert_error(response, 422, "invalid_parameter")["parameter"] == parameter
 
 
-def test_a_study_without_data_is_422_not_analysable(client, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_a_study_without_data_is_422_not_analysable(client, tokens) -> None:
     response = get(client, "/api/v1/studies/other/analysis", tokens["stranger"])
     assert "no outcome" in assert_error(response, 422, "not_analysable")["message"]
 
 
-def test_the_study_gives_blinded_counts(client, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_the_study_gives_blinded_counts(client, tokens, simulated_demo: Demo) -> None:
     body = get(client, "/api/v1/studies/demo", tokens["researcher"]).get_json()
     assert body["arms"] == [{"code": "arm_a", "label": "Arm A"},
                             {"code": "arm_b", "label": "Arm B"}]
     counts = body["counts"]
-    assert counts["participants"] == TRAINEES
+    assert counts["participants"] == simulated_demo.trainees
     assert set(counts["allocated_by_arm"]) == {"arm_a", "arm_b"}
-    assert sum(counts["allocated_by_arm"].values()) == TRAINEES
-    assert counts["by_status"]["post_done"] + counts["by_status"]["allocated"] == TRAINEES
+    assert sum(counts["allocated_by_arm"].values()) == simulated_demo.trainees
+    by_status = counts["by_status"]
+    assert by_status["post_done"] + by_status["allocated"] == simulated_demo.trainees
     assert body["primary_outcome"] == "intergroup-anxiety.total"
     assert body["links"]["analysis"] == "/api/v1/studies/demo/analysis?population=itt"
     assert "education" not in json.dumps(body["counts"])
 
 
-def test_the_analysis_is_the_section_6_json(client, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_the_analysis_is_the_section_6_json(client, tokens) -> None:
     response = get(client, "/api/v1/studies/demo/analysis?population=per_protocol"
                    "&outcome=allport-stigma.total&outcome=intergroup-anxiety.total",
                    tokens["researcher"])
@@ -184,7 +182,7 @@ def test_the_analysis_is_the_section_6_json(client, tokens) -> None:  # type: ig
     assert set(entry["ancova"]["adjusted_difference"]) >= {"estimate", "se", "ci_low", "ci_high"}
 
 
-def test_exports_download_with_a_token_and_are_audited(app, client, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_exports_download_with_a_token_and_are_audited(app, client, tokens) -> None:
     token = tokens["researcher"]
     listing = get(client, "/api/v1/studies/demo/exports", token).get_json()["exports"]
     assert [e["name"] for e in listing][:4] == ["allocations.csv", "scores.csv", "responses.csv",
@@ -211,8 +209,8 @@ def test_exports_download_with_a_token_and_are_audited(app, client, tokens) -> N
     assert {e.actor for e in events} == {f"user:{user.id}"}
 
 
-def test_last_use_is_noted_at_most_once_a_minute(app, client, tokens) -> None:  # type: ignore[no-untyped-def]
-    def last_used():  # type: ignore[no-untyped-def]
+def test_last_use_is_noted_at_most_once_a_minute(app, client, tokens) -> None:
+    def last_used() -> datetime | None:
         with app.app_context():
             return db.session.scalars(select(ApiToken).where(
                 ApiToken.name == "researcher")).one().last_used_at
@@ -225,12 +223,12 @@ def test_last_use_is_noted_at_most_once_a_minute(app, client, tokens) -> None:  
     assert last_used() == first
 
 
-def test_csrf_protection_stays_on_for_the_pages(app) -> None:  # type: ignore[no-untyped-def]
+def test_csrf_protection_stays_on_for_the_pages(app) -> None:
     assert app.config.get("WTF_CSRF_ENABLED", True) is True
     assert app.test_client().post("/login", data={"email": "x", "password": "y"}).status_code == 400
 
 
-def test_create_list_and_revoke_tokens_from_the_command_line(app, runner) -> None:  # type: ignore[no-untyped-def]
+def test_create_list_and_revoke_tokens_from_the_command_line(app, runner) -> None:
     run(runner, "demo")
     result = runner.invoke(args=["create-token", "Researcher@allport.example", "--name", "R"])
     assert result.exit_code == 0, result.output
@@ -252,15 +250,11 @@ def test_create_list_and_revoke_tokens_from_the_command_line(app, runner) -> Non
     assert runner.invoke(args=["revoke-token", "999"]).exit_code != 0
 
 
-def test_cli_page_and_api_give_the_same_numbers(app, runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_page_and_api_give_the_same_numbers(app: Flask, runner: FlaskCliRunner, tmp_path: Path,
+                                                staff_client: StaffClient) -> None:
     """End to end: ``flask demo --simulate``, then the same analysis three ways."""
     assert run(runner, "demo", "--simulate", "--trainees", str(TRAINEES)).exit_code == 0
     token = runner.invoke(args=["create-token", "researcher@allport.example"]).stdout.strip()
-    with app.app_context():
-        user = db.session.scalars(select(User).where(
-            User.email == "researcher@allport.example")).one()
-        user.set_password("correct horse battery")
-        db.session.commit()
 
     for population in ("itt", "per_protocol"):
         out = tmp_path / f"{population}.json"
@@ -274,11 +268,7 @@ def test_cli_page_and_api_give_the_same_numbers(app, runner, tmp_path) -> None: 
         assert from_cli["population"] == population
 
     itt = json.loads((tmp_path / "itt.json").read_text())
-    client = app.test_client()
-    html = client.get("/login").get_data(as_text=True)
-    client.post("/login", data={"csrf_token": csrf_from(html), "password": "correct horse battery",
-                                "email": "researcher@allport.example"})
-    page = client.get("/researcher/demo/analysis?population=itt&" + "&".join(
+    page = staff_client("researcher").get("/researcher/demo/analysis?population=itt&" + "&".join(
         f"outcome={name}" for name in itt["outcomes"])).get_data(as_text=True)
     assert "Population: Intention to treat" in page
     for name, entry in itt["outcomes"].items():

@@ -2,38 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from study.config import ConfigurationError
 from study.extensions import db
-from study.models import Membership, Role, User
+from study.models import User
 from study.services import invitations
-from study.services.demo import seed_demo
-from study.services.studies import get_study
-from tests.helpers import csrf_from
+from tests.helpers import Demo, StaffClient, csrf_from
 
-PASSWORD = "correct horse battery"
+Accounts = dict[str, tuple[str, str]]
 
 
 @pytest.fixture
-def accounts(app):  # type: ignore[no-untyped-def]
-    """The demo study plus: an outsider (no role anywhere) and a second study's coordinator."""
-    with app.app_context():
-        demo = seed_demo(db.session, app.extensions["allport.instruments"])
-        outsider = User(email="outsider@example.org", password_hash="")
-        outsider.set_password(PASSWORD)
-        db.session.add(outsider)
-        study = get_study(db.session, "demo")
+def accounts(demo: Demo) -> Accounts:
+    """The demo's staff accounts, by role: (email, password)."""
+    return {"admin": demo.accounts.admin, "coordinator": demo.accounts.coordinator,
+            "researcher": demo.accounts.researcher}
+
+
+@pytest.fixture
+def trainee_code(demo: Demo) -> str:
+    """The code of a trainee invited to the demo study."""
+    with demo.app.app_context():
+        study = demo.study()
         code = invitations.invite(db.session, study, study.cohorts[0], 1,
                                   actor="test")[0].participant.code
         db.session.commit()
-    return {"admin": demo.admin, "coordinator": demo.coordinator,
-            "researcher": demo.researcher, "outsider": ("outsider@example.org", PASSWORD),
-            "code": code}
+    return code
 
 
-def login(client, account, next_url: str | None = None):  # type: ignore[no-untyped-def]
+def login(client: FlaskClient, account: tuple[str, str],
+          next_url: str | None = None) -> TestResponse:
+    """Sign in through the login form: the tests here are about signing in itself."""
     email, password = account
     html = client.get("/login").get_data(as_text=True)
     data = {"csrf_token": csrf_from(html), "email": email, "password": password}
@@ -42,7 +49,7 @@ def login(client, account, next_url: str | None = None):  # type: ignore[no-unty
     return client.post("/login", data=data)
 
 
-def test_login_and_landing_pages(client, accounts) -> None:  # type: ignore[no-untyped-def]
+def test_login_and_landing_pages(client: FlaskClient, accounts: Accounts) -> None:
     response = login(client, accounts["coordinator"])
     assert response.status_code == 303
     page = client.get("/", follow_redirects=True)
@@ -51,13 +58,13 @@ def test_login_and_landing_pages(client, accounts) -> None:  # type: ignore[no-u
     assert "Meeting as equals" in html and "Invited" in html
 
 
-def test_wrong_password_message_beside_the_field(client, accounts) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_password_message_beside_the_field(client: FlaskClient, accounts: Accounts) -> None:
     response = login(client, (accounts["coordinator"][0], "wrong password"))
     assert response.status_code == 422
     assert "do not match an active account" in response.get_data(as_text=True)
 
 
-def test_login_form_needs_csrf(client, accounts) -> None:  # type: ignore[no-untyped-def]
+def test_login_form_needs_csrf(client: FlaskClient, accounts: Accounts) -> None:
     email, password = accounts["coordinator"]
     response = client.post("/login", data={"email": email, "password": password})
     assert response.status_code == 400
@@ -66,19 +73,20 @@ def test_login_form_needs_csrf(client, accounts) -> None:  # type: ignore[no-unt
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example", "https://evil.example/",
                                     "/\\/evil.example", "javascript:alert(1)", "/\tevil"])
-def test_next_never_leaves_the_site(client, accounts, target) -> None:  # type: ignore[no-untyped-def]
+def test_next_never_leaves_the_site(client: FlaskClient, accounts: Accounts,
+                                   target: str) -> None:
     response = login(client, accounts["coordinator"], next_url=target)
     assert response.status_code == 303
     location = response.headers["Location"]
     assert "evil" not in location and not location.startswith(("//", "http", "javascript"))
 
 
-def test_next_inside_the_site_is_followed(client, accounts) -> None:  # type: ignore[no-untyped-def]
+def test_next_inside_the_site_is_followed(client: FlaskClient, accounts: Accounts) -> None:
     response = login(client, accounts["coordinator"], next_url="/coordinator/demo/sessions")
     assert response.headers["Location"] == "/coordinator/demo/sessions"
 
 
-def test_logout_ends_every_session_of_the_user(app, accounts) -> None:  # type: ignore[no-untyped-def]
+def test_logout_ends_every_session_of_the_user(app: Flask, accounts: Accounts) -> None:
     laptop, phone = app.test_client(), app.test_client()
     login(laptop, accounts["coordinator"])
     login(phone, accounts["coordinator"])
@@ -90,7 +98,7 @@ def test_logout_ends_every_session_of_the_user(app, accounts) -> None:  # type: 
     assert phone.get("/coordinator/").status_code == 302
 
 
-def test_password_change_ends_sessions(app, accounts) -> None:  # type: ignore[no-untyped-def]
+def test_password_change_ends_sessions(app: Flask, accounts: Accounts) -> None:
     client = app.test_client()
     login(client, accounts["researcher"])
     assert client.get("/researcher/").status_code == 200
@@ -101,7 +109,7 @@ def test_password_change_ends_sessions(app, accounts) -> None:  # type: ignore[n
     assert client.get("/researcher/").status_code == 302
 
 
-def test_idle_timeout_signs_out(make_app, accounts) -> None:  # type: ignore[no-untyped-def]
+def test_idle_timeout_signs_out(make_app: Callable[..., Flask], accounts: Accounts) -> None:
     from datetime import timedelta
 
     app = make_app(STAFF_IDLE_TIMEOUT=timedelta(seconds=0))
@@ -111,7 +119,8 @@ def test_idle_timeout_signs_out(make_app, accounts) -> None:  # type: ignore[no-
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
-def test_login_attempts_are_rate_limited(make_app, accounts) -> None:  # type: ignore[no-untyped-def]
+def test_login_attempts_are_rate_limited(make_app: Callable[..., Flask],
+                                         accounts: Accounts) -> None:
     app = make_app(LOGIN_RATE_LIMIT="3 per minute")
     client = app.test_client()
     responses = [login(client, (accounts["coordinator"][0], "wrong")) for _ in range(4)]
@@ -119,7 +128,8 @@ def test_login_attempts_are_rate_limited(make_app, accounts) -> None:  # type: i
     assert "Too many attempts" in responses[3].get_data(as_text=True)
 
 
-def test_secret_key_is_required_in_production(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_secret_key_is_required_in_production(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
     from app import create_app
 
     monkeypatch.delenv("SECRET_KEY", raising=False)
@@ -127,7 +137,8 @@ def test_secret_key_is_required_in_production(monkeypatch, tmp_path) -> None:  #
         create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "sqlite://"})
 
 
-def test_production_cookies_are_secure(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_production_cookies_are_secure(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
     from app import create_app
 
     app = create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "sqlite://",
@@ -145,7 +156,7 @@ def test_postgres_url_forms_are_accepted() -> None:
     assert normalise_database_url("sqlite:///x") == "sqlite:///x"
 
 
-def test_healthz(client) -> None:  # type: ignore[no-untyped-def]
+def test_healthz(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json["database"] == "ok"
 
@@ -156,7 +167,7 @@ STAFF_PREFIXES = ("coordinator.", "researcher.", "admin.", "api.")
 ROUTE_ARGS = {"slug": "demo", "session_id": 1, "table": "scores"}
 
 
-def staff_routes(app, code: str = "PNOSUCH00"):  # type: ignore[no-untyped-def]
+def staff_routes(app: Flask, code: str = "PNOSUCH00") -> list[tuple[str, str, str, bool]]:
     """Every staff route with real arguments (``code``: a demo trainee's code)."""
     routes = []
     arguments = {**ROUTE_ARGS, "code": code}
@@ -169,15 +180,15 @@ def staff_routes(app, code: str = "PNOSUCH00"):  # type: ignore[no-untyped-def]
     return routes
 
 
-def test_the_staff_route_list_is_not_empty(app) -> None:  # type: ignore[no-untyped-def]
+def test_the_staff_route_list_is_not_empty(app: Flask) -> None:
     endpoints = {endpoint for _, _, endpoint, _ in staff_routes(app)}
     assert {"coordinator.index", "coordinator.attendance", "researcher.export",
             "admin.index"} <= endpoints
 
 
-def test_every_staff_route_refuses_anonymous_users(app, accounts) -> None:  # type: ignore[no-untyped-def]
+def test_every_staff_route_refuses_anonymous_users(app: Flask, trainee_code: str) -> None:
     client = app.test_client()
-    for method, url, endpoint, _ in staff_routes(app, accounts["code"]):
+    for method, url, endpoint, _ in staff_routes(app, trainee_code):
         response = client.open(url, method=method)
         if endpoint.startswith("api."):
             assert response.status_code == 401, (method, url)
@@ -188,11 +199,11 @@ def test_every_staff_route_refuses_anonymous_users(app, accounts) -> None:  # ty
             assert response.status_code in (302, 400), (method, url)
 
 
-def test_every_study_route_refuses_staff_without_a_role_in_the_study(app, accounts) -> None:  # type: ignore[no-untyped-def]
-    client = app.test_client()
-    login(client, accounts["outsider"])
+def test_every_study_route_refuses_staff_without_a_role_in_the_study(
+        app: Flask, trainee_code: str, staff_client: StaffClient) -> None:
+    client = staff_client("outsider")
     token = csrf_from(client.get("/coordinator/").get_data(as_text=True))
-    for method, url, endpoint, per_study in staff_routes(app, accounts["code"]):
+    for method, url, endpoint, per_study in staff_routes(app, trainee_code):
         if endpoint.startswith("api."):
             continue
         response = client.open(url, method=method, data={"csrf_token": token})
@@ -203,11 +214,9 @@ def test_every_study_route_refuses_staff_without_a_role_in_the_study(app, accoun
             assert "demo" not in response.get_data(as_text=True).lower().split("</nav>")[-1]
 
 
-def test_roles_do_not_cross(app, accounts) -> None:  # type: ignore[no-untyped-def]
-    researcher, coordinator = app.test_client(), app.test_client()
-    login(researcher, accounts["researcher"])
-    login(coordinator, accounts["coordinator"])
-    for method, url, endpoint, per_study in staff_routes(app, accounts["code"]):
+def test_roles_do_not_cross(app: Flask, trainee_code: str, staff_client: StaffClient) -> None:
+    researcher, coordinator = staff_client("researcher"), staff_client("coordinator")
+    for method, url, endpoint, per_study in staff_routes(app, trainee_code):
         if not per_study or method != "GET":
             continue
         if endpoint.startswith("coordinator."):
@@ -218,18 +227,15 @@ def test_roles_do_not_cross(app, accounts) -> None:  # type: ignore[no-untyped-d
             assert researcher.get(url).status_code == 200, url
 
 
-def test_a_coordinator_of_another_study_sees_nothing_of_demo(app, accounts) -> None:  # type: ignore[no-untyped-def]
+def test_a_coordinator_of_another_study_sees_nothing_of_demo(
+        demo: Demo, staff_client: StaffClient) -> None:
     from study.services.studies import StudySpec, create_study
 
-    with app.app_context():
-        other = create_study(db.session, StudySpec(slug="other", title="Other study",
-                                                   consent_text="x"),
-                             app.extensions["allport.instruments"], actor="test")
-        user = db.session.scalars(select(User).where(User.email == "outsider@example.org")).one()
-        db.session.add(Membership(user_id=user.id, study_id=other.id, role=Role.COORDINATOR))
+    with demo.app.app_context():
+        create_study(db.session, StudySpec(slug="other", title="Other study", consent_text="x"),
+                     demo.library, actor="test")
         db.session.commit()
-    client = app.test_client()
-    login(client, accounts["outsider"])
+    client = staff_client("coordinator", study="other")
     index = client.get("/coordinator/").get_data(as_text=True)
     assert "Other study" in index and "Meeting as equals" not in index
     assert client.get("/coordinator/demo/").status_code == 403

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from werkzeug.routing import BuildError
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.routing import BuildError, Rule
 
 from study.extensions import db
 from study.services import invitations
-from study.services.demo import seed_demo
-from study.services.studies import get_study
-from tests.helpers import TraineeDriver, csrf_from
+from tests.helpers import Demo, StaffClient, TraineeDriver, csrf_from
 
 GARBAGE = [
     {},
@@ -22,33 +22,31 @@ GARBAGE = [
 
 
 @pytest.fixture
-def setting(app):  # type: ignore[no-untyped-def]
-    with app.app_context():
-        accounts = seed_demo(db.session, app.extensions["allport.instruments"])
-        study = get_study(db.session, "demo")
+def trainee(demo: Demo) -> tuple[str, str]:
+    """A trainee invited to the demo study: (link token, code)."""
+    with demo.app.app_context():
+        study = demo.study()
         issued = invitations.invite(db.session, study, study.cohorts[0], 1, actor="test")[0]
         token, code = issued.token, issued.participant.code
         db.session.commit()
-    return accounts, token, code
+    return token, code
 
 
-def post_routes(app):  # type: ignore[no-untyped-def]
+def post_routes(app: Flask) -> list[Rule]:
     """Every POST route; signing out and withdrawing last, so the rest meet a live session."""
     last = ("auth.logout", "trainee.withdraw")
     rules = [rule for rule in app.url_map.iter_rules() if "POST" in rule.methods]
     return sorted(rules, key=lambda rule: rule.endpoint in last)
 
 
-def test_no_post_route_answers_500_to_garbage(app, setting) -> None:  # type: ignore[no-untyped-def]
-    accounts, token, code = setting
-    trainee = app.test_client()
-    TraineeDriver(trainee, token).consent()
-    staff = app.test_client()
-    html = staff.get("/login").get_data(as_text=True)
-    staff.post("/login", data={"csrf_token": csrf_from(html), "email": accounts.admin[0],
-                               "password": accounts.admin[1]})
+def test_no_post_route_answers_500_to_garbage(app: Flask, trainee: tuple[str, str],
+                                              staff_client: StaffClient) -> None:
+    token, code = trainee
+    trainee_client = app.test_client()
+    TraineeDriver(trainee_client, token).consent()
+    staff = staff_client("admin")
     staff_token = csrf_from(staff.get("/coordinator/").get_data(as_text=True))
-    trainee_token = csrf_from(trainee.get(f"/t/{token}/withdraw").get_data(as_text=True))
+    trainee_token = csrf_from(trainee_client.get(f"/t/{token}/withdraw").get_data(as_text=True))
     values = {"token": token, "slug": "demo", "session_id": 1, "table": "scores.csv",
               "code": code, "timepoint": "baseline", "instrument_id": "background",
               "position": 0}
@@ -58,7 +56,7 @@ def test_no_post_route_answers_500_to_garbage(app, setting) -> None:  # type: ig
             url = rule.build({k: v for k, v in values.items() if k in rule.arguments})[1]
         except BuildError:  # pragma: no cover - every argument is known above
             pytest.fail(f"no value for the arguments of {rule.rule}")
-        client, csrf = (trainee, trainee_token) if rule.endpoint.startswith("trainee.") \
+        client, csrf = (trainee_client, trainee_token) if rule.endpoint.startswith("trainee.") \
             else (staff, staff_token)
         for data in GARBAGE:
             for with_csrf in (False, True):
@@ -75,5 +73,6 @@ def test_no_post_route_answers_500_to_garbage(app, setting) -> None:  # type: ig
 @pytest.mark.parametrize("path", ["/t/%ff%fe", "/t/x/q/nowhere/nothing", "/t/x/education/99999",
                                   "/coordinator/demo/participants/%00", "/researcher/demo/analysis"
                                   "?population=x&outcome=%ff", "/login?next=%0d%0aSet-Cookie:x"])
-def test_odd_addresses_never_answer_500(client, setting, path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("trainee")
+def test_odd_addresses_never_answer_500(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code < 500

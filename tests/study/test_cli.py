@@ -12,11 +12,11 @@ from study.extensions import db
 from study.models import AuditEvent, Participant, User
 
 
-def run(runner, *args: str, **env: str):  # type: ignore[no-untyped-def]
+def run(runner, *args: str, **env: str):
     return runner.invoke(args=list(args), env=env or None, catch_exceptions=False)
 
 
-def test_init_db_runs_the_migrations_and_is_idempotent(make_app, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_init_db_runs_the_migrations_and_is_idempotent(make_app, database_url) -> None:
     if database_url.startswith("postgresql"):
         pytest.skip("the PostgreSQL schema is created once per session by the fixtures")
     app = make_app()
@@ -32,7 +32,7 @@ def test_init_db_runs_the_migrations_and_is_idempotent(make_app, database_url) -
     assert {"participants", "allocations", "audit_events", "alembic_version"} <= tables
 
 
-def test_migrations_match_the_models(make_app, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_migrations_match_the_models(make_app, database_url) -> None:
     """A model change without a migration fails here."""
     if database_url.startswith("postgresql"):
         pytest.skip("checked on SQLite")
@@ -52,7 +52,7 @@ def test_migrations_match_the_models(make_app, database_url) -> None:  # type: i
     assert diff == []
 
 
-def test_demo_seeds_once_and_prints_logins(app, runner) -> None:  # type: ignore[no-untyped-def]
+def test_demo_seeds_once_and_prints_logins(app, runner) -> None:
     result = run(runner, "demo")
     assert result.exit_code == 0
     assert "coordinator@allport.example" in result.output
@@ -61,7 +61,7 @@ def test_demo_seeds_once_and_prints_logins(app, runner) -> None:  # type: ignore
     assert again.exit_code == 0 and "exists already" in again.output
 
 
-def test_demo_simulate_fills_journeys(app, runner) -> None:  # type: ignore[no-untyped-def]
+def test_demo_simulate_fills_journeys(app, runner) -> None:
     from study.models import ContactSession
 
     run(runner, "demo")
@@ -80,7 +80,7 @@ def test_demo_simulate_fills_journeys(app, runner) -> None:  # type: ignore[no-u
         assert len(db.session.scalars(select(ContactSession)).all()) > 3
 
 
-def test_invite_prints_absolute_links_that_work(app, runner) -> None:  # type: ignore[no-untyped-def]
+def test_invite_prints_absolute_links_that_work(app, runner) -> None:
     run(runner, "demo")
     result = run(runner, "invite", "demo", "--count", "3", "--base-url", "https://allport.test/")
     assert result.exit_code == 0, result.output
@@ -102,7 +102,7 @@ def test_invite_prints_absolute_links_that_work(app, runner) -> None:  # type: i
     (["create-user", "a@b.example", "--role", "researcher"], "needs --study SLUG"),
     (["analyze", "--json", "out.json"], "Give either a CSV file or --study SLUG"),
 ])
-def test_cli_misuse_is_one_clear_line(app, runner, args, message) -> None:  # type: ignore[no-untyped-def]
+def test_cli_misuse_is_one_clear_line(app, runner, args, message) -> None:
     run(runner, "demo")
     result = runner.invoke(args=args)
     assert result.exit_code != 0
@@ -110,7 +110,7 @@ def test_cli_misuse_is_one_clear_line(app, runner, args, message) -> None:  # ty
     assert "Traceback" not in result.output
 
 
-def test_create_user_reads_the_password_from_the_environment(app, runner) -> None:  # type: ignore[no-untyped-def]
+def test_create_user_reads_the_password_from_the_environment(app, runner) -> None:
     run(runner, "demo")
     result = run(runner, "create-user", "Sam@Example.org", "--role", "coordinator", "--study",
                  "demo", ALLPORT_PASSWORD="a long enough password")
@@ -122,13 +122,13 @@ def test_create_user_reads_the_password_from_the_environment(app, runner) -> Non
         assert [m.role.value for m in user.memberships] == ["coordinator"]
 
 
-def test_create_user_without_password_or_terminal_fails_cleanly(app, runner) -> None:  # type: ignore[no-untyped-def]
+def test_create_user_without_password_or_terminal_fails_cleanly(app, runner) -> None:
     result = runner.invoke(args=["create-user", "x@example.org", "--role", "admin"], input="")
     assert result.exit_code != 0
     assert "ALLPORT_PASSWORD" in result.output
 
 
-def test_export_tables_are_deidentified_and_audited(app, runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_tables_are_deidentified_and_audited(app, runner, tmp_path) -> None:
     run(runner, "demo", "--simulate", "--trainees", "12")
     expected = {
         "allocations": {"participant", "arm", "stratum", "allocated_at"},
@@ -153,7 +153,7 @@ def test_export_tables_are_deidentified_and_audited(app, runner, tmp_path) -> No
         assert {e.details["table"] for e in exports} == set(expected)
 
 
-def test_commands_on_an_empty_database_say_to_run_init_db(make_app, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_commands_on_an_empty_database_say_to_run_init_db(make_app, database_url) -> None:
     if database_url.startswith("postgresql"):
         pytest.skip("the PostgreSQL schema is shared by the whole run")
     app = make_app()
@@ -170,7 +170,7 @@ def test_commands_on_an_empty_database_say_to_run_init_db(make_app, database_url
         assert "Traceback" not in result.output
 
 
-def test_an_unreachable_database_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreachable_database_is_one_line(tmp_path) -> None:
     from app import create_app
 
     app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path),

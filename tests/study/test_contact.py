@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select
 
 from study.errors import NotAllowed
@@ -22,21 +23,13 @@ from study.models import (
 )
 from study.services import contact, invitations, journey
 from study.services.allocation import lock_participant
-from study.services.demo import seed_demo
-from study.services.studies import get_study
+from tests.helpers import Demo
 
 
-@pytest.fixture
-def demo(app):  # type: ignore[no-untyped-def]
-    with app.app_context():
-        seed_demo(db.session, app.extensions["allport.instruments"])
-        db.session.commit()
-
-
-def contact_arm_trainees(app, count: int) -> list[int]:  # type: ignore[no-untyped-def]
+def contact_arm_trainees(demo: Demo, count: int) -> list[int]:
     """Trainees allocated to the contact arm (allocation rows written directly for speed)."""
-    with app.app_context():
-        study = get_study(db.session, "demo")
+    with demo.app.app_context():
+        study = demo.study()
         arm = db.session.scalars(select(Arm).where(Arm.study_id == study.id,
                                                    Arm.kind == ArmKind.CONTACT)).one()
         ids = []
@@ -52,9 +45,9 @@ def contact_arm_trainees(app, count: int) -> list[int]:  # type: ignore[no-untyp
         return ids
 
 
-def test_a_session_needs_a_peer_certified_on_its_date(app, demo) -> None:  # type: ignore[no-untyped-def]
+def test_a_session_needs_a_peer_certified_on_its_date(app: Flask, demo: Demo) -> None:
     with app.app_context():
-        study = get_study(db.session, "demo")
+        study = demo.study()
         lapsed = Facilitator(study_id=study.id, display_name="Lapsed", certification_body="B",
                              certification_number="1", certified_from=date(2020, 1, 1),
                              certified_until=date.today() + timedelta(days=5))
@@ -69,9 +62,9 @@ def test_a_session_needs_a_peer_certified_on_its_date(app, demo) -> None:  # typ
                                  starts_at=soon, capacity=5, location="Room", actor="t")
 
 
-def test_booking_is_refused_outside_the_contact_arm(app, demo) -> None:  # type: ignore[no-untyped-def]
+def test_booking_is_refused_outside_the_contact_arm(app: Flask, demo: Demo) -> None:
     with app.app_context():
-        study = get_study(db.session, "demo")
+        study = demo.study()
         participant = invitations.invite(db.session, study, study.cohorts[0], 1,
                                          actor="t")[0].participant
         session_id = db.session.scalars(select(ContactSession.id)).first()
@@ -79,8 +72,8 @@ def test_booking_is_refused_outside_the_contact_arm(app, demo) -> None:  # type:
             contact.book(db.session, participant, session_id)
 
 
-def test_capacity_holds_under_concurrent_booking(app, demo) -> None:  # type: ignore[no-untyped-def]
-    trainees = contact_arm_trainees(app, 30)
+def test_capacity_holds_under_concurrent_booking(app: Flask, demo: Demo) -> None:
+    trainees = contact_arm_trainees(demo, 30)
     with app.app_context():
         target = db.session.scalars(select(ContactSession).order_by(ContactSession.id)).first()
         target.capacity = 7
@@ -111,8 +104,8 @@ def test_capacity_holds_under_concurrent_booking(app, demo) -> None:  # type: ig
         assert db.session.scalar(select(func.count(Booking.id))) == 7
 
 
-def test_moving_a_booking_keeps_one_place(app, demo) -> None:  # type: ignore[no-untyped-def]
-    (pid,) = contact_arm_trainees(app, 1)
+def test_moving_a_booking_keeps_one_place(app: Flask, demo: Demo) -> None:
+    (pid,) = contact_arm_trainees(demo, 1)
     with app.app_context():
         first, second = db.session.scalars(select(ContactSession.id)
                                            .order_by(ContactSession.id)).all()[:2]
@@ -124,8 +117,8 @@ def test_moving_a_booking_keeps_one_place(app, demo) -> None:  # type: ignore[no
         assert [b.session_id for b in bookings] == [second]
 
 
-def test_attendance_moves_the_trainee_on_and_can_be_undone(app, demo) -> None:  # type: ignore[no-untyped-def]
-    (pid,) = contact_arm_trainees(app, 1)
+def test_attendance_moves_the_trainee_on_and_can_be_undone(app: Flask, demo: Demo) -> None:
+    (pid,) = contact_arm_trainees(demo, 1)
     with app.app_context():
         staff = User(email="c@example.org", password_hash="x")
         db.session.add(staff)
@@ -145,8 +138,8 @@ def test_attendance_moves_the_trainee_on_and_can_be_undone(app, demo) -> None:  
         assert journey.next_step(db.session, participant).name == "contact"
 
 
-def test_post_questionnaire_closes_after_the_window(app, demo) -> None:  # type: ignore[no-untyped-def]
-    (pid,) = contact_arm_trainees(app, 1)
+def test_post_questionnaire_closes_after_the_window(app: Flask, demo: Demo) -> None:
+    (pid,) = contact_arm_trainees(demo, 1)
     with app.app_context():
         participant = lock_participant(db.session, pid)
         journey.mark_intervention_done(db.session, participant, actor="t", how="test")

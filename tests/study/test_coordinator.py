@@ -5,30 +5,25 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from study.extensions import db
 from study.models import AuditEvent, ParticipantStatus
 from study.services import invitations
-from study.services.demo import seed_demo
 from study.services.studies import get_study
-from tests.helpers import TraineeDriver, csrf_from
+from tests.helpers import Demo, StaffClient, TraineeDriver, csrf_from
 
 
 @pytest.fixture
-def coordinator(app):  # type: ignore[no-untyped-def]
-    with app.app_context():
-        accounts = seed_demo(db.session, app.extensions["allport.instruments"])
-        db.session.commit()
-    client = app.test_client()
-    email, password = accounts.coordinator
-    html = client.get("/login").get_data(as_text=True)
-    client.post("/login", data={"csrf_token": csrf_from(html), "email": email,
-                                "password": password})
-    return client
+def coordinator(demo: Demo, staff_client: StaffClient) -> FlaskClient:
+    """A coordinator of the demo study, signed in."""
+    return staff_client("coordinator")
 
 
-def new_trainee(app):  # type: ignore[no-untyped-def]
+def new_trainee(app: Flask) -> tuple[str, str]:
     with app.app_context():
         study = get_study(db.session, "demo")
         issued = invitations.invite(db.session, study, study.cohorts[0], 1, actor="test")[0]
@@ -36,19 +31,19 @@ def new_trainee(app):  # type: ignore[no-untyped-def]
         return issued.token, issued.participant.code
 
 
-def post(client, url: str, form_url: str, data: dict):  # type: ignore[no-untyped-def]
+def post(client: FlaskClient, url: str, form_url: str, data: dict[str, object]) -> TestResponse:
     html = client.get(form_url).get_data(as_text=True)
     return client.post(url, data={"csrf_token": csrf_from(html), **data})
 
 
-def status_of(app, code: str) -> ParticipantStatus:  # type: ignore[no-untyped-def]
+def status_of(app: Flask, code: str) -> ParticipantStatus:
     from study.models import Participant
 
     with app.app_context():
         return db.session.scalars(select(Participant.status).where(Participant.code == code)).one()
 
 
-def test_the_study_page_links_each_trainee(app, coordinator) -> None:  # type: ignore[no-untyped-def]
+def test_the_study_page_links_each_trainee(app: Flask, coordinator: FlaskClient) -> None:
     _, code = new_trainee(app)
     html = coordinator.get("/coordinator/demo/").get_data(as_text=True)
     assert f'/coordinator/demo/participants/{code}"' in html
@@ -56,7 +51,7 @@ def test_the_study_page_links_each_trainee(app, coordinator) -> None:  # type: i
     assert code in page and "invited" in page
 
 
-def test_a_new_link_replaces_the_lost_one(app, coordinator) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_link_replaces_the_lost_one(app: Flask, coordinator: FlaskClient) -> None:
     token, code = new_trainee(app)
     page_url = f"/coordinator/demo/participants/{code}"
     response = post(coordinator, f"{page_url}/link", page_url, {})
@@ -73,7 +68,7 @@ def test_a_new_link_replaces_the_lost_one(app, coordinator) -> None:  # type: ig
     assert "invitation_reissued" in actions
 
 
-def test_withdrawing_for_a_trainee_needs_a_reason(app, coordinator) -> None:  # type: ignore[no-untyped-def]
+def test_withdrawing_for_a_trainee_needs_a_reason(app: Flask, coordinator: FlaskClient) -> None:
     token, code = new_trainee(app)
     TraineeDriver(app.test_client(), token).consent()
     page_url = f"/coordinator/demo/participants/{code}"
@@ -88,7 +83,7 @@ def test_withdrawing_for_a_trainee_needs_a_reason(app, coordinator) -> None:  # 
     assert "nothing to change" in page and "withdrawal" in page
 
 
-def test_lost_to_follow_up_only_after_allocation(app, coordinator) -> None:  # type: ignore[no-untyped-def]
+def test_lost_to_follow_up_only_after_allocation(app: Flask, coordinator: FlaskClient) -> None:
     token, code = new_trainee(app)
     page_url = f"/coordinator/demo/participants/{code}"
     assert "Record as lost" not in coordinator.get(page_url).get_data(as_text=True)
@@ -103,11 +98,11 @@ def test_lost_to_follow_up_only_after_allocation(app, coordinator) -> None:  # t
     assert status_of(app, code) is ParticipantStatus.LOST
 
 
-def test_an_unknown_code_is_404(coordinator) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_code_is_404(coordinator: FlaskClient) -> None:
     assert coordinator.get("/coordinator/demo/participants/PNOSUCH00").status_code == 404
 
 
-def test_scheduling_a_session_needs_a_certified_peer(app, coordinator) -> None:  # type: ignore[no-untyped-def]
+def test_scheduling_a_session_needs_a_certified_peer(app: Flask, coordinator: FlaskClient) -> None:
     from datetime import date, timedelta
 
     from study.models import ContactSession, Facilitator
@@ -140,7 +135,8 @@ def test_scheduling_a_session_needs_a_certified_peer(app, coordinator) -> None: 
     assert starts == [soon]
 
 
-def test_cancelling_a_session_sends_its_trainees_back_to_booking(app, coordinator) -> None:  # type: ignore[no-untyped-def]
+def test_cancelling_a_session_sends_its_trainees_back_to_booking(app: Flask,
+                                                                 coordinator: FlaskClient) -> None:
     from study.models import Booking, ContactSession, SessionStatus
 
     while True:  # a trainee in the contact arm, with a booking
@@ -159,5 +155,5 @@ def test_cancelling_a_session_sends_its_trainees_back_to_booking(app, coordinato
     with app.app_context():
         assert db.session.get(ContactSession, session_id).status is SessionStatus.CANCELLED
         assert db.session.scalars(select(Booking)).all() == []
-    page = trainee.open().get_data(as_text=True)
-    assert "Book a session" in page and f'value="{session_id}"' not in page
+    html = trainee.open().get_data(as_text=True)
+    assert "Book a session" in html and f'value="{session_id}"' not in html

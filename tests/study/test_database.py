@@ -15,13 +15,13 @@ from study.models import Cohort
 
 
 @pytest.fixture
-def sqlite_app(app, database_url):  # type: ignore[no-untyped-def]
+def sqlite_app(app, database_url):
     if not database_url.startswith("sqlite"):
         pytest.skip("SQLite's transaction handling")
     return app
 
 
-def writer_lock_is_free(app) -> bool:  # type: ignore[no-untyped-def]
+def writer_lock_is_free(app) -> bool:
     with app.app_context():
         path = f"{db.engine.url.database}-writers.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT)
@@ -36,7 +36,7 @@ def writer_lock_is_free(app) -> bool:  # type: ignore[no-untyped-def]
         os.close(fd)
 
 
-def test_a_write_transaction_holds_the_queue_until_it_ends(sqlite_app) -> None:  # type: ignore[no-untyped-def]
+def test_a_write_transaction_holds_the_queue_until_it_ends(sqlite_app) -> None:
     with sqlite_app.app_context():
         db.session.execute(text("SELECT 1"))
         assert not writer_lock_is_free(sqlite_app)
@@ -47,14 +47,14 @@ def test_a_write_transaction_holds_the_queue_until_it_ends(sqlite_app) -> None: 
         assert writer_lock_is_free(sqlite_app)
 
 
-def test_an_error_inside_a_transaction_releases_the_queue(sqlite_app) -> None:  # type: ignore[no-untyped-def]
+def test_an_error_inside_a_transaction_releases_the_queue(sqlite_app) -> None:
     with sqlite_app.app_context():
         with pytest.raises(OperationalError):
             db.session.execute(text("SELECT * FROM no_such_table"))
     assert writer_lock_is_free(sqlite_app)
 
 
-def test_read_only_transactions_do_not_queue_and_cannot_write(sqlite_app) -> None:  # type: ignore[no-untyped-def]
+def test_read_only_transactions_do_not_queue_and_cannot_write(sqlite_app) -> None:
     with sqlite_app.app_context():
         begin_read_only()
         try:
@@ -68,7 +68,7 @@ def test_read_only_transactions_do_not_queue_and_cannot_write(sqlite_app) -> Non
             begin_for_writing()
 
 
-def test_get_pages_do_not_wait_for_a_writer(sqlite_app, client) -> None:  # type: ignore[no-untyped-def]
+def test_get_pages_do_not_wait_for_a_writer(sqlite_app, client) -> None:
     """While another process holds the writers' queue, a GET still answers: it never joins it."""
     import threading
 

@@ -17,17 +17,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select
 
 from study.extensions import db
 from study.models import Allocation, Participant, ParticipantStatus
 from study.services import invitations
-from study.services.demo import seed_demo
 from study.services.studies import get_study
-from tests.helpers import csrf_from, questionnaire_fields
+from tests.helpers import Demo, csrf_from, questionnaire_fields
 
 pytestmark = pytest.mark.slow
 
@@ -62,11 +63,8 @@ class Browser:
 
 
 @pytest.fixture
-def server(make_app, database_url, tmp_path):  # type: ignore[no-untyped-def]
-    app = make_app()
-    with app.app_context():
-        seed_demo(db.session, app.extensions["allport.instruments"])
-        db.session.commit()
+def server(demo: Demo, database_url: str, tmp_path: Path) -> Iterator[tuple[Flask, str]]:
+    app = demo.app
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "gunicorn-test",
            "ALLPORT_ENV": "development", "ALLPORT_INSTANCE_PATH": str(tmp_path / "instance")}
@@ -120,7 +118,7 @@ def walk(root: str, token: str, stop_after_consent: bool, failures: list[str]) -
             failures.append(f"{token[:6]}: server error {browser.statuses}")
 
 
-def test_sixty_trainees_at_once(server) -> None:  # type: ignore[no-untyped-def]
+def test_sixty_trainees_at_once(server) -> None:
     app, root = server
     with app.app_context():
         study = get_study(db.session, "demo")

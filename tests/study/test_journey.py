@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from study.extensions import db
@@ -20,32 +23,23 @@ from study.models import (
     utcnow,
 )
 from study.services import invitations
-from study.services.demo import seed_demo
-from study.services.studies import get_study
-from tests.helpers import TraineeDriver, csrf_from
+from tests.helpers import Demo, TraineeDriver, csrf_from
 
 
 @pytest.fixture
-def demo(app):  # type: ignore[no-untyped-def]
-    with app.app_context():
-        accounts = seed_demo(db.session, app.extensions["allport.instruments"])
-        db.session.commit()
-    app.config["DEMO_ACCOUNTS"] = accounts
-    return accounts
+def invite(demo: Demo) -> Callable[..., list[str]]:
+    """``invite(count=1)``: new trainee links to the demo study."""
 
-
-@pytest.fixture
-def invite(app, demo):  # type: ignore[no-untyped-def]
     def make(count: int = 1) -> list[str]:
-        with app.app_context():
-            study = get_study(db.session, "demo")
+        with demo.app.app_context():
+            study = demo.study()
             issued = invitations.invite(db.session, study, study.cohorts[0], count, actor="test")
             db.session.commit()
             return [i.token for i in issued]
     return make
 
 
-def participant_of(app, token: str) -> Participant:  # type: ignore[no-untyped-def]
+def participant_of(app, token: str) -> Participant:
     with app.app_context():
         participant = invitations.participant_for_token(db.session, token)
         assert participant is not None
@@ -53,7 +47,7 @@ def participant_of(app, token: str) -> Participant:  # type: ignore[no-untyped-d
         return participant
 
 
-def arm_of(app, token: str) -> str | None:  # type: ignore[no-untyped-def]
+def arm_of(app, token: str) -> str | None:
     with app.app_context():
         participant = invitations.participant_for_token(db.session, token)
         allocation = db.session.scalars(
@@ -61,7 +55,7 @@ def arm_of(app, token: str) -> str | None:  # type: ignore[no-untyped-def]
         return allocation.arm.key if allocation else None
 
 
-def test_welcome_then_consent_then_baseline(client, invite):  # type: ignore[no-untyped-def]
+def test_welcome_then_consent_then_baseline(client, invite):
     trainee = TraineeDriver(client, invite()[0])
     page = trainee.open()
     assert page.request.path.endswith("/welcome")
@@ -71,7 +65,7 @@ def test_welcome_then_consent_then_baseline(client, invite):  # type: ignore[no-
     assert "About you" in page.get_data(as_text=True)
 
 
-def test_consent_without_choice_rerenders_with_message(client, invite):  # type: ignore[no-untyped-def]
+def test_consent_without_choice_rerenders_with_message(client, invite):
     trainee = TraineeDriver(client, invite()[0])
     page = trainee.post("/consent", {}, follow=False)
     assert page.status_code == 422
@@ -80,7 +74,7 @@ def test_consent_without_choice_rerenders_with_message(client, invite):  # type:
     assert 'class="error-summary"' in html
 
 
-def test_decline_is_recorded_and_ends_politely(app, client, invite):  # type: ignore[no-untyped-def]
+def test_decline_is_recorded_and_ends_politely(app, client, invite):
     token = invite()[0]
     trainee = TraineeDriver(client, token)
     page = trainee.consent(agree=False)
@@ -91,14 +85,14 @@ def test_decline_is_recorded_and_ends_politely(app, client, invite):  # type: ig
                       follow_redirects=True).request.path.endswith("/status")
 
 
-def complete_baseline(client, token: str) -> TraineeDriver:  # type: ignore[no-untyped-def]
+def complete_baseline(client, token: str) -> TraineeDriver:
     trainee = TraineeDriver(client, token)
     trainee.consent(agree=True)
     trainee.answer_until_not_questionnaire()
     return trainee
 
 
-def test_allocation_happens_with_the_last_baseline_answer(app, client, invite):  # type: ignore[no-untyped-def]
+def test_allocation_happens_with_the_last_baseline_answer(app, client, invite):
     token = invite()[0]
     trainee = TraineeDriver(client, token)
     trainee.consent()
@@ -114,7 +108,8 @@ def test_allocation_happens_with_the_last_baseline_answer(app, client, invite): 
     assert page.request.path.endswith(expected)
 
 
-def test_full_journey_both_arms(app, client, invite):  # type: ignore[no-untyped-def]
+def test_full_journey_both_arms(app, client, invite, staff_client):
+    coordinator = staff_client("coordinator")
     seen_arms = set()
     for token in invite(8):
         trainee = complete_baseline(client, token)
@@ -138,7 +133,7 @@ def test_full_journey_both_arms(app, client, invite):  # type: ignore[no-untyped
             # The post questionnaire is refused before attendance is recorded.
             page = client.get(f"/t/{token}/q/post/intergroup-anxiety", follow_redirects=True)
             assert page.request.path.endswith("/sessions")
-            record_attendance(app, token)
+            record_attendance(app, coordinator, token)
             page = trainee.open()
             assert "/q/post/" in page.request.path
         trainee.page = page
@@ -148,7 +143,7 @@ def test_full_journey_both_arms(app, client, invite):  # type: ignore[no-untyped
     assert seen_arms == {"education", "contact"}
 
 
-def record_attendance(app, token: str) -> None:  # type: ignore[no-untyped-def]
+def record_attendance(app: Flask, coordinator: FlaskClient, token: str) -> None:
     """Move the session into the past and mark attendance through the coordinator page."""
     with app.app_context():
         participant = invitations.participant_for_token(db.session, token)
@@ -159,11 +154,9 @@ def record_attendance(app, token: str) -> None:  # type: ignore[no-untyped-def]
         contact_session.starts_at = utcnow() - timedelta(hours=2)
         db.session.commit()
         booking_id, session_id = booking.id, contact_session.id
-    staff = app.test_client()
-    login(staff, app.config["DEMO_ACCOUNTS"].coordinator)
     url = f"/coordinator/demo/sessions/{session_id}"
-    html = staff.get(url).get_data(as_text=True)
-    response = staff.post(url, data={"csrf_token": csrf_from(html), "booking_id": booking_id,
+    html = coordinator.get(url).get_data(as_text=True)
+    response = coordinator.post(url, data={"csrf_token": csrf_from(html), "booking_id": booking_id,
                                      f"b{booking_id}-attended": "yes"}, follow_redirects=True)
     assert "Attendance saved" in response.get_data(as_text=True)
     with app.app_context():  # time runs on: later trainees book the same session
@@ -171,15 +164,7 @@ def record_attendance(app, token: str) -> None:  # type: ignore[no-untyped-def]
         db.session.commit()
 
 
-def login(client, account) -> None:  # type: ignore[no-untyped-def]
-    email, password = account
-    html = client.get("/login").get_data(as_text=True)
-    response = client.post("/login", data={"csrf_token": csrf_from(html), "email": email,
-                                           "password": password})
-    assert response.status_code == 303, response.get_data(as_text=True)
-
-
-def test_resume_returns_to_the_open_page(app, client, invite):  # type: ignore[no-untyped-def]
+def test_resume_returns_to_the_open_page(app, client, invite):
     token = invite()[0]
     trainee = TraineeDriver(client, token)
     trainee.consent()
@@ -190,7 +175,7 @@ def test_resume_returns_to_the_open_page(app, client, invite):  # type: ignore[n
     assert page.request.path.endswith("/q/baseline/intergroup-anxiety")
 
 
-def test_invalid_answers_keep_the_others(client, invite):  # type: ignore[no-untyped-def]
+def test_invalid_answers_keep_the_others(client, invite):
     trainee = TraineeDriver(client, invite()[0])
     page = trainee.consent()
     html = page.get_data(as_text=True)
@@ -204,7 +189,7 @@ def test_invalid_answers_keep_the_others(client, invite):  # type: ignore[no-unt
     assert 'value="42"' in html
 
 
-def test_expired_csrf_rerenders_with_answers_kept(client, invite):  # type: ignore[no-untyped-def]
+def test_expired_csrf_rerenders_with_answers_kept(client, invite):
     trainee = TraineeDriver(client, invite()[0])
     page = trainee.consent()
     data = {"csrf_token": "expired-or-forged", "q_profession": "pharmacy",
@@ -220,7 +205,7 @@ def test_expired_csrf_rerenders_with_answers_kept(client, invite):  # type: igno
     assert response.request.path.endswith("/q/baseline/intergroup-anxiety")
 
 
-def test_double_submit_stores_one_response(app, client, invite):  # type: ignore[no-untyped-def]
+def test_double_submit_stores_one_response(app, client, invite):
     token = invite()[0]
     trainee = TraineeDriver(client, token)
     page = trainee.consent()
@@ -237,14 +222,14 @@ def test_double_submit_stores_one_response(app, client, invite):  # type: ignore
     assert count == 1
 
 
-def test_unknown_and_malformed_tokens_get_the_friendly_404(client):  # type: ignore[no-untyped-def]
+def test_unknown_and_malformed_tokens_get_the_friendly_404(client):
     for token in ("nope", "x" * 43, "%00", "a" * 500):
         response = client.get(f"/t/{token}")
         assert response.status_code == 404
         assert "This link is not valid" in response.get_data(as_text=True)
 
 
-def test_revoked_link_is_404(app, client, invite):  # type: ignore[no-untyped-def]
+def test_revoked_link_is_404(app, client, invite):
     token = invite()[0]
     with app.app_context():
         participant = invitations.participant_for_token(db.session, token)
@@ -253,7 +238,7 @@ def test_revoked_link_is_404(app, client, invite):  # type: ignore[no-untyped-de
     assert client.get(f"/t/{token}").status_code == 404
 
 
-def test_withdraw_keeps_data_per_consent(app, client, invite):  # type: ignore[no-untyped-def]
+def test_withdraw_keeps_data_per_consent(app, client, invite):
     token = invite()[0]
     trainee = TraineeDriver(client, token)
     trainee.consent()
@@ -275,14 +260,15 @@ def test_withdraw_keeps_data_per_consent(app, client, invite):  # type: ignore[n
     assert {"consent", "questionnaire_submitted", "withdrawal"} <= actions
 
 
-def test_numbered_scales_label_their_ends_with_numbers(client, invite):  # type: ignore[no-untyped-def]
+def test_numbered_scales_label_their_ends_with_numbers(client, invite):
     trainee = TraineeDriver(client, invite()[0])
     trainee.consent()
     html = trainee.answer_page().get_data(as_text=True)  # now on intergroup anxiety, 1–10
     assert "1 – Not at all" in html and "10 – Extremely" in html
 
 
-def test_attendance_without_a_choice_is_shown_beside_the_trainee(app, client, invite):  # type: ignore[no-untyped-def]
+def test_attendance_without_a_choice_is_shown_beside_the_trainee(app, client, invite,
+                                                                 staff_client):
     token = invite()[0]
     trainee = complete_baseline(client, token)
     while arm_of(app, token) != "contact":
@@ -291,8 +277,7 @@ def test_attendance_without_a_choice_is_shown_beside_the_trainee(app, client, in
     html = trainee.open().get_data(as_text=True)
     session_id = int(re.search(r'id="session_id-0" value="(\d+)"', html).group(1))
     trainee.post("/sessions", {"session_id": session_id})
-    staff = app.test_client()
-    login(staff, app.config["DEMO_ACCOUNTS"].coordinator)
+    staff = staff_client("coordinator")
     url = f"/coordinator/demo/sessions/{session_id}"
     page = staff.get(url).get_data(as_text=True)
     booking_id = re.search(r'name="booking_id" value="(\d+)"', page).group(1)
@@ -301,7 +286,7 @@ def test_attendance_without_a_choice_is_shown_beside_the_trainee(app, client, in
     assert "Choose attended or did not attend." in response.get_data(as_text=True)
 
 
-def test_an_expired_token_on_consent_keeps_the_choice(client, invite):  # type: ignore[no-untyped-def]
+def test_an_expired_token_on_consent_keeps_the_choice(client, invite):
     token = invite()[0]
     response = client.post(f"/t/{token}/consent", data={"csrf_token": "expired",
                                                         "choice": "agree"})
@@ -313,7 +298,7 @@ def test_an_expired_token_on_consent_keeps_the_choice(client, invite):  # type: 
     assert response.status_code == 303
 
 
-def test_an_expired_token_on_withdrawal_keeps_the_reason(client, invite):  # type: ignore[no-untyped-def]
+def test_an_expired_token_on_withdrawal_keeps_the_reason(client, invite):
     token = invite()[0]
     TraineeDriver(client, token).consent()
     response = client.post(f"/t/{token}/withdraw", data={"csrf_token": "expired",
@@ -323,7 +308,7 @@ def test_an_expired_token_on_withdrawal_keeps_the_reason(client, invite):  # typ
     assert "send it again" in html and "exams</textarea>" in html
 
 
-def test_nonsense_answers_get_messages_a_trainee_can_act_on(client, invite):  # type: ignore[no-untyped-def]
+def test_nonsense_answers_get_messages_a_trainee_can_act_on(client, invite):
     page = TraineeDriver(client, invite()[0]).consent()
     html = page.get_data(as_text=True)
     response = client.post(page.request.path, data={

@@ -13,7 +13,7 @@ from study.services.studies import StudySpec, create_study, open_recruitment, se
 from tests.helpers import TraineeDriver
 
 
-def test_oms_hc_with_site_wording_is_answered_and_scored(make_app, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_oms_hc_with_site_wording_is_answered_and_scored(make_app, tmp_path) -> None:
     first = make_app()
     library = first.extensions["allport.instruments"]
     keys = [item.key for item in library.get("oms-hc-15").items]

@@ -7,49 +7,31 @@ import io
 import re
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from study.extensions import db
-from study.models import AuditEvent, Membership, Role, Study, User
-from study.services.demo import seed_demo, simulate_journeys
+from study.models import AuditEvent, Study, User
 from study.services.studies import StudySpec, create_study
-from tests.helpers import csrf_from
+from tests.helpers import Demo, StaffClient, csrf_from, staff_email
 
-PASSWORD = "correct horse battery"
-TRAINEES = 20
+pytestmark = pytest.mark.usefixtures("simulated_demo")
 
 
 @pytest.fixture
-def accounts(app):  # type: ignore[no-untyped-def]
-    """The demo study with simulated journeys; its staff; and a researcher of another study."""
-    with app.app_context():
-        library = app.extensions["allport.instruments"]
-        demo = seed_demo(db.session, library)
-        simulate_journeys(db.session, library, TRAINEES)
-        other = create_study(db.session, StudySpec(slug="other", title="Other study",
-                                                   consent_text="x"), library, actor="test")
-        stranger = User(email="stranger@example.org", password_hash="")
-        stranger.set_password(PASSWORD)
-        db.session.add(stranger)
-        db.session.flush()
-        db.session.add(Membership(user_id=stranger.id, study_id=other.id, role=Role.RESEARCHER))
+def stranger(simulated_demo: Demo, staff_client: StaffClient) -> FlaskClient:
+    """A researcher of another study (one without data), signed in."""
+    with simulated_demo.app.app_context():
+        create_study(db.session, StudySpec(slug="other", title="Other study", consent_text="x"),
+                     simulated_demo.library, actor="test")
         db.session.commit()
-    return {"researcher": demo.researcher, "coordinator": demo.coordinator,
-            "stranger": ("stranger@example.org", PASSWORD)}
+    return staff_client("researcher", study="other")
 
 
-def signed_in(app, account):  # type: ignore[no-untyped-def]
-    client = app.test_client()
-    email, password = account
-    html = client.get("/login").get_data(as_text=True)
-    response = client.post("/login", data={"csrf_token": csrf_from(html), "email": email,
-                                           "password": password})
-    assert response.status_code == 303
-    return client
-
-
-def test_the_analysis_page_shows_results_baseline_plots_and_checks(app, accounts) -> None:  # type: ignore[no-untyped-def]
-    client = signed_in(app, accounts["researcher"])
+def test_the_analysis_page_shows_results_baseline_plots_and_checks(
+        staff_client: StaffClient) -> None:
+    client = staff_client("researcher")
     response = client.get("/researcher/demo/analysis")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -76,8 +58,8 @@ def test_the_analysis_page_shows_results_baseline_plots_and_checks(app, accounts
     assert "education" not in results and "contact" not in results
 
 
-def test_population_and_outcomes_come_from_a_get_form(app, accounts) -> None:  # type: ignore[no-untyped-def]
-    client = signed_in(app, accounts["researcher"])
+def test_population_and_outcomes_come_from_a_get_form(staff_client: StaffClient) -> None:
+    client = staff_client("researcher")
     html = client.get("/researcher/demo/analysis").get_data(as_text=True)
     assert '<form method="get"' in html
     assert 'name="population"' in html and 'name="outcome"' in html
@@ -96,22 +78,23 @@ def test_population_and_outcomes_come_from_a_get_form(app, accounts) -> None:  #
     ("population=itt", "Choose at least one outcome."),
     ("population=itt&outcome=nope.total", "not a valid choice"),
 ])
-def test_bad_choices_are_announced_beside_the_form(app, accounts, query, message) -> None:  # type: ignore[no-untyped-def]
-    client = signed_in(app, accounts["researcher"])
+def test_bad_choices_are_announced_beside_the_form(staff_client: StaffClient, query: str,
+                                                   message: str) -> None:
+    client = staff_client("researcher")
     response = client.get(f"/researcher/demo/analysis?{query}")
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert message in html and "error-summary" in html and "<svg" not in html
 
 
-def test_a_study_without_data_gets_a_message_not_an_error(app, accounts) -> None:  # type: ignore[no-untyped-def]
-    client = signed_in(app, accounts["stranger"])
-    response = client.get("/researcher/other/analysis")
+def test_a_study_without_data_gets_a_message_not_an_error(stranger: FlaskClient) -> None:
+    response = stranger.get("/researcher/other/analysis")
     assert response.status_code == 200
     assert "no outcome measured both before and after" in response.get_data(as_text=True)
 
 
-def test_an_outcome_that_cannot_be_analysed_gets_its_message(app, accounts) -> None:  # type: ignore[no-untyped-def]
+def test_an_outcome_that_cannot_be_analysed_gets_its_message(app: Flask,
+                                                             staff_client: StaffClient) -> None:
     with app.app_context():
         # One finished trainee per arm keeps their data: every outcome has 1 complete case per
         # arm, one short of what the analysis needs.
@@ -127,7 +110,7 @@ def test_an_outcome_that_cannot_be_analysed_gets_its_message(app, accounts) -> N
                 participant.data_withdrawn = True
             kept.add(arm_id)
         db.session.commit()
-    client = signed_in(app, accounts["researcher"])
+    client = staff_client("researcher")
     response = client.get("/researcher/demo/analysis")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -135,9 +118,9 @@ def test_an_outcome_that_cannot_be_analysed_gets_its_message(app, accounts) -> N
     assert "at least 2 complete cases" in html and "<svg" not in html
 
 
-def test_other_staff_cannot_open_the_analysis(app, accounts) -> None:  # type: ignore[no-untyped-def]
-    for account in ("coordinator", "stranger"):
-        client = signed_in(app, accounts[account])
+def test_other_staff_cannot_open_the_analysis(app: Flask, staff_client: StaffClient,
+                                              stranger: FlaskClient) -> None:
+    for client in (staff_client("coordinator"), stranger):
         assert client.get("/researcher/demo/analysis").status_code == 403
         token = csrf_from(client.get("/researcher/").get_data(as_text=True))
         assert client.post("/researcher/demo/export/wide.sav",
@@ -148,8 +131,9 @@ def test_other_staff_cannot_open_the_analysis(app, accounts) -> None:  # type: i
     assert app.test_client().get("/researcher/demo/analysis").status_code == 302
 
 
-def test_the_study_page_offers_every_download_with_csrf(app, accounts) -> None:  # type: ignore[no-untyped-def]
-    client = signed_in(app, accounts["researcher"])
+def test_the_study_page_offers_every_download_with_csrf(app: Flask, simulated_demo: Demo,
+                                                        staff_client: StaffClient) -> None:
+    client = staff_client("researcher")
     html = client.get("/researcher/demo/").get_data(as_text=True)
     forms = re.findall(r'<form method="post" action="/researcher/demo/export/([^"]+)">'
                        r'<input type="hidden" name="csrf_token" value="[^"]+">', html)
@@ -162,7 +146,7 @@ def test_the_study_page_offers_every_download_with_csrf(app, accounts) -> None: 
     assert response.headers["Content-Disposition"] == 'attachment; filename="demo-wide.csv"'
     assert response.headers["Cache-Control"] == "no-store"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
-    assert len(rows) == TRAINEES and "allport-stigma.total_post" in rows[0]
+    assert len(rows) == simulated_demo.trainees and "allport-stigma.total_post" in rows[0]
     sav = client.post("/researcher/demo/export/long.sav", data={"csrf_token": token})
     assert sav.status_code == 200 and sav.mimetype == "application/x-spss-sav"
     assert sav.data[:4] == b"$FL2"
@@ -170,7 +154,7 @@ def test_the_study_page_offers_every_download_with_csrf(app, accounts) -> None: 
                        data={"csrf_token": token}).status_code == 404
     with app.app_context():
         user = db.session.scalars(select(User).where(
-            User.email == accounts["researcher"][0])).one()
+            User.email == staff_email("researcher"))).one()
         events = list(db.session.scalars(select(AuditEvent).where(
             AuditEvent.action == "export").order_by(AuditEvent.id)))
     assert [(e.details["table"], e.details.get("format")) for e in events] == [
@@ -178,8 +162,9 @@ def test_the_study_page_offers_every_download_with_csrf(app, accounts) -> None: 
     assert {e.actor for e in events} == {f"user:{user.id}"}
 
 
-def test_the_primary_outcome_is_set_with_csrf_and_recorded(app, accounts) -> None:  # type: ignore[no-untyped-def]
-    client = signed_in(app, accounts["researcher"])
+def test_the_primary_outcome_is_set_with_csrf_and_recorded(app: Flask,
+                                                           staff_client: StaffClient) -> None:
+    client = staff_client("researcher")
     html = client.get("/researcher/demo/analysis").get_data(as_text=True)
     assert "The primary outcome is <strong>intergroup-anxiety.total</strong> (the default" in html
     assert client.post("/researcher/demo/analysis/primary",
@@ -204,12 +189,13 @@ def test_the_primary_outcome_is_set_with_csrf_and_recorded(app, accounts) -> Non
     assert "cannot change once the study is unblinded" in response.get_data(as_text=True)
 
 
-def test_unblinded_pages_name_the_arms_and_the_direction(app, accounts) -> None:  # type: ignore[no-untyped-def]
+def test_unblinded_pages_name_the_arms_and_the_direction(app: Flask,
+                                                         staff_client: StaffClient) -> None:
     with app.app_context():
         study = db.session.scalars(select(Study).where(Study.slug == "demo")).one()
         study.blinded = False
         db.session.commit()
-    client = signed_in(app, accounts["researcher"])
+    client = staff_client("researcher")
     html = client.get("/researcher/demo/analysis").get_data(as_text=True)
     assert ("Differences are Contact session with a peer specialist minus Education module "
             "(treatment minus control)") in html

@@ -6,7 +6,9 @@ import csv
 import io
 import re
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pyreadstat
 import pytest
 from sqlalchemy import select
@@ -15,18 +17,13 @@ from study.extensions import db
 from study.models import AuditEvent, Participant, ParticipantContact
 from study.services import statistical_exports as files
 from study.services.exports import rows_for
+from tests.helpers import Demo
 
-TRAINEES = 20
-
-
-@pytest.fixture
-def demo(simulated_demo):  # type: ignore[no-untyped-def]
-    return simulated_demo
+pytestmark = pytest.mark.usefixtures("app_context")
 
 
-def export(demo, name: str) -> files.ExportFile:  # type: ignore[no-untyped-def]
-    study, library = demo
-    exported = files.export_file(db.session, study, library, name, actor="user:1")
+def export(demo: Demo, name: str) -> files.ExportFile:
+    exported = files.export_file(db.session, demo.study(), demo.library, name, actor="user:1")
     db.session.commit()
     return exported
 
@@ -35,18 +32,18 @@ def read_csv(exported: files.ExportFile) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(exported.body.decode("utf-8"))))
 
 
-def read_stat(exported: files.ExportFile, tmp_path: Path):  # type: ignore[no-untyped-def]
+def read_stat(exported: files.ExportFile, tmp_path: Path) -> tuple[pd.DataFrame, Any]:
     path = tmp_path / exported.filename
     path.write_bytes(exported.body)
     reader = pyreadstat.read_sav if path.suffix == ".sav" else pyreadstat.read_dta
     return reader(str(path))
 
 
-def test_wide_csv_has_one_row_per_participant_with_pre_and_post_columns(demo) -> None:  # type: ignore[no-untyped-def]
-    study, library = demo
-    rows = read_csv(export(demo, "wide.csv"))
-    assert len(rows) == TRAINEES
-    assert len({row["participant"] for row in rows}) == TRAINEES
+def test_wide_csv_has_one_row_per_participant_with_pre_and_post_columns(
+        simulated_demo: Demo) -> None:
+    rows = read_csv(export(simulated_demo, "wide.csv"))
+    assert len(rows) == simulated_demo.trainees
+    assert len({row["participant"] for row in rows}) == simulated_demo.trainees
     header = list(rows[0])
     assert header[:4] == ["participant", "arm", "cohort", "per_protocol"]
     for column in ("intergroup-anxiety.total_pre", "intergroup-anxiety.total_post",
@@ -55,7 +52,7 @@ def test_wide_csv_has_one_row_per_participant_with_pre_and_post_columns(demo) ->
         assert column in header
     assert "background.profession_post" not in header  # given at baseline only
     # The same numbers as the long scores export.
-    _, scores = rows_for(db.session, study, "scores", library)
+    _, scores = rows_for(db.session, simulated_demo.study(), "scores", simulated_demo.library)
     by_key = {(row["participant"], row["time"], f"{row['instrument']}.{row['scale']}"):
               row["score"] for row in scores}
     for row in rows:
@@ -66,22 +63,22 @@ def test_wide_csv_has_one_row_per_participant_with_pre_and_post_columns(demo) ->
     assert {row["arm"] for row in rows} == {"arm_a", "arm_b"}
 
 
-def test_exports_carry_codes_only_and_keep_the_blind(demo) -> None:  # type: ignore[no-untyped-def]
+def test_exports_carry_codes_only_and_keep_the_blind(simulated_demo: Demo) -> None:
     participant = db.session.scalars(select(Participant)).first()
     assert participant is not None
     db.session.merge(ParticipantContact(participant_id=participant.id,
                                         email="trainee@example.org"))
     db.session.commit()
     for name in files.FORMATS:
-        body = export(demo, name).body
+        body = export(simulated_demo, name).body
         assert b"trainee@example.org" not in body and b"example.org" not in body, name
         # Neither arm's name appears anywhere while the study is blinded.
         assert b"education" not in body.lower() and b"peer specialist" not in body.lower(), name
 
 
-def test_the_codebook_describes_every_column_of_the_wide_csv(demo) -> None:  # type: ignore[no-untyped-def]
-    header = list(read_csv(export(demo, "wide.csv"))[0])
-    book = {row["variable"]: row for row in read_csv(export(demo, "codebook.csv"))}
+def test_the_codebook_describes_every_column_of_the_wide_csv(simulated_demo: Demo) -> None:
+    header = list(read_csv(export(simulated_demo, "wide.csv"))[0])
+    book = {row["variable"]: row for row in read_csv(export(simulated_demo, "codebook.csv"))}
     assert list(book) == header
     scale = book["allport-stigma.total_post"]
     assert scale["role"] == "scale" and scale["time"] == "post" and scale["version"] == "1.0"
@@ -97,10 +94,11 @@ def test_the_codebook_describes_every_column_of_the_wide_csv(demo) -> None:  # t
 
 
 @pytest.mark.parametrize("name", ["wide.sav", "wide.dta"])
-def test_wide_spss_and_stata_files_round_trip_with_labels(demo, tmp_path, name) -> None:  # type: ignore[no-untyped-def]
-    wide = read_csv(export(demo, "wide.csv"))
-    data, meta = read_stat(export(demo, name), tmp_path)
-    assert len(data) == TRAINEES
+def test_wide_spss_and_stata_files_round_trip_with_labels(simulated_demo: Demo, tmp_path: Path,
+                                                          name: str) -> None:
+    wide = read_csv(export(simulated_demo, "wide.csv"))
+    data, meta = read_stat(export(simulated_demo, name), tmp_path)
+    assert len(data) == simulated_demo.trainees
     labels = meta.column_names_to_labels
     assert labels["arm"].startswith("Arm allocated")
     assert labels["intergroup_anxiety_total_pre"] == (
@@ -127,8 +125,9 @@ def test_wide_spss_and_stata_files_round_trip_with_labels(demo, tmp_path, name) 
 
 
 @pytest.mark.parametrize("name", ["long.sav", "long.dta"])
-def test_long_files_have_one_row_per_participant_and_time(demo, tmp_path, name) -> None:  # type: ignore[no-untyped-def]
-    data, meta = read_stat(export(demo, name), tmp_path)
+def test_long_files_have_one_row_per_participant_and_time(simulated_demo: Demo, tmp_path: Path,
+                                                          name: str) -> None:
+    data, meta = read_stat(export(simulated_demo, name), tmp_path)
     assert not data.duplicated(["participant", "time"]).any()
     assert set(data["time"]) == {1, 2}
     assert meta.variable_value_labels["time"][1].startswith("pre")
@@ -155,19 +154,19 @@ def test_names_fit_stata_and_spss() -> None:
     assert made[3] != "in" and made[4].startswith("v_")
 
 
-def test_withdrawn_data_stay_out_of_every_file(demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_withdrawn_data_stay_out_of_every_file(simulated_demo: Demo, tmp_path: Path) -> None:
     gone = db.session.scalars(select(Participant).order_by(Participant.code)).first()
     assert gone is not None
     gone.data_withdrawn = True
     db.session.commit()
     for name in files.FORMATS:
         if name != "codebook.csv":
-            assert gone.code.encode() not in export(demo, name).body, name
+            assert gone.code.encode() not in export(simulated_demo, name).body, name
 
 
-def test_every_download_is_audited(demo) -> None:  # type: ignore[no-untyped-def]
+def test_every_download_is_audited(simulated_demo: Demo) -> None:
     for name in files.EXPORTS:
-        exported = export(demo, name)
+        exported = export(simulated_demo, name)
         assert exported.filename == f"demo-{name}"
     events = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export")))
     assert len(events) == len(files.EXPORTS)
@@ -176,16 +175,16 @@ def test_every_download_is_audited(demo) -> None:  # type: ignore[no-untyped-def
     assert all(e.actor == "user:1" for e in events)
 
 
-def test_an_unknown_export_is_not_found(demo) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_export_is_not_found(simulated_demo: Demo) -> None:
     with pytest.raises(files.UnknownExport):
-        export(demo, "emails.csv")
+        export(simulated_demo, "emails.csv")
 
 
-def test_unblinded_files_name_the_arms(demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    study, _ = demo
-    study.blinded = False
+def test_unblinded_files_name_the_arms(simulated_demo: Demo, tmp_path: Path) -> None:
+    simulated_demo.study().blinded = False
     db.session.commit()
-    assert {row["arm"] for row in read_csv(export(demo, "wide.csv"))} == {"contact", "education"}
-    _, meta = read_stat(export(demo, "wide.sav"), tmp_path)
+    wide = read_csv(export(simulated_demo, "wide.csv"))
+    assert {row["arm"] for row in wide} == {"contact", "education"}
+    _, meta = read_stat(export(simulated_demo, "wide.sav"), tmp_path)
     assert set(meta.variable_value_labels["arm"].values()) == {
         "Contact session with a peer specialist", "Education module"}

@@ -22,7 +22,7 @@ from study.services.studies import (
 PAGES = [("One", "Text", None)]
 
 
-def new_study(app, baseline=("background", "intergroup-anxiety"), post=("intergroup-anxiety",)):  # type: ignore[no-untyped-def]
+def new_study(app, baseline=("background", "intergroup-anxiety"), post=("intergroup-anxiety",)):
     library = app.extensions["allport.instruments"]
     study = create_study(db.session, StudySpec(
         slug="s1", title="Study one", consent_text="Consent text.",
@@ -31,7 +31,7 @@ def new_study(app, baseline=("background", "intergroup-anxiety"), post=("intergr
     return study, library
 
 
-def test_a_complete_draft_opens_and_freezes_its_instruments(app) -> None:  # type: ignore[no-untyped-def]
+def test_a_complete_draft_opens_and_freezes_its_instruments(app) -> None:
     with app.app_context():
         study, library = new_study(app)
         assert recruitment_problems(study, library) == []
@@ -44,7 +44,7 @@ def test_a_complete_draft_opens_and_freezes_its_instruments(app) -> None:  # typ
             set_instruments(db.session, study, "post", ["allport-stigma"], library, actor="t")
 
 
-def test_an_instrument_without_wording_blocks_recruitment(app) -> None:  # type: ignore[no-untyped-def]
+def test_an_instrument_without_wording_blocks_recruitment(app) -> None:
     with app.app_context():
         study, library = new_study(app, baseline=("background", "oms-hc-15"),
                                    post=("oms-hc-15",))
@@ -55,7 +55,7 @@ def test_an_instrument_without_wording_blocks_recruitment(app) -> None:  # type:
         assert study.status is StudyStatus.DRAFT
 
 
-def test_missing_parts_are_all_named(app) -> None:  # type: ignore[no-untyped-def]
+def test_missing_parts_are_all_named(app) -> None:
     with app.app_context():
         library = app.extensions["allport.instruments"]
         study = create_study(db.session, StudySpec(slug="bare", title="Bare", consent_text="x",
@@ -66,7 +66,7 @@ def test_missing_parts_are_all_named(app) -> None:  # type: ignore[no-untyped-de
             assert expected in problems
 
 
-def test_study_status_moves_one_way(app) -> None:  # type: ignore[no-untyped-def]
+def test_study_status_moves_one_way(app) -> None:
     with app.app_context():
         study, library = new_study(app)
         with pytest.raises(InvalidTransition):
@@ -77,7 +77,7 @@ def test_study_status_moves_one_way(app) -> None:  # type: ignore[no-untyped-def
             study.move_to(StudyStatus.RECRUITING)
 
 
-def test_a_changed_definition_under_the_same_version_is_refused(app) -> None:  # type: ignore[no-untyped-def]
+def test_a_changed_definition_under_the_same_version_is_refused(app) -> None:
     from study.services import invitations, journey
     from study.services.allocation import lock_participant
 

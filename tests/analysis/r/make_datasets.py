@@ -8,6 +8,7 @@ the CSV text is the exact data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,8 @@ def _simulate(
     return wide
 
 
-def _to_long(wide: pd.DataFrame, rng: np.random.Generator, extra: list[str] = ()) -> pd.DataFrame:
+def _to_long(wide: pd.DataFrame, rng: np.random.Generator, extra: Sequence[str] = ()
+             ) -> pd.DataFrame:
     outcomes = sorted({c.split("__")[0] for c in wide.columns if "__" in c})
     rows = []
     for time in ("pre", "post"):
