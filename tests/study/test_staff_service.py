@@ -18,7 +18,7 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def session(app) -> Iterator[Session]:  # type: ignore[no-untyped-def]
+def session(app) -> Iterator[Session]:
     with app.app_context():
         db.session.add(Study(slug="trial", title="A trial"))
         db.session.flush()

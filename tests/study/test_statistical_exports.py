@@ -15,24 +15,25 @@ from sqlalchemy import select
 
 from study.extensions import db
 from study.models import AuditEvent, Participant, ParticipantContact
-from study.services import statistical_exports as files
+from study.services import statistical_exports
 from study.services.exports import rows_for
 from tests.helpers import Demo
 
 pytestmark = pytest.mark.usefixtures("app_context")
 
 
-def export(demo: Demo, name: str) -> files.ExportFile:
-    exported = files.export_file(db.session, demo.study(), demo.library, name, actor="user:1")
+def export(demo: Demo, name: str) -> statistical_exports.ExportFile:
+    exported = statistical_exports.export_file(db.session, demo.study(), demo.library, name,
+                                               actor="user:1")
     db.session.commit()
     return exported
 
 
-def read_csv(exported: files.ExportFile) -> list[dict[str, str]]:
+def read_csv(exported: statistical_exports.ExportFile) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(exported.body.decode("utf-8"))))
 
 
-def read_stat(exported: files.ExportFile, tmp_path: Path) -> tuple[pd.DataFrame, Any]:
+def read_stat(exported: statistical_exports.ExportFile, tmp_path: Path) -> tuple[pd.DataFrame, Any]:
     path = tmp_path / exported.filename
     path.write_bytes(exported.body)
     reader = pyreadstat.read_sav if path.suffix == ".sav" else pyreadstat.read_dta
@@ -69,7 +70,7 @@ def test_exports_carry_codes_only_and_keep_the_blind(simulated_demo: Demo) -> No
     db.session.merge(ParticipantContact(participant_id=participant.id,
                                         email="trainee@example.org"))
     db.session.commit()
-    for name in files.FORMATS:
+    for name in statistical_exports.FORMATS:
         body = export(simulated_demo, name).body
         assert b"trainee@example.org" not in body and b"example.org" not in body, name
         # Neither arm's name appears anywhere while the study is blinded.
@@ -142,7 +143,7 @@ def test_long_files_have_one_row_per_participant_and_time(simulated_demo: Demo, 
 
 
 def test_names_fit_stata_and_spss() -> None:
-    names = files._Names()
+    names = statistical_exports._Names()
     made = [names(["allport-stigma_social_distance", "as_social_distance"], "_post"),
             names(["allport-stigma_social_distance", "as_social_distance"], "_post"),
             names(["a" * 40], "_pre"), names(["in"]), names(["1st"])]
@@ -159,24 +160,24 @@ def test_withdrawn_data_stay_out_of_every_file(simulated_demo: Demo, tmp_path: P
     assert gone is not None
     gone.data_withdrawn = True
     db.session.commit()
-    for name in files.FORMATS:
+    for name in statistical_exports.FORMATS:
         if name != "codebook.csv":
             assert gone.code.encode() not in export(simulated_demo, name).body, name
 
 
 def test_every_download_is_audited(simulated_demo: Demo) -> None:
-    for name in files.EXPORTS:
+    for name in statistical_exports.EXPORTS:
         exported = export(simulated_demo, name)
         assert exported.filename == f"demo-{name}"
     events = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export")))
-    assert len(events) == len(files.EXPORTS)
+    assert len(events) == len(statistical_exports.EXPORTS)
     assert {(e.details["table"], e.details.get("format", "csv")) for e in events} == {
-        tuple(name.split(".")) for name in files.EXPORTS}
+        tuple(name.split(".")) for name in statistical_exports.EXPORTS}
     assert all(e.actor == "user:1" for e in events)
 
 
 def test_an_unknown_export_is_not_found(simulated_demo: Demo) -> None:
-    with pytest.raises(files.UnknownExport):
+    with pytest.raises(statistical_exports.UnknownExport):
         export(simulated_demo, "emails.csv")
 
 
