@@ -17,8 +17,11 @@ from study.extensions import csrf, db, limiter, login_manager
 
 def register_extensions(app: Flask) -> None:
     from instruments import load_site_library
+    from study.auth.access import has_role_anywhere
     from study.database import configure_engine
+    from study.models import Role
     from study.services.blinding import display_arms
+    from study.services.journey import StepName
 
     db.init_app(app)
     with app.app_context():
@@ -35,6 +38,9 @@ def register_extensions(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.globals["display_arms"] = display_arms
+    app.jinja_env.globals["StepName"] = StepName
+    app.jinja_env.globals["Role"] = Role
+    app.jinja_env.globals["has_role_anywhere"] = has_role_anywhere
     app.extensions["allport.instruments"] = load_site_library(app.instance_path)
 
 
