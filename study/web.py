@@ -16,9 +16,13 @@ from study.extensions import csrf, db, limiter, login_manager
 
 
 def register_extensions(app: Flask) -> None:
+    """Database, CSRF, rate limits, sign-in, template helpers and the instrument library."""
     from instruments import load_site_library
+    from study.auth.access import has_role_anywhere
     from study.database import configure_engine
+    from study.models import Role
     from study.services.blinding import arm_label, display_arms
+    from study.services.journey import StepName
 
     db.init_app(app)
     with app.app_context():
@@ -36,10 +40,14 @@ def register_extensions(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.globals["display_arms"] = display_arms
     app.jinja_env.globals["arm_label"] = arm_label
+    app.jinja_env.globals["StepName"] = StepName
+    app.jinja_env.globals["Role"] = Role
+    app.jinja_env.globals["has_role_anywhere"] = has_role_anywhere
     app.extensions["allport.instruments"] = load_site_library(app.instance_path)
 
 
 def format_datetime(value: datetime | None) -> str:
+    """A time as pages show it: ``Monday 3 March 2027, 14:00 UTC``."""
     if value is None:
         return ""
     value = value.astimezone(UTC)
@@ -47,6 +55,7 @@ def format_datetime(value: datetime | None) -> str:
 
 
 def register_blueprints(app: Flask) -> None:
+    """Every blueprint; the API is exempt from CSRF (bearer tokens only)."""
     from study.admin.views import bp as admin_bp
     from study.api.views import bp as api_bp
     from study.auth.views import bp as auth_bp
@@ -64,6 +73,7 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    """The ``flask`` commands."""
     from study.cli import register
 
     register(app)
@@ -74,6 +84,7 @@ def _wants_json() -> bool:
 
 
 def register_error_handlers(app: Flask) -> None:
+    """Error pages (JSON under ``/api``) that roll back first and never show a traceback."""
     def rollback() -> None:
         try:
             db.session.rollback()
@@ -106,6 +117,7 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
+    """Read-only transactions for GET pages, and the security headers of every response."""
     from study.database import begin_for_writing, begin_read_only
 
     @app.before_request

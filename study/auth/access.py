@@ -30,6 +30,11 @@ def has_role(user: User, study: Study, role: Role) -> bool:
     return user.is_admin or role in user.roles_in(study)
 
 
+def has_role_anywhere(user: User, role: Role) -> bool:
+    """Whether ``user`` may open ``role``'s pages of some study (the navigation links to them)."""
+    return user.is_admin or any(m.role is role for m in user.memberships)
+
+
 def study_role_required(role: Role) -> Callable[[Any], Any]:
     """Resolve ``slug`` to a study the signed-in user holds ``role`` in, else 404/403."""
 

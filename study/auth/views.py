@@ -32,7 +32,7 @@ def load_user(session_id: str) -> User | None:
 
 
 def safe_next(target: str | None) -> str | None:
-    """Only a path on this site: no scheme, no host, no ``//`` or ``/\\`` tricks."""
+    r"""Only a path on this site: no scheme, no host, no ``//`` or ``/\`` tricks."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return None
     if "\\" in target or any(ord(ch) < 32 for ch in target):

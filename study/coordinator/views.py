@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
@@ -32,12 +31,10 @@ from study.models import (
     ParticipantStatus,
     Role,
     Study,
-    utcnow,
 )
 from study.services import contact, invitations, journey, progress
 from study.services.allocation import existing_allocation, lock_participant
-
-T = TypeVar("T")
+from study.views import require_button, write_or_explain
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 
@@ -53,7 +50,7 @@ def index() -> Any:
 
 @bp.get("/<slug>/")
 @study_role_required(Role.COORDINATOR)
-def study(study: Study) -> Any:
+def overview(study: Study) -> Any:
     counts = progress.study_progress(db.session, study)
     page = max(request.args.get("page", 1, type=int), 1)
     per_page = 50
@@ -61,7 +58,7 @@ def study(study: Study) -> Any:
         select(Participant).where(Participant.study_id == study.id)
         .order_by(Participant.status_changed_at.desc()).offset((page - 1) * per_page)
         .limit(per_page)))
-    return render_template("coordinator/study.html", study=study, counts=counts,
+    return render_template("coordinator/overview.html", study=study, counts=counts,
                            participants=participants, page=page,
                            has_more=len(participants) == per_page,
                            journey_rows=progress.journey_rows(counts),
@@ -78,38 +75,15 @@ def invite(study: Study) -> Any:
         cohort = db.session.get(Cohort, form.cohort_id.data)
         if cohort is None or cohort.study_id != study.id:
             abort(404)
-        try:
+        with write_or_explain(beside=form.count) as attempt:
             issued = invitations.invite(db.session, study, cohort, form.count.data or 0,
                                         actor=audit.actor_for(user=current_user))
-        except DomainError as error:
-            db.session.rollback()
-            form.count.errors = [str(error)]
-        else:
-            db.session.commit()
+        if not attempt.refused:
             links = [(i.participant.code, url_for("trainee.start", token=i.token, _external=True))
                      for i in issued]
     status = 422 if form.errors else 200
     return render_template("coordinator/invite.html", study=study, form=form,
                            links=links), status
-
-
-def _require_button(prefix: str) -> None:
-    """A POST-only button whose CSRF token did not check out: nothing was changed."""
-    if not ActionForm(prefix=prefix).validate_on_submit():
-        abort(400, description="The form expired; please reload the page and try again.")
-
-
-def _apply(action: Callable[[], T], done: Callable[[T], str]) -> T | None:
-    """Run a domain action: commit and say ``done``, or roll back and say why it was refused."""
-    try:
-        result = action()
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-        return None
-    db.session.commit()
-    flash(done(result), "success")
-    return result
 
 
 def _sessions_page(study: Study, form: ScheduleSessionForm, status: int = 200) -> Any:
@@ -147,21 +121,16 @@ def sessions(study: Study) -> Any:
     starts_at = datetime.combine(form.starts_on.data, form.starts_at.data, tzinfo=UTC)
     if cohort is None or facilitator is None or cohort.study_id != study.id:
         abort(404)
-    if starts_at <= utcnow():
-        form.starts_on.errors = ["Choose a date and time in the future."]
-        return _sessions_page(study, form, 422)
-    try:
+    with write_or_explain(beside={contact.SessionInThePast: form.starts_on,
+                                  DomainError: form.facilitator_id}) as attempt:
         contact.schedule_session(db.session, cohort=cohort, facilitator=facilitator,
                                  starts_at=starts_at, capacity=form.capacity.data or 0,
                                  location=form.location.data or "",
                                  duration_minutes=form.duration_minutes.data or 90,
                                  actor=audit.actor_for(user=current_user))
-    except DomainError as error:
-        db.session.rollback()
-        form.facilitator_id.errors = [str(error)]
+        attempt.done("The session is scheduled; trainees of the cohort can book it now.")
+    if attempt.refused:
         return _sessions_page(study, form, 422)
-    db.session.commit()
-    flash("The session is scheduled; trainees of the cohort can book it now.", "success")
     return redirect(url_for("coordinator.sessions", slug=study.slug), code=303)
 
 
@@ -171,11 +140,12 @@ def cancel_session(study: Study, session_id: int) -> Any:
     contact_session = db.session.get(ContactSession, session_id)
     if contact_session is None or contact_session.study_id != study.id:
         abort(404)
-    _require_button("cancel")
-    _apply(lambda: contact.cancel_session(db.session, contact_session,
-                                          actor=audit.actor_for(user=current_user)),
-           lambda released: f"The session is cancelled; {released} trainee(s) will be asked to "
-                            "book another when they next open their link.")
+    require_button("cancel")
+    with write_or_explain() as attempt:
+        released = contact.cancel_session(db.session, contact_session,
+                                          actor=audit.actor_for(user=current_user))
+        attempt.done(f"The session is cancelled; {released} trainee(s) will be asked to book "
+                     "another when they next open their link.")
     return redirect(url_for("coordinator.sessions", slug=study.slug), code=303)
 
 
@@ -200,10 +170,10 @@ def attendance(study: Study, session_id: int) -> Any:
         form = forms[booking.id]
         if form.validate_on_submit():
             code = booking.participant.code
-            _apply(lambda: contact.record_attendance(db.session, booking,
-                                                     form.attended.data == "yes",
-                                                     user=current_user),
-                   lambda _: f"Attendance saved for {code}.")
+            with write_or_explain() as attempt:
+                contact.record_attendance(db.session, booking, form.attended.data == "yes",
+                                          user=current_user)
+                attempt.done(f"Attendance saved for {code}.")
             return redirect(url_for("coordinator.attendance", slug=study.slug,
                                     session_id=session_id), code=303)
         status = 422  # the error is shown beside that trainee's choice
@@ -253,15 +223,12 @@ def participant(study: Study, code: str) -> Any:
 def new_link(study: Study, code: str) -> Any:
     """Give a trainee who lost their link a new one; the old one stops working."""
     participant = lock_participant(db.session, _participant(study, code).id)
-    _require_button("link")
-    try:
+    require_button("link")
+    with write_or_explain() as attempt:
         token = invitations.reissue(db.session, participant,
                                     actor=audit.actor_for(user=current_user))
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error), "error")
+    if attempt.refused:
         return redirect(url_for("coordinator.participant", slug=study.slug, code=code), code=303)
-    db.session.commit()
     return _participant_page(study, participant,
                              new_link=url_for("trainee.start", token=token, _external=True))
 
@@ -273,10 +240,10 @@ def withdraw(study: Study, code: str) -> Any:
     form = StaffWithdrawForm(prefix="withdraw")
     if not form.validate_on_submit():
         return _participant_page(study, participant, status=422, withdraw_form=form)
-    _apply(lambda: journey.withdraw(db.session, participant,
-                                    actor=audit.actor_for(user=current_user),
-                                    reason=form.reason.data or ""),
-           lambda _: f"{participant.code} is withdrawn; their data follow the consent they "
+    with write_or_explain() as attempt:
+        journey.withdraw(db.session, participant, actor=audit.actor_for(user=current_user),
+                         reason=form.reason.data or "")
+        attempt.done(f"{participant.code} is withdrawn; their data follow the consent they "
                      "gave.")
     return redirect(url_for("coordinator.participant", slug=study.slug, code=code), code=303)
 
@@ -285,8 +252,8 @@ def withdraw(study: Study, code: str) -> Any:
 @study_role_required(Role.COORDINATOR)
 def lost(study: Study, code: str) -> Any:
     participant = lock_participant(db.session, _participant(study, code).id)
-    _require_button("lost")
-    _apply(lambda: journey.mark_lost(db.session, participant,
-                                     actor=audit.actor_for(user=current_user)),
-           lambda _: f"{participant.code} is recorded as lost to follow-up.")
+    require_button("lost")
+    with write_or_explain() as attempt:
+        journey.mark_lost(db.session, participant, actor=audit.actor_for(user=current_user))
+        attempt.done(f"{participant.code} is recorded as lost to follow-up.")
     return redirect(url_for("coordinator.participant", slug=study.slug, code=code), code=303)

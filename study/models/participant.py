@@ -27,26 +27,37 @@ class ParticipantStatus(enum.StrEnum):
     LOST = "lost_to_follow_up"
 
 
-S = ParticipantStatus
 # DESIGN §3: the journey, and the exits open at each step.
 PARTICIPANT_TRANSITIONS: dict[ParticipantStatus, frozenset[ParticipantStatus]] = {
-    S.INVITED: frozenset({S.CONSENTED, S.DECLINED}),
-    S.CONSENTED: frozenset({S.BASELINE_DONE, S.INELIGIBLE, S.WITHDRAWN}),
-    S.BASELINE_DONE: frozenset({S.ALLOCATED, S.WITHDRAWN}),
-    S.ALLOCATED: frozenset({S.INTERVENTION_DONE, S.WITHDRAWN, S.LOST}),
+    ParticipantStatus.INVITED: frozenset({
+        ParticipantStatus.CONSENTED, ParticipantStatus.DECLINED}),
+    ParticipantStatus.CONSENTED: frozenset({
+        ParticipantStatus.BASELINE_DONE, ParticipantStatus.INELIGIBLE,
+        ParticipantStatus.WITHDRAWN}),
+    ParticipantStatus.BASELINE_DONE: frozenset({
+        ParticipantStatus.ALLOCATED, ParticipantStatus.WITHDRAWN}),
+    ParticipantStatus.ALLOCATED: frozenset({
+        ParticipantStatus.INTERVENTION_DONE, ParticipantStatus.WITHDRAWN,
+        ParticipantStatus.LOST}),
     # Back to ALLOCATED only when a coordinator corrects attendance recorded by mistake.
-    S.INTERVENTION_DONE: frozenset({S.POST_DONE, S.ALLOCATED, S.WITHDRAWN, S.LOST}),
-    S.POST_DONE: frozenset({S.FOLLOWUP_DONE, S.WITHDRAWN, S.LOST}),
-    S.FOLLOWUP_DONE: frozenset(),
-    S.DECLINED: frozenset(),
-    S.INELIGIBLE: frozenset(),
-    S.WITHDRAWN: frozenset(),
-    S.LOST: frozenset(),
+    ParticipantStatus.INTERVENTION_DONE: frozenset({
+        ParticipantStatus.POST_DONE, ParticipantStatus.ALLOCATED, ParticipantStatus.WITHDRAWN,
+        ParticipantStatus.LOST}),
+    ParticipantStatus.POST_DONE: frozenset({
+        ParticipantStatus.FOLLOWUP_DONE, ParticipantStatus.WITHDRAWN, ParticipantStatus.LOST}),
+    ParticipantStatus.FOLLOWUP_DONE: frozenset(),
+    ParticipantStatus.DECLINED: frozenset(),
+    ParticipantStatus.INELIGIBLE: frozenset(),
+    ParticipantStatus.WITHDRAWN: frozenset(),
+    ParticipantStatus.LOST: frozenset(),
 }
 
 # The order of the journey, used for "reached at least this step" counts.
-JOURNEY_ORDER = [S.INVITED, S.CONSENTED, S.BASELINE_DONE, S.ALLOCATED, S.INTERVENTION_DONE,
-                 S.POST_DONE, S.FOLLOWUP_DONE]
+JOURNEY_ORDER = [
+    ParticipantStatus.INVITED, ParticipantStatus.CONSENTED, ParticipantStatus.BASELINE_DONE,
+    ParticipantStatus.ALLOCATED, ParticipantStatus.INTERVENTION_DONE,
+    ParticipantStatus.POST_DONE, ParticipantStatus.FOLLOWUP_DONE,
+]
 
 
 class Participant(Base):

@@ -10,7 +10,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
     redirect,
     render_template,
     request,
@@ -23,7 +22,6 @@ from study.auth.access import studies_for, study_role_required
 from study.errors import DomainError
 from study.extensions import db
 from study.extensions import instrument_library as _library
-from study.forms import ActionForm
 from study.models import Role, Study
 from study.researcher.forms import AnalysisForm, PrimaryOutcomeForm
 from study.researcher.svg import inline_svg
@@ -36,6 +34,7 @@ from study.services.analysis_service import (
     set_primary_outcome,
     study_outcomes,
 )
+from study.views import require_button, write_or_explain
 
 bp = Blueprint("researcher", __name__, url_prefix="/researcher")
 
@@ -50,9 +49,9 @@ def index() -> Any:
 
 @bp.get("/<slug>/")
 @study_role_required(Role.RESEARCHER)
-def study(study: Study) -> Any:
+def overview(study: Study) -> Any:
     counts = progress.study_progress(db.session, study)
-    return render_template("researcher/study.html", study=study, counts=counts,
+    return render_template("researcher/overview.html", study=study, counts=counts,
                            exports=statistical_exports.EXPORTS,
                            descriptions=statistical_exports.DESCRIPTIONS,
                            journey_rows=progress.journey_rows(counts),
@@ -64,8 +63,7 @@ def study(study: Study) -> Any:
 def export(study: Study, table: str) -> Any:
     if table not in statistical_exports.EXPORTS:
         abort(404)
-    if not ActionForm().validate_on_submit():
-        abort(400, description="The download form expired; please reload the page.")
+    require_button()
     exported = statistical_exports.export_file(db.session, study, _library(), table,
                                                actor=audit.actor_for(user=current_user))
     db.session.commit()
@@ -123,15 +121,10 @@ def set_primary(study: Study) -> Any:
     form = PrimaryOutcomeForm(outcomes=[(o.name, o.name) for o in outcomes])
     if not form.validate_on_submit():
         abort(400, description="Choose one of the study's outcomes and send the form again.")
-    try:
+    with write_or_explain() as attempt:
         set_primary_outcome(db.session, study, _library(), form.primary.data,
                             actor=audit.actor_for(user=current_user))
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-    else:
-        db.session.commit()
-        flash(f"The primary outcome is now {form.primary.data}.", "success")
+        attempt.done(f"The primary outcome is now {form.primary.data}.")
     return redirect(url_for("researcher.analysis", slug=study.slug), 303)
 
 
@@ -147,7 +140,7 @@ def format_statistic(value: Any, digits: int = 2) -> str:
 
 @bp.app_template_filter("pvalue")
 def format_p(value: Any) -> str:
-    """p to three decimals, or "< 0.001" (APA style without the leading zero dropped)."""
+    """A p value to three decimals, or "< 0.001" (APA style without the leading zero dropped)."""
     if value is None:
         return "–"
     return "< 0.001" if value < 0.001 else f"{value:.3f}"

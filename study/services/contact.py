@@ -21,16 +21,19 @@ from study.models import (
     User,
     utcnow,
 )
-from study.services.allocation import existing_allocation
-from study.services.journey import mark_intervention_done
+from study.services.journey import mark_intervention_done, open_arm
 
-S = ParticipantStatus
+
+class SessionInThePast(NotAllowed):
+    """A session was to be scheduled at a time that has passed."""
 
 
 def schedule_session(session: Session, *, cohort: Cohort, facilitator: Facilitator,
                      starts_at: datetime, capacity: int, location: str,
                      duration_minutes: int = 90, actor: str) -> ContactSession:
-    """A session can only be led by a peer whose certification is current on its date."""
+    """Schedule a session in the future, led by a peer whose certification is current then."""
+    if starts_at <= utcnow():
+        raise SessionInThePast("Choose a date and time in the future.")
     if facilitator.study_id != cohort.study_id:
         raise NotAllowed("The facilitator belongs to another study.")
     if not facilitator.is_certified_on(starts_at.date()):
@@ -75,6 +78,7 @@ def cancel_session(session: Session, contact_session: ContactSession, *, actor: 
 
 
 def booked_count(session: Session, contact_session: ContactSession) -> int:
+    """How many places of the session are booked."""
     return session.scalar(
         select(func.count(Booking.id)).where(Booking.session_id == contact_session.id)
     ) or 0
@@ -99,6 +103,7 @@ def bookable_sessions(session: Session, participant: Participant,
 
 
 def booking_of(session: Session, participant: Participant) -> Booking | None:
+    """The trainee's live booking, if any."""
     return session.scalars(select(Booking).where(Booking.participant_id == participant.id)).first()
 
 
@@ -106,9 +111,7 @@ def book(session: Session, participant: Participant, session_id: int,
          now: datetime | None = None) -> Booking:
     """Book (or move) the trainee's place; the session row is locked while places are counted."""
     now = now or utcnow()
-    allocation = existing_allocation(session, participant)
-    if (participant.status is not S.ALLOCATED or allocation is None
-            or allocation.arm.kind is not ArmKind.CONTACT):
+    if open_arm(session, participant, ArmKind.CONTACT) is None:
         raise NotAllowed("Booking a contact session is not open for you.")
     contact_session = session.execute(
         select(ContactSession).where(ContactSession.id == session_id).with_for_update()
@@ -139,6 +142,7 @@ def book(session: Session, participant: Participant, session_id: int,
 
 
 def cancel_booking(session: Session, participant: Participant) -> None:
+    """Give the trainee's place back (refused once attendance is recorded); audited."""
     booking = booking_of(session, participant)
     if booking is None:
         return
@@ -158,15 +162,15 @@ def record_attendance(session: Session, booking: Booking, attended: bool, *, use
         raise NotAllowed("Attendance can be recorded once the session has started.")
     actor = audit.actor_for(user=user)
     if attended:
-        if participant.status is not S.ALLOCATED:
+        if participant.status is not ParticipantStatus.ALLOCATED:
             raise NotAllowed(f"{participant.code} is {participant.status.value}; "
                              "attendance cannot be recorded.")
         mark_intervention_done(session, participant, actor=actor, how="session_attended")
     elif booking.attended:
-        if participant.status is not S.INTERVENTION_DONE:
+        if participant.status is not ParticipantStatus.INTERVENTION_DONE:
             raise NotAllowed(f"{participant.code} has already moved on; "
                              "the attendance can no longer be undone.")
-        participant.move_to(S.ALLOCATED)
+        participant.move_to(ParticipantStatus.ALLOCATED)
         participant.intervention_done_at = None
     booking.attended = attended
     booking.attendance_recorded_at = utcnow()

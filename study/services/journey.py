@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from study.errors import NotAllowed
 from study.models import (
     Allocation,
     Answer,
+    Arm,
     ArmKind,
     Consent,
     ConsentChoice,
@@ -31,24 +33,48 @@ from study.models import (
 )
 from study.services.allocation import allocate, existing_allocation
 
-S = ParticipantStatus
-
 # The status a trainee must have for a time point's questionnaires to be open, and the one
 # they reach when every questionnaire of it is submitted.
 TIMEPOINT_GATES: dict[str, tuple[ParticipantStatus, ParticipantStatus]] = {
-    "baseline": (S.CONSENTED, S.BASELINE_DONE),
-    "post": (S.INTERVENTION_DONE, S.POST_DONE),
-    "followup": (S.POST_DONE, S.FOLLOWUP_DONE),
+    "baseline": (ParticipantStatus.CONSENTED, ParticipantStatus.BASELINE_DONE),
+    "post": (ParticipantStatus.INTERVENTION_DONE, ParticipantStatus.POST_DONE),
+    "followup": (ParticipantStatus.POST_DONE, ParticipantStatus.FOLLOWUP_DONE),
 }
 
 FOLLOWUP_DELAY = timedelta(days=28)
+
+
+class StepName(enum.StrEnum):
+    """The pages a trainee's link can lead to; the trainee views give each its page."""
+
+    WELCOME = "welcome"
+    QUESTIONNAIRE = "questionnaire"
+    ALLOCATION = "allocation"
+    EDUCATION = "education"
+    CONTACT = "contact"
+    POST_CLOSED = "post_closed"
+    FOLLOWUP_WAIT = "followup_wait"
+    DONE = "done"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+    INELIGIBLE = "ineligible"
+    LOST = "lost_to_follow_up"
+
+
+# A trainee who left the study sees why: the step that ends the journey for each exit.
+EXIT_STEPS = {
+    ParticipantStatus.DECLINED: StepName.DECLINED,
+    ParticipantStatus.WITHDRAWN: StepName.WITHDRAWN,
+    ParticipantStatus.INELIGIBLE: StepName.INELIGIBLE,
+    ParticipantStatus.LOST: StepName.LOST,
+}
 
 
 @dataclass(frozen=True)
 class Step:
     """Where the trainee's link takes them now."""
 
-    name: str
+    name: StepName
     timepoint: str | None = None
     instrument_id: str | None = None
     opens_at: datetime | None = None
@@ -74,6 +100,7 @@ def instruments_at(session: Session, participant: Participant, timepoint: str
 
 
 def submitted_instruments(session: Session, participant: Participant, timepoint: str) -> set[str]:
+    """Ids of the instruments the trainee has submitted at the time point."""
     return set(session.scalars(
         select(Response.instrument_id)
         .join(Timepoint)
@@ -90,11 +117,12 @@ def _first_open_questionnaire(session: Session, participant: Participant, timepo
     done = submitted_instruments(session, participant, timepoint)
     for item in instruments_at(session, participant, timepoint):
         if item.instrument_id not in done:
-            return Step("questionnaire", timepoint, item.instrument_id)
+            return Step(StepName.QUESTIONNAIRE, timepoint, item.instrument_id)
     return None
 
 
 def post_window_closes_at(participant: Participant) -> datetime | None:
+    """When the post questionnaire stops taking answers, or None if it never does."""
     days = participant.study.post_window_days
     if days is None or participant.intervention_done_at is None:
         return None
@@ -105,31 +133,33 @@ def next_step(session: Session, participant: Participant, now: datetime | None =
     """The page a trainee's link leads to: the whole of save-and-resume in one place."""
     now = now or utcnow()
     status = participant.status
-    if status is S.INVITED:
-        return Step("welcome")
-    if status in (S.DECLINED, S.WITHDRAWN, S.INELIGIBLE, S.LOST):
-        return Step(status.value)
-    if status is S.CONSENTED:
-        return _first_open_questionnaire(session, participant, "baseline") or Step("allocation")
-    if status is S.BASELINE_DONE:
-        return Step("allocation")
-    if status is S.ALLOCATED:
+    if status is ParticipantStatus.INVITED:
+        return Step(StepName.WELCOME)
+    if status in EXIT_STEPS:
+        return Step(EXIT_STEPS[status])
+    if status is ParticipantStatus.CONSENTED:
+        return (_first_open_questionnaire(session, participant, "baseline")
+                or Step(StepName.ALLOCATION))
+    if status is ParticipantStatus.BASELINE_DONE:
+        return Step(StepName.ALLOCATION)
+    if status is ParticipantStatus.ALLOCATED:
         allocation = existing_allocation(session, participant)
         assert allocation is not None
-        return Step("education" if allocation.arm.kind is ArmKind.EDUCATION else "contact")
-    if status is S.INTERVENTION_DONE:
+        return Step(StepName.EDUCATION if allocation.arm.kind is ArmKind.EDUCATION
+                    else StepName.CONTACT)
+    if status is ParticipantStatus.INTERVENTION_DONE:
         closes = post_window_closes_at(participant)
         if closes is not None and now > closes:
-            return Step("post_closed")
-        return _first_open_questionnaire(session, participant, "post") or Step("done")
-    if status is S.POST_DONE:
+            return Step(StepName.POST_CLOSED)
+        return _first_open_questionnaire(session, participant, "post") or Step(StepName.DONE)
+    if status is ParticipantStatus.POST_DONE:
         if not instruments_at(session, participant, "followup"):
-            return Step("done")
+            return Step(StepName.DONE)
         opens = participant.status_changed_at + FOLLOWUP_DELAY
         if now < opens:
-            return Step("followup_wait", opens_at=opens)
-        return _first_open_questionnaire(session, participant, "followup") or Step("done")
-    return Step("done")
+            return Step(StepName.FOLLOWUP_WAIT, opens_at=opens)
+        return _first_open_questionnaire(session, participant, "followup") or Step(StepName.DONE)
+    return Step(StepName.DONE)
 
 
 def record_consent(session: Session, participant: Participant, document: ConsentDocument,
@@ -151,13 +181,14 @@ def record_consent(session: Session, participant: Participant, document: Consent
         choice=ConsentChoice.AGREE if agree else ConsentChoice.DECLINE,
     )
     session.add(consent)
-    participant.move_to(S.CONSENTED if agree else S.DECLINED)
+    participant.move_to(ParticipantStatus.CONSENTED if agree else ParticipantStatus.DECLINED)
     audit.record(session, "consent", actor=audit.actor_for(participant=participant),
                  participant=participant, version=document.version, choice=consent.choice.value)
     return consent
 
 
 def current_answers(session: Session, response: Response | None) -> dict[str, str]:
+    """Item key -> stored answer of a response (empty for none)."""
     if response is None:
         return {}
     return {a.item_key: a.value for a in session.scalars(response.answers.select())}
@@ -165,6 +196,7 @@ def current_answers(session: Session, response: Response | None) -> dict[str, st
 
 def find_response(session: Session, participant: Participant, timepoint: Timepoint,
                   instrument_id: str) -> Response | None:
+    """The trainee's response to one instrument at one time point, submitted or not."""
     return session.scalars(
         select(Response).where(
             Response.participant_id == participant.id,
@@ -180,7 +212,7 @@ def _check_questionnaire_open(session: Session, participant: Participant,
     if gate is None or participant.status is not gate[0]:
         raise NotAllowed("This questionnaire is not open for you at the moment.")
     step = next_step(session, participant)
-    if step.name != "questionnaire" or step.timepoint != timepoint.name:
+    if step.name is not StepName.QUESTIONNAIRE or step.timepoint != timepoint.name:
         raise NotAllowed("This questionnaire is not open for you at the moment.")
     pinned = next((si for si in timepoint.instruments if si.instrument_id == instrument_id), None)
     if pinned is None:
@@ -270,12 +302,14 @@ def save_answers(
 
 def mark_intervention_done(session: Session, participant: Participant, *, actor: str,
                            how: str) -> None:
-    participant.move_to(S.INTERVENTION_DONE)
+    """Record that the trainee finished their arm's activity (``how`` says which); audited."""
+    participant.move_to(ParticipantStatus.INTERVENTION_DONE)
     participant.intervention_done_at = utcnow()
     audit.record(session, "intervention_done", actor=actor, participant=participant, how=how)
 
 
 def module_progress(session: Session, participant: Participant) -> ModuleProgress:
+    """The trainee's reading progress through the module, started on first use."""
     progress = session.get(ModuleProgress, participant.id)
     if progress is None:
         progress = ModuleProgress(participant_id=participant.id)
@@ -284,17 +318,22 @@ def module_progress(session: Session, participant: Participant) -> ModuleProgres
     return progress
 
 
-def _require_arm(session: Session, participant: Participant, kind: ArmKind) -> Allocation:
+def open_arm(session: Session, participant: Participant, kind: ArmKind) -> Arm | None:
+    """The trainee's arm while its activity is open to them: allocated to ``kind``, not done."""
+    if participant.status is not ParticipantStatus.ALLOCATED:
+        return None
     allocation = existing_allocation(session, participant)
-    if (participant.status is not S.ALLOCATED or allocation is None
-            or allocation.arm.kind is not kind):
+    return allocation.arm if allocation is not None and allocation.arm.kind is kind else None
+
+
+def _require_module_open(session: Session, participant: Participant) -> None:
+    if open_arm(session, participant, ArmKind.EDUCATION) is None:
         raise NotAllowed("This part of the study is not open for you.")
-    return allocation
 
 
 def read_module_page(session: Session, participant: Participant, position: int) -> None:
     """Note that the trainee reached a page; pages open in order, one after another."""
-    _require_arm(session, participant, ArmKind.EDUCATION)
+    _require_module_open(session, participant)
     progress = module_progress(session, participant)
     if position > progress.furthest_page + 1:
         raise NotAllowed("Please read the pages in order.")
@@ -302,7 +341,8 @@ def read_module_page(session: Session, participant: Participant, position: int) 
 
 
 def complete_module(session: Session, participant: Participant) -> None:
-    _require_arm(session, participant, ArmKind.EDUCATION)
+    """Finish the module once every page is read: the education arm's intervention is done."""
+    _require_module_open(session, participant)
     progress = module_progress(session, participant)
     last = len(participant.study.module_pages) - 1
     if progress.furthest_page < last:
@@ -314,7 +354,7 @@ def complete_module(session: Session, participant: Participant) -> None:
 
 def withdraw(session: Session, participant: Participant, *, actor: str, reason: str = "") -> None:
     """Withdraw a trainee; their data follows the consent they gave (DESIGN §3)."""
-    participant.move_to(S.WITHDRAWN)
+    participant.move_to(ParticipantStatus.WITHDRAWN)
     participant.withdrawn_at = utcnow()
     consent = session.scalars(
         select(Consent).where(Consent.participant_id == participant.id,
@@ -335,5 +375,5 @@ def withdraw(session: Session, participant: Participant, *, actor: str, reason: 
 
 def mark_lost(session: Session, participant: Participant, *, actor: str) -> None:
     """Record that an allocated trainee can no longer be reached (lost to follow-up)."""
-    participant.move_to(S.LOST)
+    participant.move_to(ParticipantStatus.LOST)
     audit.record(session, "lost_to_follow_up", actor=actor, participant=participant)

@@ -25,14 +25,14 @@ from wtforms.fields.choices import SelectChoice
 
 from instruments import Instrument
 from study.database import begin_for_writing, begin_read_only
-from study.errors import DomainError
 from study.extensions import csrf, db
 from study.extensions import instrument_library as library
 from study.forms import ActionForm
 from study.models import ArmKind, ModuleProgress, Participant, ParticipantStatus, Timepoint
 from study.services import contact, journey
-from study.services.allocation import allocate, existing_allocation, lock_participant
+from study.services.allocation import allocate, lock_participant
 from study.services.invitations import participant_for_token
+from study.services.journey import StepName
 from study.trainee.forms import (
     BookingForm,
     ConsentForm,
@@ -41,14 +41,17 @@ from study.trainee.forms import (
     field_name,
     questionnaire_form,
 )
+from study.views import write_or_explain
 
 bp = Blueprint("trainee", __name__, url_prefix="/t")
 
+# The page of each step that has one; the others are told on the status page. Questionnaires
+# have a page per time point and instrument (``step_url``).
 STEP_ENDPOINTS = {
-    "welcome": "trainee.welcome",
-    "allocation": "trainee.allocation",
-    "education": "trainee.education",
-    "contact": "trainee.sessions",
+    StepName.WELCOME: "trainee.welcome",
+    StepName.ALLOCATION: "trainee.allocation",
+    StepName.EDUCATION: "trainee.education",
+    StepName.CONTACT: "trainee.sessions",
 }
 
 
@@ -105,7 +108,7 @@ def start_writing(participant: Participant) -> Participant:
 
 def step_url(session: Session, participant: Participant, token: str) -> str:
     step = journey.next_step(session, participant)
-    if step.name == "questionnaire":
+    if step.name is StepName.QUESTIONNAIRE:
         return url_for("trainee.questionnaire", token=token, timepoint=step.timepoint,
                        instrument_id=step.instrument_id)
     endpoint = STEP_ENDPOINTS.get(step.name)
@@ -115,7 +118,7 @@ def step_url(session: Session, participant: Participant, token: str) -> str:
 
 
 def go_on(participant: Participant, token: str) -> Any:
-    db.session.commit()
+    """After a write: on to wherever the trainee's link leads now."""
     return redirect(step_url(db.session, participant, token), code=303)
 
 
@@ -128,7 +131,7 @@ def start(participant: Participant, token: str) -> Any:
 @bp.get("/<token>/welcome")
 @with_participant
 def welcome(participant: Participant, token: str) -> Any:
-    if journey.next_step(db.session, participant).name != "welcome":
+    if journey.next_step(db.session, participant).name is not StepName.WELCOME:
         return redirect(step_url(db.session, participant, token))
     return render_template("trainee/welcome.html", participant=participant,
                            study=participant.study, token=token)
@@ -139,15 +142,14 @@ def welcome(participant: Participant, token: str) -> Any:
 @with_participant
 def consent(participant: Participant, token: str) -> Any:
     document = participant.study.current_consent
-    if journey.next_step(db.session, participant).name != "welcome" or document is None:
+    if journey.next_step(db.session, participant).name is not StepName.WELCOME or document is None:
         return redirect(step_url(db.session, participant, token))
     form = ConsentForm()
     if form.validate_on_submit():
-        try:
+        with write_or_explain() as attempt:
             journey.record_consent(db.session, participant, document,
                                    agree=form.choice.data == "agree")
-        except DomainError as error:
-            flash(str(error), "error")
+        if attempt.refused:
             return redirect(url_for("trainee.status", token=token))
         return go_on(participant, token)
     if request.method == "POST":
@@ -182,7 +184,7 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
     if point is None:
         abort(404)
     step = journey.next_step(db.session, participant)
-    if step.name != "questionnaire" or (step.timepoint, step.instrument_id) != (
+    if step.name is not StepName.QUESTIONNAIRE or (step.timepoint, step.instrument_id) != (
             timepoint, instrument_id):
         # Submitted already, or not open yet: the link takes them where they are.
         return redirect(step_url(db.session, participant, token))
@@ -204,16 +206,13 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
         if form.validate():
             last_page = page == len(pages) - 1
             participant = start_writing(participant)
-            try:
+            with write_or_explain() as attempt:
                 journey.save_answers(db.session, participant, point, instrument,
                                      answers_from(form, items), page=min(page + 1, len(pages) - 1),
                                      final=last_page)
-            except DomainError as error:
-                db.session.rollback()
-                flash(str(error), "error")
+            if attempt.refused:
                 return redirect(step_url(db.session, participant, token), code=303)
             if not last_page:
-                db.session.commit()
                 return redirect(url_for("trainee.questionnaire", token=token, timepoint=timepoint,
                                         instrument_id=instrument_id, page=page + 1), code=303)
             return go_on(participant, token)
@@ -231,33 +230,23 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
 @with_participant
 def allocation(participant: Participant, token: str) -> Any:
     """Only reached if allocation could not run with the last baseline answers: try again."""
-    if journey.next_step(db.session, participant).name != "allocation":
+    if journey.next_step(db.session, participant).name is not StepName.ALLOCATION:
         return redirect(step_url(db.session, participant, token))
     form = ActionForm()
     if form.validate_on_submit():
-        try:
+        with write_or_explain() as attempt:
             allocate(db.session, participant, actor=f"participant:{participant.code}")
-        except DomainError as error:
-            db.session.rollback()
-            flash(str(error), "error")
+        if attempt.refused:
             return redirect(url_for("trainee.allocation", token=token), code=303)
         return go_on(participant, token)
     return render_template("trainee/allocation.html", form=form, token=token,
                            study=participant.study)
 
 
-def _open_arm(participant: Participant, kind: ArmKind) -> Any:
-    """The trainee's arm while its activity is open to them, else None."""
-    if participant.status is not ParticipantStatus.ALLOCATED:
-        return None
-    found = existing_allocation(db.session, participant)
-    return found.arm if found is not None and found.arm.kind is kind else None
-
-
 @bp.get("/<token>/education")
 @with_participant
 def education(participant: Participant, token: str) -> Any:
-    arm = _open_arm(participant, ArmKind.EDUCATION)
+    arm = journey.open_arm(db.session, participant, ArmKind.EDUCATION)
     if arm is None:
         return redirect(step_url(db.session, participant, token))
     progress = db.session.get(ModuleProgress, participant.id)
@@ -268,7 +257,7 @@ def education(participant: Participant, token: str) -> Any:
 @bp.route("/<token>/education/<int:position>", methods=["GET", "POST"])
 @with_participant
 def module_page(participant: Participant, token: str, position: int) -> Any:
-    arm = _open_arm(participant, ArmKind.EDUCATION)
+    arm = journey.open_arm(db.session, participant, ArmKind.EDUCATION)
     pages = participant.study.module_pages
     if arm is None:
         return redirect(step_url(db.session, participant, token))
@@ -276,16 +265,15 @@ def module_page(participant: Participant, token: str, position: int) -> Any:
         abort(404)
     form = ActionForm()
     if request.method == "POST" and form.validate_on_submit():
-        try:
+        last_page = position == len(pages) - 1
+        with write_or_explain() as attempt:
             journey.read_module_page(db.session, participant, position)
-            if position == len(pages) - 1:
+            if last_page:
                 journey.complete_module(db.session, participant)
-                return go_on(participant, token)
-        except DomainError as error:
-            db.session.rollback()
-            flash(str(error), "error")
+        if attempt.refused:
             return redirect(url_for("trainee.education", token=token), code=303)
-        db.session.commit()
+        if last_page:
+            return go_on(participant, token)
         return redirect(url_for("trainee.module_page", token=token, position=position + 1),
                         code=303)
     progress = db.session.get(ModuleProgress, participant.id)
@@ -300,7 +288,7 @@ def module_page(participant: Participant, token: str, position: int) -> Any:
 @csrf.exempt  # the form checks its token and re-renders the choice when it expired
 @with_participant
 def sessions(participant: Participant, token: str) -> Any:
-    arm = _open_arm(participant, ArmKind.CONTACT)
+    arm = journey.open_arm(db.session, participant, ArmKind.CONTACT)
     if arm is None:
         return redirect(step_url(db.session, participant, token))
     available = contact.bookable_sessions(db.session, participant)
@@ -312,14 +300,9 @@ def sessions(participant: Participant, token: str) -> Any:
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():
-            try:
+            with write_or_explain() as attempt:
                 contact.book(db.session, participant, form.session_id.data)
-            except DomainError as error:
-                db.session.rollback()
-                flash(str(error), "error")
-                return redirect(url_for("trainee.sessions", token=token), code=303)
-            db.session.commit()
-            flash("Your place is booked. We look forward to seeing you.", "success")
+                attempt.done("Your place is booked. We look forward to seeing you.")
             return redirect(url_for("trainee.sessions", token=token), code=303)
         status = 422
         announce_expired_token(form)
@@ -333,14 +316,9 @@ def sessions(participant: Participant, token: str) -> Any:
 def cancel_booking(participant: Participant, token: str) -> Any:
     form = ActionForm(prefix="cancel")
     if form.validate_on_submit():
-        try:
+        with write_or_explain() as attempt:
             contact.cancel_booking(db.session, participant)
-        except DomainError as error:
-            db.session.rollback()
-            flash(str(error), "error")
-        else:
-            db.session.commit()
-            flash("Your booking is cancelled. Please choose another session.", "info")
+            attempt.done("Your booking is cancelled. Please choose another session.", "info")
     return redirect(url_for("trainee.sessions", token=token), code=303)
 
 
@@ -348,7 +326,7 @@ def cancel_booking(participant: Participant, token: str) -> Any:
 @with_participant
 def status(participant: Participant, token: str) -> Any:
     step = journey.next_step(db.session, participant)
-    if step.name in STEP_ENDPOINTS or step.name == "questionnaire":
+    if step.name in STEP_ENDPOINTS or step.name is StepName.QUESTIONNAIRE:
         return redirect(step_url(db.session, participant, token))
     return render_template("trainee/status.html", step=step, study=participant.study,
                            participant=participant, token=token,
@@ -363,8 +341,9 @@ def withdraw(participant: Participant, token: str) -> Any:
         return redirect(step_url(db.session, participant, token))
     form = WithdrawForm()
     if form.validate_on_submit():
-        journey.withdraw(db.session, participant, actor=f"participant:{participant.code}",
-                         reason=form.reason.data or "")
+        with write_or_explain():
+            journey.withdraw(db.session, participant, actor=f"participant:{participant.code}",
+                             reason=form.reason.data or "")
         return go_on(participant, token)
     if request.method == "POST":
         announce_expired_token(form)

@@ -146,3 +146,28 @@ def test_post_questionnaire_closes_after_the_window(app: Flask, demo: Demo) -> N
         assert journey.next_step(db.session, participant).timepoint == "post"
         later = datetime.now(UTC) + timedelta(days=61)  # the demo's window is 60 days
         assert journey.next_step(db.session, participant, now=later).name == "post_closed"
+
+
+def test_a_session_cannot_be_scheduled_in_the_past(app: Flask, demo: Demo) -> None:
+    with app.app_context():
+        study = demo.study()
+        facilitator = db.session.scalars(select(Facilitator)).first()
+        an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        with pytest.raises(contact.SessionInThePast, match="in the future"):
+            contact.schedule_session(db.session, cohort=study.cohorts[0],
+                                     facilitator=facilitator, starts_at=an_hour_ago,
+                                     capacity=5, location="Room", actor="t")
+
+
+def test_an_arms_activity_is_open_only_to_trainees_allocated_to_it(app: Flask, demo: Demo
+                                                                   ) -> None:
+    (pid,) = contact_arm_trainees(demo, 1)
+    with app.app_context():
+        participant = lock_participant(db.session, pid)
+        arm = journey.open_arm(db.session, participant, ArmKind.CONTACT)
+        assert arm is not None and arm.kind is ArmKind.CONTACT
+        assert journey.open_arm(db.session, participant, ArmKind.EDUCATION) is None
+        with pytest.raises(NotAllowed, match="not open for you"):
+            journey.read_module_page(db.session, participant, 0)
+        journey.mark_intervention_done(db.session, participant, actor="t", how="test")
+        assert journey.open_arm(db.session, participant, ArmKind.CONTACT) is None

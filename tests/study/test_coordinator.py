@@ -157,3 +157,22 @@ def test_cancelling_a_session_sends_its_trainees_back_to_booking(app: Flask,
         assert db.session.scalars(select(Booking)).all() == []
     html = trainee.open().get_data(as_text=True)
     assert "Book a session" in html and f'value="{session_id}"' not in html
+
+
+def test_a_session_in_the_past_is_refused_beside_its_date(app: Flask, coordinator: FlaskClient
+                                                           ) -> None:
+    from study.models import Facilitator
+
+    with app.app_context():
+        study = get_study(db.session, "demo")
+        facilitator_id = db.session.scalars(
+            select(Facilitator.id).where(Facilitator.study_id == study.id)).first()
+        form = {"cohort_id": study.cohorts[0].id, "facilitator_id": facilitator_id,
+                "starts_on": "2001-01-01", "starts_at": "14:00", "duration_minutes": "90",
+                "capacity": "8", "location": "Room 1"}
+    url = "/coordinator/demo/sessions"
+    response = post(coordinator, url, url, form)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert re.search(r'id="starts_on-error">.*Choose a date and time in the future\.', html)
+    assert 'id="facilitator_id-error"' not in html
