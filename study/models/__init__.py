@@ -1,6 +1,7 @@
 """The data model (SQLAlchemy 2.0, one declarative base)."""
 
 from study.models.allocation import Allocation, AllocationState
+from study.models.analysis_plan import AnalysisPlan
 from study.models.api_token import ApiToken
 from study.models.audit import AuditEvent
 from study.models.base import Base, utcnow
@@ -29,9 +30,10 @@ from study.models.study import (
 )
 
 __all__ = [
-    "JOURNEY_ORDER", "Allocation", "AllocationState", "Answer", "ApiToken", "Arm", "ArmKind",
-    "AuditEvent", "Base", "Booking", "Cohort", "Consent", "ConsentChoice", "ConsentDocument",
-    "ContactSession", "Facilitator", "Invitation", "Membership", "ModulePage", "ModuleProgress",
-    "Participant", "ParticipantContact", "ParticipantStatus", "Response", "ResponseStatus", "Role",
-    "SessionStatus", "Study", "StudyInstrument", "StudyStatus", "Timepoint", "User", "utcnow",
+    "JOURNEY_ORDER", "Allocation", "AllocationState", "AnalysisPlan", "Answer", "ApiToken",
+    "Arm", "ArmKind", "AuditEvent", "Base", "Booking", "Cohort", "Consent", "ConsentChoice",
+    "ConsentDocument", "ContactSession", "Facilitator", "Invitation", "Membership",
+    "ModulePage", "ModuleProgress", "Participant", "ParticipantContact", "ParticipantStatus",
+    "Response", "ResponseStatus", "Role", "SessionStatus", "Study", "StudyInstrument",
+    "StudyStatus", "Timepoint", "User", "utcnow",
 ]

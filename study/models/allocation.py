@@ -25,6 +25,9 @@ class AllocationState(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     stratum: Mapped[str] = mapped_column(String(200))
+    # Sequence scheme 2 keys a stratum by an opaque id (HMAC of its label with the study's key),
+    # so an allocation verifies without the baseline answers that placed the trainee in it.
+    stratum_id: Mapped[str | None] = mapped_column(String(64))
     next_position: Mapped[int] = mapped_column(default=0)
 
 
@@ -39,6 +42,7 @@ class Allocation(Base):
     )
     arm_id: Mapped[int] = mapped_column(ForeignKey("arms.id"))
     stratum: Mapped[str] = mapped_column(String(200))
+    stratum_id: Mapped[str | None] = mapped_column(String(64))
     position: Mapped[int]
     block_size: Mapped[int]
     allocated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -67,6 +67,8 @@ class Booking(Base):
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
     booked_at: Mapped[datetime] = mapped_column(default=utcnow)
     attended: Mapped[bool | None]
+    # Adherence beside the outcome (DESIGN §3): how long the trainee stayed, when recorded.
+    minutes_attended: Mapped[int | None]
     attendance_recorded_at: Mapped[datetime | None]
     attendance_recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 

@@ -77,6 +77,10 @@ class Participant(Base):
     withdrawn_at: Mapped[datetime | None]
     # Whether the answers given before withdrawal stay in the analysis (per the consent given).
     data_withdrawn: Mapped[bool] = mapped_column(default=False)
+    # Why the trainee left the journey, as a CONSORT category (DESIGN §6): excluded
+    # ``ineligible|declined|other``, lost ``no_response|unreachable|other``, discontinued
+    # ``withdrew|other``. A category only: free text never goes here.
+    exit_reason: Mapped[str | None] = mapped_column(String(32))
 
     study: Mapped[Study] = relationship()
     cohort: Mapped[Cohort] = relationship()

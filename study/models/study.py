@@ -39,13 +39,29 @@ class Study(Base):
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[StudyStatus] = mapped_column(str_enum(StudyStatus), default=StudyStatus.DRAFT)
-    # The allocation sequence is derived from this secret; it never leaves the server.
+    # The allocation sequence is derived from this secret; it never leaves the server. Its
+    # SHA-256, recorded when recruitment opens, lets an audit show the seed was never changed.
     allocation_seed: Mapped[str | None] = mapped_column(String(64))
+    allocation_seed_sha256: Mapped[str | None] = mapped_column(String(64))
+    # How the sequence is derived from the seed (study.services.sequence); a study keeps the
+    # scheme it opened with, so its sequence still verifies after the derivation changes.
+    sequence_scheme: Mapped[int] = mapped_column(default=2)
     block_sizes: Mapped[str] = mapped_column(String(64), default="2,4,6")
     # Baseline answers (instrument.item) that stratify allocation beside the cohort.
     strata_factors: Mapped[str] = mapped_column(String(200), default="")
     blinded: Mapped[bool] = mapped_column(default=True)
+    unblinded_at: Mapped[datetime | None]
+    # The planned number of trainees (sample size calculation): checks strata against it.
+    planned_sample_size: Mapped[int | None]
+    # DESIGN §3: the post questionnaire opens when the intervention is done or this many days
+    # after allocation, whichever comes first, and stays open ``post_window_days``.
+    intervention_period_days: Mapped[int] = mapped_column(default=14)
     post_window_days: Mapped[int | None]
+    # The follow-up time point opens this many days after the post questionnaire opened.
+    followup_offset_days: Mapped[int] = mapped_column(default=28)
+    followup_window_days: Mapped[int | None]
+    # Set by ``lock-data``: the post and follow-up windows are closed and no answer changes.
+    data_locked_at: Mapped[datetime | None]
     # The primary outcome, "<instrument>.<scale>"; None means the default (the first post
     # instrument's total). Holm adjustment covers every other outcome (DESIGN §6).
     primary_outcome: Mapped[str | None] = mapped_column(String(200))
