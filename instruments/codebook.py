@@ -7,12 +7,12 @@ a data file can be read without Allport.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from instruments.csvfiles import write_table
 from instruments.kinds import kind_of
 from instruments.model import Instrument, Item, ScaleDef
 from instruments.scoring import needed
@@ -97,13 +97,7 @@ def write_codebook(
     instruments: Instrument | Iterable[Instrument], target: str | Path | IO[str]
 ) -> None:
     """Write the codebook as CSV to a path or an open text file."""
-    if isinstance(target, str | Path):
-        with open(target, "w", encoding="utf-8", newline="") as handle:
-            write_codebook(instruments, handle)
-        return
-    writer = csv.DictWriter(target, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows(codebook_rows(instruments))
+    write_table(target, COLUMNS, codebook_rows(instruments))
 
 
 def codebook_csv(instruments: Instrument | Iterable[Instrument]) -> str:

@@ -17,7 +17,6 @@ instructions travel as the first field's Section Header.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterable, Mapping
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from instruments.csvfiles import read_table, write_table
 from instruments.definition import SCHEMA, parse_definition, to_definition
 from instruments.errors import DefinitionError
 from instruments.kinds import KINDS, RedcapField, Spot, kind_of
@@ -114,13 +114,7 @@ def export_rows(instrument: Instrument) -> list[dict[str, str]]:
 
 def write_redcap(instrument: Instrument, target: str | Path | IO[str]) -> None:
     """Write ``instrument`` as a REDCap data dictionary CSV (a path or an open text file)."""
-    if isinstance(target, str | Path):
-        with open(target, "w", encoding="utf-8", newline="") as handle:
-            write_redcap(instrument, handle)
-        return
-    writer = csv.DictWriter(target, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows(export_rows(instrument))
+    write_table(target, COLUMNS, export_rows(instrument))
 
 
 def redcap_csv(instrument: Instrument) -> str:
@@ -143,14 +137,7 @@ def _normalize_header(name: str) -> str:
 def read_rows(source: str | Path | IO[str], file: str | None = None) -> list[dict[str, str]]:
     """Rows of a data dictionary CSV, keyed by the long column names whatever the header used."""
     name = file or (str(source) if isinstance(source, str | Path) else "<data dictionary>")
-    try:
-        if isinstance(source, str | Path):
-            with open(source, encoding="utf-8-sig", newline="") as handle:
-                table = list(csv.reader(handle))
-        else:
-            table = list(csv.reader(source))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DefinitionError(name, f"cannot read the CSV: {error}") from None
+    table = read_table(source, name)
     if not table:
         raise DefinitionError(name, "the data dictionary is empty")
     header = [_normalize_header(cell) for cell in table[0]]

@@ -10,13 +10,14 @@ merges it in.
 from __future__ import annotations
 
 import csv
-import io
 import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import IO
 
+from instruments.csvfiles import read_table
 from instruments.errors import DefinitionError
 from instruments.model import Instrument
 
@@ -36,7 +37,7 @@ def missing_wording(instrument: Instrument) -> list[str]:
     return [item.key for item in instrument.items if not item.text]
 
 
-def read_wording_csv(source: str | Path | io.TextIOBase, file: str | None = None) -> dict[str, str]:
+def read_wording_csv(source: str | Path | IO[str], file: str | None = None) -> dict[str, str]:
     """``{key: text}`` from a CSV with a header row naming columns ``key`` and ``text``.
 
     Raises
@@ -45,14 +46,7 @@ def read_wording_csv(source: str | Path | io.TextIOBase, file: str | None = None
         On a missing column, an empty key or text, or a key given twice.
     """
     name = file or str(source)
-    try:
-        if isinstance(source, str | Path):
-            with open(source, encoding="utf-8-sig", newline="") as handle:
-                rows = list(csv.reader(handle))
-        else:
-            rows = list(csv.reader(source))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DefinitionError(name, f"cannot read the CSV: {error}") from None
+    rows = read_table(source, name)
     if not rows:
         raise DefinitionError(name, "the CSV is empty; it needs a header row: key,text")
     header = [cell.strip().lower() for cell in rows[0]]
