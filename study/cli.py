@@ -311,6 +311,9 @@ def register(app: Flask) -> None:
                     create_user_command, analyze_command, create_token_command,
                     list_tokens_command, revoke_token_command):
         app.cli.add_command(command)
+    from study.cli_trial import register as register_trial_commands
+
+    register_trial_commands(app)
     try:
         from study.cli_instruments import instruments_cli
     except ImportError:  # pragma: no cover - the instruments CLI lands separately

@@ -18,7 +18,7 @@ from study.auth.access import has_role, studies_for
 from study.extensions import db
 from study.extensions import instrument_library as _library
 from study.models import Role, Study, User
-from study.services import api_tokens, progress, statistical_exports
+from study.services import api_tokens, consort, progress, statistical_exports
 from study.services.analysis_service import (
     POPULATIONS,
     AnalysisRequestError,
@@ -120,6 +120,7 @@ def study(slug: str) -> Any:
         "links": {
             "analysis": url_for("api.analysis", slug=study.slug, population="itt"),
             "exports": url_for("api.export_list", slug=study.slug),
+            "consort": url_for("api.consort_counts", slug=study.slug),
         },
     })
 
@@ -140,6 +141,12 @@ def analysis(slug: str) -> Any:
     except NothingToAnalyse as error:
         fail(422, "not_analysable", str(error))
     return _json(study_analysis.result)
+
+
+@bp.get("/studies/<slug>/consort")
+def consort_counts(slug: str) -> Any:
+    """The CONSORT counts of DESIGN §6, split by arm code (Arm A/B while blinded)."""
+    return _json(consort.consort_counts(db.session, _study(slug)))
 
 
 @bp.get("/studies/<slug>/exports")

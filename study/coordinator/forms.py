@@ -54,3 +54,22 @@ class ScheduleSessionForm(FlaskForm):
         NumberRange(1, 200, "Enter a number of places from 1 to 200.")])
     location = StringField("Where", validators=[InputRequired("Say where the session is."),
                                                 Length(max=300)])
+
+
+class LostForm(FlaskForm):
+    """Why an allocated trainee is lost to follow-up, as a CONSORT category."""
+
+    category = SelectField("Why are they lost to follow-up?", choices=[
+        SelectChoice("no_response", "Stopped responding to messages and reminders"),
+        SelectChoice("unreachable", "Cannot be reached (contact details no longer work)"),
+        SelectChoice("other", "Another reason"),
+    ], validators=[InputRequired("Choose why the trainee is lost to follow-up.")])
+
+
+class IneligibleForm(FlaskForm):
+    """Excluding a consented trainee before allocation, as a CONSORT category."""
+
+    category = SelectField("Why are they excluded?", choices=[
+        SelectChoice("ineligible", "Does not meet the inclusion criteria"),
+        SelectChoice("other", "Another reason"),
+    ], validators=[InputRequired("Choose why the trainee is excluded.")])

@@ -14,7 +14,9 @@ from study import audit
 from study.auth.access import studies_for, study_role_required
 from study.coordinator.forms import (
     AttendanceForm,
+    IneligibleForm,
     InviteForm,
+    LostForm,
     ScheduleSessionForm,
     StaffWithdrawForm,
 )
@@ -31,8 +33,9 @@ from study.models import (
     ParticipantStatus,
     Role,
     Study,
+    StudyStatus,
 )
-from study.services import contact, invitations, journey, progress
+from study.services import consort, contact, invitations, journey, progress
 from study.services.allocation import existing_allocation, lock_participant
 from study.views import require_button, write_or_explain
 
@@ -52,6 +55,9 @@ def index() -> Any:
 @study_role_required(Role.COORDINATOR)
 def overview(study: Study) -> Any:
     counts = progress.study_progress(db.session, study)
+    flow = consort.consort_counts(db.session, study)
+    if study.status is not StudyStatus.CLOSED:  # totals only while recruiting (DESIGN §4)
+        flow = consort.pooled(flow)
     page = max(request.args.get("page", 1, type=int), 1)
     per_page = 50
     participants = list(db.session.scalars(
@@ -60,6 +66,7 @@ def overview(study: Study) -> Any:
         .limit(per_page)))
     return render_template("coordinator/overview.html", study=study, counts=counts,
                            participants=participants, page=page,
+                           consort_table=consort.consort_table(study, flow),
                            has_more=len(participants) == per_page,
                            journey_rows=progress.journey_rows(counts),
                            exit_rows=progress.exit_rows(counts))
@@ -196,8 +203,9 @@ LOSABLE = {ParticipantStatus.ALLOCATED, ParticipantStatus.INTERVENTION_DONE,
 
 
 def _participant_page(study: Study, participant: Participant, *, status: int = 200,
-                      withdraw_form: StaffWithdrawForm | None = None, new_link: str | None = None
-                      ) -> Any:
+                      withdraw_form: StaffWithdrawForm | None = None, new_link: str | None = None,
+                      lost_form: LostForm | None = None,
+                      ineligible_form: IneligibleForm | None = None) -> Any:
     events = list(db.session.scalars(
         select(AuditEvent).where(AuditEvent.participant_code == participant.code)
         .order_by(AuditEvent.at, AuditEvent.id)))
@@ -206,9 +214,11 @@ def _participant_page(study: Study, participant: Participant, *, status: int = 2
         "coordinator/participant.html", study=study, participant=participant, events=events,
         allocation=allocation, booking=contact.booking_of(db.session, participant),
         step=journey.next_step(db.session, participant),
-        link_form=ActionForm(prefix="link"), lost_form=ActionForm(prefix="lost"),
+        link_form=ActionForm(prefix="link"), lost_form=lost_form or LostForm(prefix="lost"),
         withdraw_form=withdraw_form or StaffWithdrawForm(prefix="withdraw"),
-        can_be_lost=participant.status in LOSABLE, new_link=new_link,
+        ineligible_form=ineligible_form or IneligibleForm(prefix="ineligible"),
+        can_be_lost=participant.status in LOSABLE,
+        can_be_ineligible=participant.status is ParticipantStatus.CONSENTED, new_link=new_link,
     ), status
 
 
@@ -252,8 +262,26 @@ def withdraw(study: Study, code: str) -> Any:
 @study_role_required(Role.COORDINATOR)
 def lost(study: Study, code: str) -> Any:
     participant = lock_participant(db.session, _participant(study, code).id)
-    require_button("lost")
+    form = LostForm(prefix="lost")
+    if not form.validate_on_submit():
+        return _participant_page(study, participant, status=422, lost_form=form)
     with write_or_explain() as attempt:
-        journey.mark_lost(db.session, participant, actor=audit.actor_for(user=current_user))
+        journey.mark_lost(db.session, participant, actor=audit.actor_for(user=current_user),
+                          category=form.category.data or "")
         attempt.done(f"{participant.code} is recorded as lost to follow-up.")
+    return redirect(url_for("coordinator.participant", slug=study.slug, code=code), code=303)
+
+
+@bp.post("/<slug>/participants/<code>/ineligible")
+@study_role_required(Role.COORDINATOR)
+def ineligible(study: Study, code: str) -> Any:
+    participant = lock_participant(db.session, _participant(study, code).id)
+    form = IneligibleForm(prefix="ineligible")
+    if not form.validate_on_submit():
+        return _participant_page(study, participant, status=422, ineligible_form=form)
+    with write_or_explain() as attempt:
+        journey.mark_ineligible(db.session, participant,
+                                actor=audit.actor_for(user=current_user),
+                                category=form.category.data or "")
+        attempt.done(f"{participant.code} is excluded before allocation.")
     return redirect(url_for("coordinator.participant", slug=study.slug, code=code), code=303)

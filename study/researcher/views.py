@@ -25,7 +25,7 @@ from study.extensions import instrument_library as _library
 from study.models import Role, Study
 from study.researcher.forms import AnalysisForm, PrimaryOutcomeForm
 from study.researcher.svg import inline_svg
-from study.services import progress, statistical_exports
+from study.services import consort, progress, statistical_exports
 from study.services.analysis_service import (
     POPULATIONS,
     NothingToAnalyse,
@@ -55,7 +55,9 @@ def overview(study: Study) -> Any:
                            exports=statistical_exports.EXPORTS,
                            descriptions=statistical_exports.DESCRIPTIONS,
                            journey_rows=progress.journey_rows(counts),
-                           exit_rows=progress.exit_rows(counts))
+                           exit_rows=progress.exit_rows(counts),
+                           consort_table=consort.consort_table(
+                               study, consort.consort_counts(db.session, study)))
 
 
 @bp.post("/<slug>/export/<table>")

@@ -32,6 +32,7 @@ from study.models import (
     utcnow,
 )
 from study.services.allocation import allocate, existing_allocation
+from study.services.consort import DISCONTINUATION_REASONS, INELIGIBILITY_REASONS, LOST_REASONS
 
 # The status a trainee must have for a time point's questionnaires to be open, and the one
 # they reach when every questionnaire of it is submitted.
@@ -129,8 +130,30 @@ def post_window_closes_at(participant: Participant) -> datetime | None:
     return participant.intervention_done_at + timedelta(days=days)
 
 
+def data_locked_step(participant: Participant) -> Step | None:
+    """Where a trainee still on the journey goes once the study's data are locked: nowhere more.
+
+    ``lock-data`` closes every post and follow-up window (DESIGN §7), so no questionnaire is
+    open to anyone; trainees who had finished or left keep their own ending.
+    """
+    if participant.study.data_locked_at is None or not participant.is_active \
+            or participant.status is ParticipantStatus.INVITED:
+        return None
+    return Step(StepName.POST_CLOSED)
+
+
+def refuse_answers_if_data_locked(participant: Participant) -> None:
+    """Store no answer once the study's data are locked (the analysis is made on them)."""
+    if participant.study.data_locked_at is not None:
+        raise NotAllowed("This study has closed its questionnaires: no more answers can be "
+                         "stored. Thank you for taking part.")
+
+
 def next_step(session: Session, participant: Participant, now: datetime | None = None) -> Step:
     """The page a trainee's link leads to: the whole of save-and-resume in one place."""
+    locked = data_locked_step(participant)
+    if locked is not None:
+        return locked
     now = now or utcnow()
     status = participant.status
     if status is ParticipantStatus.INVITED:
@@ -244,6 +267,7 @@ def save_answers(
     and the result says so. Completing the last baseline questionnaire allocates the trainee
     in the same transaction.
     """
+    refuse_answers_if_data_locked(participant)
     response = find_response(session, participant, timepoint, instrument.id)
     if response is not None and response.status is ResponseStatus.SUBMITTED:
         return SaveResult(response, submitted_now=False, already_submitted=True)
@@ -352,9 +376,21 @@ def complete_module(session: Session, participant: Participant) -> None:
                            how="module_completed")
 
 
-def withdraw(session: Session, participant: Participant, *, actor: str, reason: str = "") -> None:
-    """Withdraw a trainee; their data follows the consent they gave (DESIGN §3)."""
+def _check_category(category: str, allowed: tuple[str, ...]) -> None:
+    if category not in allowed:
+        raise NotAllowed(f"Choose one of: {', '.join(allowed)} (not {category!r}).")
+
+
+def withdraw(session: Session, participant: Participant, *, actor: str, reason: str = "",
+             category: str = "withdrew") -> None:
+    """Withdraw a trainee; their data follows the consent they gave (DESIGN §3).
+
+    ``category`` is the CONSORT reason kept on the minimal trial record (``withdrew`` or
+    ``other``); the free-text ``reason`` goes to the audit trail only.
+    """
+    _check_category(category, DISCONTINUATION_REASONS)
     participant.move_to(ParticipantStatus.WITHDRAWN)
+    participant.exit_reason = category
     participant.withdrawn_at = utcnow()
     consent = session.scalars(
         select(Consent).where(Consent.participant_id == participant.id,
@@ -373,7 +409,29 @@ def withdraw(session: Session, participant: Participant, *, actor: str, reason: 
                  data_kept=keep, reason=reason[:500])
 
 
-def mark_lost(session: Session, participant: Participant, *, actor: str) -> None:
-    """Record that an allocated trainee can no longer be reached (lost to follow-up)."""
+def mark_lost(session: Session, participant: Participant, *, actor: str, category: str) -> None:
+    """Record that an allocated trainee can no longer be reached, and why.
+
+    ``category`` is the CONSORT reason: ``no_response``, ``unreachable`` or ``other``.
+    """
+    _check_category(category, LOST_REASONS)
     participant.move_to(ParticipantStatus.LOST)
-    audit.record(session, "lost_to_follow_up", actor=actor, participant=participant)
+    participant.exit_reason = category
+    audit.record(session, "lost_to_follow_up", actor=actor, participant=participant,
+                 category=category)
+
+
+def mark_ineligible(session: Session, participant: Participant, *, actor: str,
+                    category: str) -> None:
+    """Exclude a consented trainee before allocation (CONSORT "excluded").
+
+    ``category`` is ``ineligible`` when they do not meet the inclusion criteria, else ``other``.
+    """
+    _check_category(category, INELIGIBILITY_REASONS)
+    if participant.status is not ParticipantStatus.CONSENTED:
+        raise NotAllowed("Only a trainee who consented and is not yet allocated can be marked "
+                         "ineligible.")
+    participant.move_to(ParticipantStatus.INELIGIBLE)
+    participant.exit_reason = category
+    audit.record(session, "marked_ineligible", actor=actor, participant=participant,
+                 category=category)

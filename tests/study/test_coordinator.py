@@ -87,14 +87,14 @@ def test_lost_to_follow_up_only_after_allocation(app: Flask, coordinator: FlaskC
     token, code = new_trainee(app)
     page_url = f"/coordinator/demo/participants/{code}"
     assert "Record as lost" not in coordinator.get(page_url).get_data(as_text=True)
-    response = post(coordinator, f"{page_url}/lost", page_url, {})
+    response = post(coordinator, f"{page_url}/lost", page_url, {"lost-category": "no_response"})
     assert response.status_code == 303
     assert status_of(app, code) is ParticipantStatus.INVITED  # refused, with a message
     trainee = TraineeDriver(app.test_client(), token)
     trainee.consent()
     trainee.answer_until_not_questionnaire()
     assert "Record as lost" in coordinator.get(page_url).get_data(as_text=True)
-    post(coordinator, f"{page_url}/lost", page_url, {})
+    post(coordinator, f"{page_url}/lost", page_url, {"lost-category": "no_response"})
     assert status_of(app, code) is ParticipantStatus.LOST
 
 
