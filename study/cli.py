@@ -311,6 +311,8 @@ def register(app: Flask) -> None:
                     create_user_command, analyze_command, create_token_command,
                     list_tokens_command, revoke_token_command):
         app.cli.add_command(command)
+    from study.cli_sequence import verify_sequence_command
+    app.cli.add_command(verify_sequence_command)
     try:
         from study.cli_instruments import instruments_cli
     except ImportError:  # pragma: no cover - the instruments CLI lands separately

@@ -43,7 +43,7 @@ bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 @login_required
 def index() -> Any:
     studies = studies_for(current_user, Role.COORDINATOR)
-    overview = [(s, progress.study_progress(db.session, s)) for s in studies]
+    overview = [(s, progress.coordinator_progress(db.session, s)) for s in studies]
     return render_template("coordinator/index.html", overview=overview,
                            journey_rows=progress.journey_rows, exit_rows=progress.exit_rows)
 
@@ -51,7 +51,7 @@ def index() -> Any:
 @bp.get("/<slug>/")
 @study_role_required(Role.COORDINATOR)
 def overview(study: Study) -> Any:
-    counts = progress.study_progress(db.session, study)
+    counts = progress.coordinator_progress(db.session, study)
     page = max(request.args.get("page", 1, type=int), 1)
     per_page = 50
     participants = list(db.session.scalars(
@@ -61,8 +61,7 @@ def overview(study: Study) -> Any:
     return render_template("coordinator/overview.html", study=study, counts=counts,
                            participants=participants, page=page,
                            has_more=len(participants) == per_page,
-                           journey_rows=progress.journey_rows(counts),
-                           exit_rows=progress.exit_rows(counts))
+                           journey_rows=progress.journey_rows, exit_rows=progress.exit_rows)
 
 
 @bp.route("/<slug>/invitations", methods=["GET", "POST"])
