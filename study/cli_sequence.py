@@ -109,4 +109,5 @@ def verify_sequence_command(slug: str) -> None:
     seed = ("the seed matches its recorded SHA-256" if study.allocation_seed_sha256
             else "no SHA-256 of the seed was recorded when this study opened")
     click.echo(f"Sequence of study {slug!r} verified: {check.allocations} allocation(s) in "
-               f"{check.strata} strata checked against sequence scheme {check.scheme}; {seed}.")
+               f"{check.strata} {'stratum' if check.strata == 1 else 'strata'} checked against "
+               f"sequence scheme {check.scheme}; {seed}.")

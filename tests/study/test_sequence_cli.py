@@ -21,7 +21,7 @@ def test_a_simulated_demo_verifies(simulated_demo: Demo, runner: FlaskCliRunner)
     assert allocated > 0
     result = verify(runner)
     assert result.exit_code == 0, result.output
-    assert f"{allocated} allocation(s) in 1 strata" in result.output
+    assert f"{allocated} allocation(s) in 1 stratum" in result.output
     assert "sequence scheme 2" in result.output
     assert "seed matches its recorded SHA-256" in result.output
 
