@@ -73,3 +73,22 @@ def test_an_unknown_study_is_one_line(app, runner: FlaskCliRunner) -> None:
     result = verify(runner, "nosuch")
     assert result.exit_code == 1
     assert result.output.strip() == "Error: No study with the slug 'nosuch'."
+
+
+def test_a_scheme_1_study_verifies_by_its_own_scheme(demo: Demo, runner: FlaskCliRunner) -> None:
+    from study.models import ParticipantStatus
+    from study.services import invitations
+    from study.services.allocation import allocate, lock_participant
+
+    with demo.app.app_context():
+        study = demo.study()
+        study.sequence_scheme = 1  # as a study opened before scheme 2 keeps it
+        for invitation in invitations.invite(db.session, study, study.cohorts[0], 10,
+                                             actor="test"):
+            invitation.participant.status = ParticipantStatus.BASELINE_DONE
+            allocate(db.session, lock_participant(db.session, invitation.participant.id),
+                     actor="test")
+        db.session.commit()
+    result = verify(runner)
+    assert result.exit_code == 0, result.output
+    assert "10 allocation(s) in 1 stratum checked against sequence scheme 1" in result.output
