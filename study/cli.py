@@ -314,6 +314,9 @@ def register(app: Flask) -> None:
     from study.cli_trial import register as register_trial_commands
 
     register_trial_commands(app)
+    from study.cli_sequence import verify_sequence_command
+
+    app.cli.add_command(verify_sequence_command)
     try:
         from study.cli_instruments import instruments_cli
     except ImportError:  # pragma: no cover - the instruments CLI lands separately

@@ -46,7 +46,7 @@ bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 @login_required
 def index() -> Any:
     studies = studies_for(current_user, Role.COORDINATOR)
-    overview = [(s, progress.study_progress(db.session, s)) for s in studies]
+    overview = [(s, progress.coordinator_progress(db.session, s)) for s in studies]
     return render_template("coordinator/index.html", overview=overview,
                            journey_rows=progress.journey_rows, exit_rows=progress.exit_rows)
 
@@ -54,7 +54,7 @@ def index() -> Any:
 @bp.get("/<slug>/")
 @study_role_required(Role.COORDINATOR)
 def overview(study: Study) -> Any:
-    counts = progress.study_progress(db.session, study)
+    counts = progress.coordinator_progress(db.session, study)
     flow = consort.consort_counts(db.session, study)
     if study.status is not StudyStatus.CLOSED:  # totals only while recruiting (DESIGN §4)
         flow = consort.pooled(flow)
@@ -68,8 +68,7 @@ def overview(study: Study) -> Any:
                            participants=participants, page=page,
                            consort_table=consort.consort_table(study, flow),
                            has_more=len(participants) == per_page,
-                           journey_rows=progress.journey_rows(counts),
-                           exit_rows=progress.exit_rows(counts))
+                           journey_rows=progress.journey_rows, exit_rows=progress.exit_rows)
 
 
 @bp.route("/<slug>/invitations", methods=["GET", "POST"])

@@ -5,6 +5,10 @@ are ``SELECT … FOR UPDATE``; on SQLite every transaction already holds the dat
 (``BEGIN IMMEDIATE``, see ``study.database``). The "already allocated?" check runs only after
 the stratum lock is held, and unique constraints on (participant) and (stratum, position) stand
 behind it all.
+
+The stratum's lock row is keyed by its label; under sequence scheme 2 the sequence itself is keyed
+by the stratum's opaque id, which the state row and every allocation also record so that
+``verify-sequence`` can regenerate it from the seed alone.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from study.models import (
     Study,
     Timepoint,
 )
-from study.services.sequence import parse_block_sizes, slot_at
+from study.services.sequence import parse_block_sizes, sequence_key, slot_at
 
 
 def lock_participant(session: Session, participant_id: int) -> Participant:
@@ -38,10 +42,15 @@ def lock_participant(session: Session, participant_id: int) -> Participant:
     ).scalar_one()
 
 
+def strata_factors(study: Study) -> list[str]:
+    """The study's stratification factors, each ``instrument.item`` of a baseline questionnaire."""
+    return [factor for factor in (f.strip() for f in study.strata_factors.split(",")) if factor]
+
+
 def stratum_of(session: Session, participant: Participant) -> str:
     """The participant's stratum: the cohort, then each baseline factor the study names."""
     parts = [f"cohort={participant.cohort.name}"]
-    for factor in filter(None, (f.strip() for f in participant.study.strata_factors.split(","))):
+    for factor in strata_factors(participant.study):
         instrument_id, _, item_key = factor.partition(".")
         value = session.execute(
             select(Answer.value)
@@ -102,7 +111,11 @@ def allocate(session: Session, participant: Participant, *, actor: str) -> Alloc
 
     ratios = {arm.key: arm.ratio for arm in study.arms}
     block_sizes = parse_block_sizes(study.block_sizes)
-    slot = slot_at(study.allocation_seed, stratum, ratios, block_sizes, state.next_position)
+    key = sequence_key(study.sequence_scheme, study.allocation_seed, stratum)
+    stratum_id = None if study.sequence_scheme == 1 else key
+    state.stratum_id = stratum_id
+    slot = slot_at(study.allocation_seed, key, ratios, block_sizes, state.next_position,
+                   scheme=study.sequence_scheme)
     arm = study.arm_by_key(slot.arm)
     assert arm is not None
     allocation = Allocation(
@@ -110,6 +123,7 @@ def allocate(session: Session, participant: Participant, *, actor: str) -> Alloc
         participant_id=participant.id,
         arm_id=arm.id,
         stratum=stratum,
+        stratum_id=stratum_id,
         position=slot.position,
         block_size=slot.block_size,
     )
@@ -119,6 +133,7 @@ def allocate(session: Session, participant: Participant, *, actor: str) -> Alloc
     session.flush()
     audit.record(
         session, "allocation", actor=actor, participant=participant,
-        arm=arm.key, stratum=stratum, position=slot.position, block_size=slot.block_size,
+        arm=arm.key, stratum=stratum, stratum_id=stratum_id, position=slot.position,
+        block_size=slot.block_size,
     )
     return allocation

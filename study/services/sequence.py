@@ -2,7 +2,16 @@
 
 The sequence is a pure function of the study's secret seed, the stratum and the arms, so an
 admin can regenerate it for audit and nothing about it needs to be stored or shown. Each block
-draws from its own HMAC-derived generator: seeing some allocations tells nothing about others.
+is derived on its own from HMAC-SHA256: seeing some allocations tells nothing about others.
+
+A study keeps the scheme it opened with (``Study.sequence_scheme``):
+
+- **Scheme 1** seeds ``random.Random`` with each block's HMAC and lets its ``choice`` and
+  ``shuffle`` pick the size and the order. Python does not promise to keep their output across
+  versions, so it is kept, unchanged, only so that studies opened under it still verify.
+- **Scheme 2** uses nothing but HMAC-SHA256 bytes and the integer arithmetic written out below
+  (rejection sampling, Fisher–Yates), and keys each stratum by an opaque id, the HMAC of its
+  label, so an allocation verifies without the baseline answers that placed the trainee in it.
 """
 
 from __future__ import annotations
@@ -10,8 +19,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+
+LATEST_SCHEME = 2
 
 
 @dataclass(frozen=True)
@@ -34,25 +45,104 @@ def validate_block_sizes(ratios: dict[str, int], block_sizes: Sequence[int]) -> 
             )
 
 
-def _block(seed: str, stratum: str, index: int, ratios: dict[str, int],
-           block_sizes: Sequence[int]) -> list[str]:
+def _unpermuted(ratios: dict[str, int], size: int) -> list[str]:
+    """A block of ``size`` in arm order, each arm as often as its ratio asks."""
+    repeats = size // sum(ratios.values())
+    return [arm for arm in sorted(ratios) for _ in range(ratios[arm] * repeats)]
+
+
+# --- scheme 1 (kept for studies opened under it) -------------------------------------------
+
+
+def _block_scheme_1(seed: str, stratum: str, index: int, ratios: dict[str, int],
+                    block_sizes: Sequence[int]) -> list[str]:
     digest = hmac.new(seed.encode(), f"{stratum}\x1f{index}".encode(), hashlib.sha256).digest()
     rng = random.Random(digest)
     size = rng.choice(sorted(block_sizes))
-    repeats = size // sum(ratios.values())
-    block = [arm for arm in sorted(ratios) for _ in range(ratios[arm] * repeats)]
+    block = _unpermuted(ratios, size)
     rng.shuffle(block)
     return block
 
 
-def slots(seed: str, stratum: str, ratios: dict[str, int],
-          block_sizes: Sequence[int]) -> Iterator[Slot]:
-    """Yield the stratum's sequence from position 0, without end."""
+# --- scheme 2 -------------------------------------------------------------------------------
+
+
+def study_key(seed: str) -> bytes:
+    """The scheme-2 key of a study: HMAC(seed, "allport.sequence/2"), never stored."""
+    return hmac.new(seed.encode(), b"allport.sequence/2", hashlib.sha256).digest()
+
+
+def stratum_id(seed: str, label: str) -> str:
+    """The opaque id of a stratum (64 hex digits): HMAC(study key, "stratum" ‖ 0x1f ‖ label)."""
+    return hmac.new(study_key(seed), b"stratum\x1f" + label.encode(), hashlib.sha256).hexdigest()
+
+
+class _ByteStream:
+    """A block's bytes: HMAC(key, stratum id ‖ block index ‖ counter) for counter 0, 1, 2 and on.
+
+    The block index and the counter are 8-byte big-endian integers; the stratum id has a fixed
+    length, so no two (stratum, block, counter) triples share a message.
+    """
+
+    def __init__(self, key: bytes, stratum: str, index: int) -> None:
+        self._key = key
+        self._prefix = stratum.encode() + index.to_bytes(8, "big")
+        self._counter = 0
+        self._buffer = b""
+
+    def take(self, count: int) -> bytes:
+        while len(self._buffer) < count:
+            message = self._prefix + self._counter.to_bytes(8, "big")
+            self._buffer += hmac.new(self._key, message, hashlib.sha256).digest()
+            self._counter += 1
+        taken, self._buffer = self._buffer[:count], self._buffer[count:]
+        return taken
+
+    def below(self, bound: int) -> int:
+        """A uniform integer in [0, bound), by rejection sampling on 32-bit words.
+
+        Only the largest multiple of ``bound`` under 2³² is accepted, so every remainder is
+        equally likely; a word above it is thrown away and the next one read.
+        """
+        limit = (2**32 // bound) * bound
+        while True:
+            word = int.from_bytes(self.take(4), "big")
+            if word < limit:
+                return word % bound
+
+
+def _block_scheme_2(seed: str, stratum: str, index: int, ratios: dict[str, int],
+                    block_sizes: Sequence[int]) -> list[str]:
+    stream = _ByteStream(study_key(seed), stratum, index)
+    sizes = sorted(set(block_sizes))
+    block = _unpermuted(ratios, sizes[stream.below(len(sizes))])
+    for last in range(len(block) - 1, 0, -1):  # Fisher–Yates, from the end
+        other = stream.below(last + 1)
+        block[last], block[other] = block[other], block[last]
+    return block
+
+
+BlockRule = Callable[[str, str, int, dict[str, int], Sequence[int]], list[str]]
+SCHEMES: dict[int, BlockRule] = {1: _block_scheme_1, 2: _block_scheme_2}
+
+
+def sequence_key(scheme: int, seed: str, label: str) -> str:
+    """What a stratum's sequence is keyed by: its label (scheme 1) or its opaque id (scheme 2)."""
+    return label if scheme == 1 else stratum_id(seed, label)
+
+
+def slots(seed: str, stratum: str, ratios: dict[str, int], block_sizes: Sequence[int], *,
+          scheme: int) -> Iterator[Slot]:
+    """Yield the stratum's sequence from position 0, without end.
+
+    ``stratum`` is what :func:`sequence_key` gives for the scheme.
+    """
     validate_block_sizes(ratios, block_sizes)
+    block_rule = SCHEMES[scheme]
     position = 0
     index = 0
     while True:
-        block = _block(seed, stratum, index, ratios, block_sizes)
+        block = block_rule(seed, stratum, index, ratios, block_sizes)
         for arm in block:
             yield Slot(position, arm, index, len(block))
             position += 1
@@ -60,9 +150,9 @@ def slots(seed: str, stratum: str, ratios: dict[str, int],
 
 
 def slot_at(seed: str, stratum: str, ratios: dict[str, int], block_sizes: Sequence[int],
-            position: int) -> Slot:
+            position: int, *, scheme: int) -> Slot:
     """The slot at ``position`` of the stratum's sequence."""
-    for slot in slots(seed, stratum, ratios, block_sizes):
+    for slot in slots(seed, stratum, ratios, block_sizes, scheme=scheme):
         if slot.position == position:
             return slot
     raise AssertionError("unreachable")  # pragma: no cover

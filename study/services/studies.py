@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from instruments import Library
+from instruments import Item, Library
 from study import audit
 from study.errors import NotAllowed
 from study.models import (
@@ -24,7 +26,8 @@ from study.models import (
     Timepoint,
     utcnow,
 )
-from study.services.sequence import parse_block_sizes, validate_block_sizes
+from study.services.allocation import strata_factors
+from study.services.sequence import LATEST_SCHEME, parse_block_sizes, validate_block_sizes
 
 TIMEPOINT_LABELS = {"baseline": "Before", "post": "After", "followup": "Follow-up"}
 
@@ -130,9 +133,71 @@ def recruitment_problems(study: Study, library: Library) -> list[str]:
                 )
     if study.current_consent is None:
         problems.append("A study needs a consent text.")
+    problems.extend(_strata_items(study, library)[1])
     if any(arm.kind is ArmKind.EDUCATION for arm in study.arms) and not study.module_pages:
         problems.append("The education arm has no module pages.")
     return problems
+
+
+def _strata_items(study: Study, library: Library) -> tuple[list[Item], list[str]]:
+    """The choice items the strata factors name, and one problem for each factor that names none.
+
+    Only a categorical item of a baseline questionnaire can stratify (DESIGN §4): anything else
+    (a misspelt name, a scale or free-text item) would silently put everyone in one stratum or
+    spread them over countless ones.
+    """
+    baseline = study.timepoint("baseline")
+    pinned = {p.instrument_id: p.instrument_version
+              for p in (baseline.instruments if baseline is not None else [])}
+    items: list[Item] = []
+    problems: list[str] = []
+    for factor in strata_factors(study):
+        instrument_id, _, item_key = factor.partition(".")
+        if not item_key:
+            problems.append(f"Strata factor {factor!r}: write it as questionnaire.item, "
+                            "e.g. background.profession.")
+        elif instrument_id not in pinned:
+            problems.append(f"Strata factor {factor!r}: {instrument_id!r} is not a baseline "
+                            "questionnaire of this study.")
+        else:
+            try:
+                item = library.get(instrument_id, pinned[instrument_id]).item(item_key)
+            except LookupError:
+                problems.append(f"Strata factor {factor!r}: the baseline questionnaire "
+                                f"{instrument_id} has no item {item_key!r}.")
+                continue
+            if item.kind != "choice":
+                problems.append(f"Strata factor {factor!r}: only a choice item can stratify "
+                                f"allocation, and {item_key} is of kind {item.kind}.")
+            else:
+                items.append(item)
+    return items, problems
+
+
+def recruitment_warnings(study: Study, library: Library) -> list[str]:
+    """What opening recruitment allows but the study should hear: too many strata for its size.
+
+    With fewer expected trainees per stratum than twice the largest block, many strata end
+    part-way through a block and the arms drift apart (DESIGN §4).
+    """
+    if not study.planned_sample_size:
+        return []
+    items, _ = _strata_items(study, library)
+    try:
+        largest_block = max(parse_block_sizes(study.block_sizes))
+    except ValueError:
+        return []  # a problem already stops the study from opening
+    cohorts = max(len(study.cohorts), 1)
+    strata = cohorts * math.prod(len(item.choices) for item in items)
+    per_stratum = study.planned_sample_size / strata
+    if per_stratum >= 2 * largest_block:
+        return []
+    breakdown = " × ".join([f"{cohorts} cohort(s)"]
+                           + [f"{len(item.choices)} {item.key}" for item in items])
+    return [f"{study.planned_sample_size} planned trainees over {strata} strata ({breakdown}) "
+            f"make about {per_stratum:.1f} per stratum, fewer than twice the largest block "
+            f"({largest_block}): the arms may end unbalanced. Stratify by fewer factors, or "
+            "use smaller blocks."]
 
 
 def set_instruments(session: Session, study: Study, timepoint_name: str,
@@ -158,8 +223,12 @@ def set_instruments(session: Session, study: Study, timepoint_name: str,
                  instruments=list(instrument_ids))
 
 
-def open_recruitment(session: Session, study: Study, library: Library, *, actor: str) -> None:
-    """Freeze the design, draw the secret seed, and start taking trainees."""
+def open_recruitment(session: Session, study: Study, library: Library, *, actor: str
+                     ) -> list[str]:
+    """Freeze the design, draw the secret seed, and start taking trainees.
+
+    Returns the :func:`recruitment_warnings`, which do not stop the opening.
+    """
     problems = recruitment_problems(study, library)
     if problems:
         raise NotAllowed(" ".join(problems))
@@ -169,8 +238,16 @@ def open_recruitment(session: Session, study: Study, library: Library, *, actor:
             pinned.fingerprint = library.get(pinned.instrument_id,
                                              pinned.instrument_version).fingerprint
     study.allocation_seed = secrets.token_hex(32)
+    # The hash, here and in the append-only audit trail, lets verify-sequence show the seed
+    # never changed; a study that opens now derives its sequence with the latest scheme.
+    study.allocation_seed_sha256 = hashlib.sha256(study.allocation_seed.encode()).hexdigest()
+    study.sequence_scheme = LATEST_SCHEME
+    warnings = recruitment_warnings(study, library)
     study.recruitment_opened_at = utcnow()
-    audit.record(session, "recruitment_opened", actor=actor, study=study)
+    audit.record(session, "recruitment_opened", actor=actor, study=study,
+                 allocation_seed_sha256=study.allocation_seed_sha256,
+                 sequence_scheme=study.sequence_scheme, warnings=warnings)
+    return warnings
 
 
 def close_recruitment(session: Session, study: Study, *, actor: str) -> None:

@@ -1,10 +1,12 @@
-"""Randomization: the sequence, the guards, and race-freedom under concurrency (DESIGN §4, §9)."""
+"""Randomization in the database: the guards, the stratum ids of sequence scheme 2, and
+race-freedom under concurrency (DESIGN §4, §9). The sequence itself: test_sequence.py."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from itertools import islice
 
 import pytest
 from sqlalchemy import select
@@ -24,37 +26,6 @@ from study.services.allocation import allocate, lock_participant
 from tests.helpers import Demo
 
 RATIOS = {"contact": 1, "education": 1}
-
-
-def test_sequence_is_reproducible_and_secret_dependent() -> None:
-    first = [s.arm for s, _ in zip(sequence.slots("seed-1", "cohort=A", RATIOS, [2, 4, 6]),
-                                   range(200), strict=False)]
-    again = [s.arm for s, _ in zip(sequence.slots("seed-1", "cohort=A", RATIOS, [2, 4, 6]),
-                                   range(200), strict=False)]
-    other = [s.arm for s, _ in zip(sequence.slots("seed-2", "cohort=A", RATIOS, [2, 4, 6]),
-                                   range(200), strict=False)]
-    assert first == again
-    assert first != other
-
-
-def test_blocks_vary_in_size_and_balance_at_every_block_end() -> None:
-    sizes: Counter[int] = Counter()
-    counts: Counter[str] = Counter()
-    for slot, _ in zip(sequence.slots("s", "cohort=A", RATIOS, [2, 4, 6]), range(3000),
-                       strict=False):
-        counts[slot.arm] += 1
-        sizes[slot.block_size] += 1
-        # Within a block the imbalance never exceeds half the largest block.
-        assert abs(counts["contact"] - counts["education"]) <= 3
-    assert set(sizes) == {2, 4, 6}
-
-
-def test_unequal_ratio_blocks() -> None:
-    ratios = {"contact": 2, "education": 1}
-    block = [s.arm for s, _ in zip(sequence.slots("s", "x", ratios, [3]), range(30), strict=False)]
-    assert Counter(block) == {"contact": 20, "education": 10}
-    with pytest.raises(ValueError, match="not a positive multiple"):
-        list(zip(sequence.slots("s", "x", ratios, [4]), range(1), strict=False))
 
 
 @pytest.fixture
@@ -168,3 +139,44 @@ def test_which_arm_is_blinded_arm_a_comes_from_the_secret_seed(demo: Demo) -> No
             study.allocation_seed = f"seed-{number}"
             firsts.add(blinded_order(study)[0])
         assert firsts == {"contact", "education"}  # not fixed by the keys' sort order
+
+
+def test_scheme_2_keys_the_sequence_by_an_opaque_stratum_id(app, study_with_baseline_done
+                                                            ) -> None:
+    pids = study_with_baseline_done(8)
+    with app.app_context():
+        for pid in pids:
+            allocate(db.session, lock_participant(db.session, pid), actor="test")
+        db.session.commit()
+        study = db.session.scalars(select(Allocation)).first().participant.study
+        assert study.sequence_scheme == 2
+        expected_id = sequence.stratum_id(study.allocation_seed, "cohort=Autumn 2026")
+        expected = list(islice(sequence.slots(study.allocation_seed, expected_id,
+                                              RATIOS, [2, 4, 6], scheme=2), 8))
+        allocations = list(db.session.scalars(select(Allocation).order_by(Allocation.position)))
+        assert [(a.arm.key, a.block_size) for a in allocations] == \
+            [(s.arm, s.block_size) for s in expected]
+        assert {a.stratum_id for a in allocations} == {expected_id}
+        assert db.session.scalars(select(AllocationState.stratum_id)).one() == expected_id
+        event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "allocation")
+                                   .order_by(AuditEvent.id)).first()
+        assert event is not None
+        assert event.details["stratum_id"] == expected_id and event.details["position"] == 0
+
+
+def test_a_study_opened_under_scheme_1_keeps_allocating_by_it(app, study_with_baseline_done
+                                                              ) -> None:
+    pids = study_with_baseline_done(8)
+    with app.app_context():
+        study = db.session.get(Participant, pids[0]).study
+        study.sequence_scheme = 1
+        db.session.commit()
+        for pid in pids:
+            allocate(db.session, lock_participant(db.session, pid), actor="test")
+        db.session.commit()
+        expected = list(islice(sequence.slots(study.allocation_seed, "cohort=Autumn 2026",
+                                              RATIOS, [2, 4, 6], scheme=1), 8))
+        allocations = list(db.session.scalars(select(Allocation).order_by(Allocation.position)))
+        assert [(a.arm.key, a.block_size) for a in allocations] == \
+            [(s.arm, s.block_size) for s in expected]
+        assert {a.stratum_id for a in allocations} == {None}

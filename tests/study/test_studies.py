@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from sqlalchemy import select
 
 from study.errors import InvalidTransition, NotAllowed
 from study.extensions import db
@@ -15,6 +16,7 @@ from study.services.studies import (
     create_study,
     open_recruitment,
     recruitment_problems,
+    recruitment_warnings,
     set_instruments,
     set_module_pages,
 )
@@ -93,3 +95,68 @@ def test_a_changed_definition_under_the_same_version_is_refused(app) -> None:
         with pytest.raises(NotAllowed, match="has changed since recruitment opened"):
             journey.save_answers(db.session, participant, study.timepoint("baseline"), tampered,
                                  {"profession": "nursing"}, final=False)
+
+
+def test_opening_records_the_seed_hash_and_the_latest_scheme(app) -> None:
+    import hashlib
+
+    from study.models import AuditEvent
+
+    with app.app_context():
+        study, library = new_study(app)
+        study.sequence_scheme = 1  # a draft made before scheme 2 existed
+        open_recruitment(db.session, study, library, actor="test")
+        assert study.sequence_scheme == 2
+        digest = hashlib.sha256(study.allocation_seed.encode()).hexdigest()
+        assert study.allocation_seed_sha256 == digest
+        event = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "recruitment_opened")).one()
+        assert event.details["allocation_seed_sha256"] == digest
+        assert "allocation_seed" not in event.details
+
+
+@pytest.mark.parametrize(("factors", "message"), [
+    ("background.professoin", "Strata factor 'background.professoin': the baseline "
+                              "questionnaire background has no item 'professoin'."),
+    ("allport-stigma.as1", "Strata factor 'allport-stigma.as1': 'allport-stigma' is not a "
+                           "baseline questionnaire of this study."),
+    ("background.training_year", "Strata factor 'background.training_year': only a choice "
+                                 "item can stratify allocation, and training_year is of "
+                                 "kind integer."),
+    ("profession", "Strata factor 'profession': write it as questionnaire.item"),
+])
+def test_a_strata_factor_must_name_a_baseline_choice_item(app, factors, message) -> None:
+    with app.app_context():
+        study, library = new_study(app)
+        study.strata_factors = f"background.profession, {factors}"
+        problems = recruitment_problems(study, library)
+        assert len(problems) == 1 and problems[0].startswith(message)
+        with pytest.raises(NotAllowed, match="Strata factor"):
+            open_recruitment(db.session, study, library, actor="test")
+        assert study.status is StudyStatus.DRAFT
+
+
+def test_too_many_strata_for_the_planned_sample_warn_but_do_not_stop(app) -> None:
+    with app.app_context():
+        study, library = new_study(app)
+        study.strata_factors = "background.profession,background.prior_contact"
+        assert recruitment_warnings(study, library) == []  # no planned sample size: no warning
+        study.planned_sample_size = 100
+        warnings = recruitment_warnings(study, library)
+        assert warnings == [
+            "100 planned trainees over 36 strata (1 cohort(s) × 6 profession × 6 prior_contact) "
+            "make about 2.8 per stratum, fewer than twice the largest block (6): the arms may end "
+            "unbalanced. Stratify by fewer factors, or use smaller blocks."]
+        assert recruitment_problems(study, library) == []
+        assert open_recruitment(db.session, study, library, actor="test") == warnings
+        assert study.status is StudyStatus.RECRUITING
+
+
+def test_enough_trainees_per_stratum_give_no_warning(app) -> None:
+    with app.app_context():
+        study, library = new_study(app)
+        study.strata_factors = "background.profession"
+        study.planned_sample_size = 72  # 6 strata of 12 = twice the largest block
+        assert recruitment_warnings(study, library) == []
+        study.planned_sample_size = 71
+        assert len(recruitment_warnings(study, library)) == 1
