@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -13,7 +15,7 @@ from wtforms import (
     TimeField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 
 class InviteForm(FlaskForm):
@@ -25,9 +27,33 @@ class InviteForm(FlaskForm):
 
 
 class AttendanceForm(FlaskForm):
+    """Attendance at one booking, with the minutes attended if the coordinator knows them.
+
+    ``duration`` is the session's length in minutes: the most a trainee can have attended.
+    """
+
     attended = RadioField("Attendance", choices=[SelectChoice("yes", "Attended"),
                                    SelectChoice("no", "Did not attend")],
                           validators=[InputRequired("Choose attended or did not attend.")])
+    minutes_attended = IntegerField(
+        "Minutes attended (optional)",
+        validators=[Optional()],
+        render_kw={"inputmode": "numeric"},
+    )
+
+    def __init__(self, *args: Any, duration: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.duration = duration
+
+    def validate_minutes_attended(self, field: IntegerField) -> None:
+        if field.data is None:
+            return
+        if not 0 <= field.data <= self.duration:
+            raise ValidationError(f"Enter minutes from 0 to {self.duration} "
+                                  "(the session's length).")
+        if self.attended.data == "no" and field.data != 0:
+            raise ValidationError("A trainee who did not attend has no minutes attended; "
+                                  "leave the minutes empty.")
 
 
 class StaffWithdrawForm(FlaskForm):

@@ -165,7 +165,9 @@ def attendance(study: Study, session_id: int) -> Any:
         select(Booking).where(Booking.session_id == contact_session.id)
         .join(Participant).order_by(Participant.code)))
     recorded = {True: "yes", False: "no", None: None}
-    forms = {b.id: AttendanceForm(prefix=f"b{b.id}", attended=recorded[b.attended])
+    forms = {b.id: AttendanceForm(prefix=f"b{b.id}", attended=recorded[b.attended],
+                                  minutes_attended=b.minutes_attended,
+                                  duration=contact_session.duration_minutes)
              for b in bookings}
     status = 200
     if request.method == "POST":
@@ -176,13 +178,15 @@ def attendance(study: Study, session_id: int) -> Any:
         form = forms[booking.id]
         if form.validate_on_submit():
             code = booking.participant.code
-            with write_or_explain() as attempt:
+            with write_or_explain({contact.MinutesOutOfRange: form.minutes_attended}
+                                  ) as attempt:
                 contact.record_attendance(db.session, booking, form.attended.data == "yes",
-                                          user=current_user)
+                                          user=current_user, minutes=form.minutes_attended.data)
                 attempt.done(f"Attendance saved for {code}.")
-            return redirect(url_for("coordinator.attendance", slug=study.slug,
-                                    session_id=session_id), code=303)
-        status = 422  # the error is shown beside that trainee's choice
+            if not attempt.refused or not form.minutes_attended.errors:
+                return redirect(url_for("coordinator.attendance", slug=study.slug,
+                                        session_id=session_id), code=303)
+        status = 422  # the error is shown beside that trainee's field
     return render_template("coordinator/attendance.html", study=study, session=contact_session,
                            bookings=bookings, forms=forms), status
 

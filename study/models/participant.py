@@ -36,13 +36,16 @@ PARTICIPANT_TRANSITIONS: dict[ParticipantStatus, frozenset[ParticipantStatus]] =
         ParticipantStatus.WITHDRAWN}),
     ParticipantStatus.BASELINE_DONE: frozenset({
         ParticipantStatus.ALLOCATED, ParticipantStatus.WITHDRAWN}),
+    # Every allocated trainee is followed up (intention to treat): post can be answered without
+    # the intervention done once the intervention period has passed, and follow-up without
+    # post once the post window has closed. Adherence is recorded apart from the status.
     ParticipantStatus.ALLOCATED: frozenset({
-        ParticipantStatus.INTERVENTION_DONE, ParticipantStatus.WITHDRAWN,
-        ParticipantStatus.LOST}),
+        ParticipantStatus.INTERVENTION_DONE, ParticipantStatus.POST_DONE,
+        ParticipantStatus.FOLLOWUP_DONE, ParticipantStatus.WITHDRAWN, ParticipantStatus.LOST}),
     # Back to ALLOCATED only when a coordinator corrects attendance recorded by mistake.
     ParticipantStatus.INTERVENTION_DONE: frozenset({
-        ParticipantStatus.POST_DONE, ParticipantStatus.ALLOCATED, ParticipantStatus.WITHDRAWN,
-        ParticipantStatus.LOST}),
+        ParticipantStatus.POST_DONE, ParticipantStatus.FOLLOWUP_DONE, ParticipantStatus.ALLOCATED,
+        ParticipantStatus.WITHDRAWN, ParticipantStatus.LOST}),
     ParticipantStatus.POST_DONE: frozenset({
         ParticipantStatus.FOLLOWUP_DONE, ParticipantStatus.WITHDRAWN, ParticipantStatus.LOST}),
     ParticipantStatus.FOLLOWUP_DONE: frozenset(),

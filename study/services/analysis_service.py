@@ -25,21 +25,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from instruments import Library
 from study import audit
 from study.errors import DomainError, NotAllowed
-from study.models import (
-    Allocation,
-    Arm,
-    ArmKind,
-    Booking,
-    ModuleProgress,
-    Participant,
-    Study,
-)
+from study.models import Study
+from study.services.adherence import DEFAULT_RULE as DEFAULT_PER_PROTOCOL_RULE
+from study.services.adherence import per_protocol_codes
 from study.services.blinding import arm_labels, reference_arm
 
 if TYPE_CHECKING:
@@ -148,22 +141,6 @@ def set_primary_outcome(session: Session, study: Study, library: Library, name: 
                  primary=name)
 
 
-def per_protocol_codes(session: Session, study: Study) -> set[str]:
-    """Codes of participants who received their own arm's intervention."""
-    allocated = (
-        select(Participant.code)
-        .join(Allocation, Allocation.participant_id == Participant.id)
-        .join(Arm, Allocation.arm_id == Arm.id)
-        .where(Participant.study_id == study.id)
-    )
-    attended = allocated.join(Booking, Booking.participant_id == Participant.id).where(
-        Arm.kind == ArmKind.CONTACT, Booking.attended.is_(True))
-    completed = allocated.join(
-        ModuleProgress, ModuleProgress.participant_id == Participant.id
-    ).where(Arm.kind == ArmKind.EDUCATION, ModuleProgress.completed_at.is_not(None))
-    return set(session.scalars(attended)) | set(session.scalars(completed))
-
-
 @dataclass(frozen=True)
 class StudyAnalysis:
     """The §6 result of one study and population, with the data it was computed from."""
@@ -236,7 +213,8 @@ def run_analysis(session: Session, study: Study, library: Library, *, population
 
     frame = study_frame(session, study, library)
     if chosen.key == "per_protocol" and not frame.empty:
-        frame = frame[frame["participant"].isin(per_protocol_codes(session, study))]
+        on_protocol = per_protocol_codes(session, study, DEFAULT_PER_PROTOCOL_RULE)
+        frame = frame[frame["participant"].isin(on_protocol)]
     if frame.empty:
         raise NothingToAnalyse(
             f"There are no questionnaire data from allocated participants in the "

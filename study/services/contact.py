@@ -153,27 +153,55 @@ def cancel_booking(session: Session, participant: Participant) -> None:
                  participant=participant, session_id=booking.session_id)
 
 
-def record_attendance(session: Session, booking: Booking, attended: bool, *, user: User) -> None:
-    """Mark attendance; a mistaken "attended" can be corrected until post answers exist."""
+class MinutesOutOfRange(NotAllowed):
+    """The minutes attended are not between 0 and the session's length, or given for an absence."""
+
+
+# Statuses past the activity: attendance recorded now is adherence only, the status stays.
+_PAST_THE_ACTIVITY = {ParticipantStatus.POST_DONE, ParticipantStatus.FOLLOWUP_DONE}
+
+
+def _check_minutes(booking: Booking, attended: bool, minutes: int | None) -> None:
+    if minutes is None:
+        return
+    duration = booking.session.duration_minutes
+    if not attended and minutes != 0:
+        raise MinutesOutOfRange("A trainee who did not attend has no minutes attended; "
+                                "leave the minutes empty.")
+    if not 0 <= minutes <= duration:
+        raise MinutesOutOfRange(f"Enter minutes from 0 to {duration} (the session's length).")
+
+
+def record_attendance(session: Session, booking: Booking, attended: bool, *, user: User,
+                      minutes: int | None = None) -> None:
+    """Mark attendance and, optionally, the minutes attended (0 to the session's length).
+
+    Attendance is adherence, recorded apart from the outcome (DESIGN §3): it moves an
+    allocated trainee to "intervention done", which opens the post questionnaire at once,
+    but it never moves a trainee back from post or follow-up answered; a mistaken "attended"
+    is corrected on the booking, and only a trainee still before post goes back to allocated.
+    """
     participant = booking.participant
-    if booking.attended is attended:
+    _check_minutes(booking, attended, minutes)
+    if booking.attended is attended and booking.minutes_attended == minutes:
         return
     if booking.session.starts_at > utcnow():
         raise NotAllowed("Attendance can be recorded once the session has started.")
     actor = audit.actor_for(user=user)
-    if attended:
-        if participant.status is not ParticipantStatus.ALLOCATED:
-            raise NotAllowed(f"{participant.code} is {participant.status.value}; "
-                             "attendance cannot be recorded.")
+    allowed = {ParticipantStatus.ALLOCATED, ParticipantStatus.INTERVENTION_DONE,
+               *_PAST_THE_ACTIVITY}
+    if participant.status not in allowed:
+        raise NotAllowed(f"{participant.code} is {participant.status.value}; "
+                         "attendance cannot be recorded.")
+    if attended and participant.status is ParticipantStatus.ALLOCATED:
         mark_intervention_done(session, participant, actor=actor, how="session_attended")
-    elif booking.attended:
-        if participant.status is not ParticipantStatus.INTERVENTION_DONE:
-            raise NotAllowed(f"{participant.code} has already moved on; "
-                             "the attendance can no longer be undone.")
+    elif (not attended and booking.attended
+          and participant.status is ParticipantStatus.INTERVENTION_DONE):
         participant.move_to(ParticipantStatus.ALLOCATED)
         participant.intervention_done_at = None
     booking.attended = attended
+    booking.minutes_attended = minutes
     booking.attendance_recorded_at = utcnow()
     booking.attendance_recorded_by = user.id
     audit.record(session, "attendance", actor=actor, participant=participant,
-                 session_id=booking.session_id, attended=attended)
+                 session_id=booking.session_id, attended=attended, minutes=minutes)

@@ -196,12 +196,51 @@ def _session_with_room(session: Session, participant: Participant) -> int:
         location=last.location, actor="cli").id
 
 
+# Shares of simulated trainees, drawn once per trainee after allocation (DESIGN §3: everyone
+# allocated is followed up, whatever they took part in):
+SILENT_SHARE = 0.10        # answer nothing after allocation (no activity, no post)
+NON_ADHERENT_SHARE = 0.20  # skip their activity, yet answer post once the period has passed
+# Half of the non-adherers start their activity and stop (read a few pages of the module, or
+# book a session and do not come); the other half never start it.
+# Latent change by post: time and retesting alone (everyone), the module's content, and the
+# contact effect on top for those who attended; non-adherers get the first only.
+RETEST_CHANGE = -0.1
+EDUCATION_CHANGE = -0.2
+
+
+def _skip_activity(session: Session, participant: Participant, kind: ArmKind, *,
+                   started: bool, study: Study) -> None:
+    """A non-adherer: start the activity or not, and let the intervention period pass.
+
+    Time is simulated by writing timestamps: the allocation is moved back past the period, so
+    the post questionnaire is open to them the way it would be on that day.
+    """
+    if started:
+        if kind is ArmKind.EDUCATION:
+            for position in range(max(1, len(study.module_pages) // 2)):
+                journey.read_module_page(session, participant, position)
+        else:
+            booking = contact.book(session, participant, _session_with_room(session, participant))
+            booking.attended = False
+            booking.minutes_attended = 0
+    allocation = existing_allocation(session, participant)
+    assert allocation is not None
+    allocation.allocated_at -= timedelta(days=study.intervention_period_days + 1)
+    session.flush()
+
+
 def simulate_journeys(session: Session, library: Library, count: int, *, seed: int = 2026,
                       effect: float = 0.5) -> int:
-    """Walk ``count`` new demo trainees through the whole journey with realistic answers.
+    """Walk ``count`` new demo trainees through the journey with realistic answers and gaps.
 
-    Contact lowers the latent attitude by ``effect`` SD more than education does; about one in
-    ten trainees stops before the post questionnaire, so the data have realistic gaps.
+    After allocation each trainee is, by one uniform draw ``u``: silent (``u`` < 0.10: answers
+    nothing more), a non-adherer (``u`` < 0.30: skips the module or misses the session, half of
+    them after starting it, and answers post once the intervention period has passed), or
+    adherent (the rest: does the activity, then answers post). Everyone who answers post
+    improves by a little through retesting; adherent education trainees a little more, and
+    contact lowers the latent attitude by ``effect`` SD more than education does, for those
+    who attended. So intention to treat keeps more complete cases than per protocol, with a
+    diluted effect. Returns how many answered post.
     """
     study = session.scalars(select(Study).where(Study.slug == DEMO_SLUG)).one()
     cohort = study.cohorts[0]
@@ -220,19 +259,27 @@ def simulate_journeys(session: Session, library: Library, count: int, *, seed: i
                                  simulate_answers(instrument, latent, rng), final=True)
         allocation = existing_allocation(session, participant)
         assert allocation is not None
-        if rng.random() < 0.1:
+        kind = allocation.arm.kind
+        u = rng.random()
+        if u < SILENT_SHARE:
             continue
-        if allocation.arm.kind is ArmKind.EDUCATION:
+        latent += RETEST_CHANGE
+        if u < SILENT_SHARE + NON_ADHERENT_SHARE:
+            _skip_activity(session, participant, kind, study=study,
+                           started=u < SILENT_SHARE + NON_ADHERENT_SHARE / 2)
+        elif kind is ArmKind.EDUCATION:
             for position in range(len(study.module_pages)):
                 journey.read_module_page(session, participant, position)
             journey.complete_module(session, participant)
-            latent -= 0.2
+            latent += EDUCATION_CHANGE
         else:
-            booking = contact.book(session, participant, _session_with_room(session, participant))
+            contact_session_id = _session_with_room(session, participant)
+            booking = contact.book(session, participant, contact_session_id)
             booking.attended = True
+            booking.minutes_attended = booking.session.duration_minutes
             journey.mark_intervention_done(session, participant, actor="cli",
                                            how="simulated_attendance")
-            latent -= 0.2 + effect
+            latent += EDUCATION_CHANGE - effect
         post = study.timepoint("post")
         assert post is not None
         for pinned in post.instruments:

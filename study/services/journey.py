@@ -34,15 +34,19 @@ from study.models import (
 from study.services.allocation import allocate, existing_allocation
 from study.services.consort import DISCONTINUATION_REASONS, INELIGIBILITY_REASONS, LOST_REASONS
 
-# The status a trainee must have for a time point's questionnaires to be open, and the one
-# they reach when every questionnaire of it is submitted.
-TIMEPOINT_GATES: dict[str, tuple[ParticipantStatus, ParticipantStatus]] = {
-    "baseline": (ParticipantStatus.CONSENTED, ParticipantStatus.BASELINE_DONE),
-    "post": (ParticipantStatus.INTERVENTION_DONE, ParticipantStatus.POST_DONE),
-    "followup": (ParticipantStatus.POST_DONE, ParticipantStatus.FOLLOWUP_DONE),
+# The statuses in which a time point's questionnaires can be open (``next_step`` decides when
+# they are), and the status a trainee reaches when every questionnaire of it is submitted.
+# Post and follow-up are for every allocated trainee, whether or not they took part in their
+# activity (DESIGN §3, intention to treat): post opens without the intervention done once the
+# intervention period has passed, and follow-up opens even for a trainee who missed post.
+TIMEPOINT_GATES: dict[str, tuple[frozenset[ParticipantStatus], ParticipantStatus]] = {
+    "baseline": (frozenset({ParticipantStatus.CONSENTED}), ParticipantStatus.BASELINE_DONE),
+    "post": (frozenset({ParticipantStatus.ALLOCATED, ParticipantStatus.INTERVENTION_DONE}),
+             ParticipantStatus.POST_DONE),
+    "followup": (frozenset({ParticipantStatus.ALLOCATED, ParticipantStatus.INTERVENTION_DONE,
+                            ParticipantStatus.POST_DONE}),
+                 ParticipantStatus.FOLLOWUP_DONE),
 }
-
-FOLLOWUP_DELAY = timedelta(days=28)
 
 
 class StepName(enum.StrEnum):
@@ -55,6 +59,7 @@ class StepName(enum.StrEnum):
     CONTACT = "contact"
     POST_CLOSED = "post_closed"
     FOLLOWUP_WAIT = "followup_wait"
+    FOLLOWUP_CLOSED = "followup_closed"
     DONE = "done"
     DECLINED = "declined"
     WITHDRAWN = "withdrawn"
@@ -122,12 +127,105 @@ def _first_open_questionnaire(session: Session, participant: Participant, timepo
     return None
 
 
-def post_window_closes_at(participant: Participant) -> datetime | None:
-    """When the post questionnaire stops taking answers, or None if it never does."""
-    days = participant.study.post_window_days
-    if days is None or participant.intervention_done_at is None:
+def post_opens_at(session: Session, participant: Participant) -> datetime | None:
+    """When the post questionnaire opens: the intervention done, or the period passed, if sooner.
+
+    None before allocation. The period is the study's ``intervention_period_days`` counted
+    from allocation, so a trainee who never takes part is asked all the same (DESIGN §3).
+    """
+    allocation = existing_allocation(session, participant)
+    if allocation is None:
         return None
-    return participant.intervention_done_at + timedelta(days=days)
+    period_over = allocation.allocated_at + timedelta(
+        days=participant.study.intervention_period_days)
+    done = participant.intervention_done_at
+    return min(done, period_over) if done is not None else period_over
+
+
+def followup_opens_at(session: Session, participant: Participant) -> datetime | None:
+    """When the follow-up opens: ``followup_offset_days`` after post OPENED (not answered)."""
+    opens = post_opens_at(session, participant)
+    if opens is None:
+        return None
+    return opens + timedelta(days=participant.study.followup_offset_days)
+
+
+def _has_followup(session: Session, participant: Participant) -> bool:
+    return bool(instruments_at(session, participant, "followup"))
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    present = [moment for moment in moments if moment is not None]
+    return min(present) if present else None
+
+
+def post_window_closes_at(session: Session, participant: Participant) -> datetime | None:
+    """When the post questionnaire stops taking answers, or None if it never does.
+
+    It closes ``post_window_days`` after it opened, when the follow-up opens (an answer given
+    after that would not be a post measurement), or when the data are locked, whichever is first.
+    """
+    opens = post_opens_at(session, participant)
+    if opens is None:
+        return None
+    days = participant.study.post_window_days
+    return _earliest(
+        opens + timedelta(days=days) if days is not None else None,
+        followup_opens_at(session, participant) if _has_followup(session, participant) else None,
+        participant.study.data_locked_at,
+    )
+
+
+def followup_window_closes_at(session: Session, participant: Participant) -> datetime | None:
+    """When the follow-up stops taking answers: its window, else the data lock, else never."""
+    opens = followup_opens_at(session, participant)
+    if opens is None:
+        return None
+    days = participant.study.followup_window_days
+    return _earliest(opens + timedelta(days=days) if days is not None else None,
+                     participant.study.data_locked_at)
+
+
+def _activity_step(session: Session, participant: Participant) -> Step:
+    allocation = existing_allocation(session, participant)
+    assert allocation is not None
+    return Step(StepName.EDUCATION if allocation.arm.kind is ArmKind.EDUCATION
+                else StepName.CONTACT)
+
+
+def _after_allocation(session: Session, participant: Participant, now: datetime) -> Step:
+    """Activity, post, follow-up: by the clock from allocation, whatever the trainee took part in.
+
+    A trainee allocated and not done sees their activity until the post questionnaire opens;
+    post then stays open for its window whether or not they took part; follow-up opens after
+    it for everyone, including a trainee who never answered post.
+    """
+    status = participant.status
+    post_opens = post_opens_at(session, participant)
+    assert post_opens is not None
+    has_post = bool(instruments_at(session, participant, "post"))
+    if status is not ParticipantStatus.POST_DONE:
+        if now < post_opens:
+            return _activity_step(session, participant)
+        closes = post_window_closes_at(session, participant)
+        if has_post and (closes is None or now <= closes):
+            return (_first_open_questionnaire(session, participant, "post")
+                    or Step(StepName.DONE))
+    if not _has_followup(session, participant):
+        if status is ParticipantStatus.POST_DONE:
+            return Step(StepName.DONE)
+        if has_post:
+            return Step(StepName.POST_CLOSED)
+        return (_activity_step(session, participant)
+                if status is ParticipantStatus.ALLOCATED else Step(StepName.DONE))
+    opens = followup_opens_at(session, participant)
+    assert opens is not None
+    if now < opens:
+        return Step(StepName.FOLLOWUP_WAIT, opens_at=opens)
+    closes = followup_window_closes_at(session, participant)
+    if closes is not None and now > closes:
+        return Step(StepName.FOLLOWUP_CLOSED)
+    return _first_open_questionnaire(session, participant, "followup") or Step(StepName.DONE)
 
 
 def data_locked_step(participant: Participant) -> Step | None:
@@ -165,23 +263,9 @@ def next_step(session: Session, participant: Participant, now: datetime | None =
                 or Step(StepName.ALLOCATION))
     if status is ParticipantStatus.BASELINE_DONE:
         return Step(StepName.ALLOCATION)
-    if status is ParticipantStatus.ALLOCATED:
-        allocation = existing_allocation(session, participant)
-        assert allocation is not None
-        return Step(StepName.EDUCATION if allocation.arm.kind is ArmKind.EDUCATION
-                    else StepName.CONTACT)
-    if status is ParticipantStatus.INTERVENTION_DONE:
-        closes = post_window_closes_at(participant)
-        if closes is not None and now > closes:
-            return Step(StepName.POST_CLOSED)
-        return _first_open_questionnaire(session, participant, "post") or Step(StepName.DONE)
-    if status is ParticipantStatus.POST_DONE:
-        if not instruments_at(session, participant, "followup"):
-            return Step(StepName.DONE)
-        opens = participant.status_changed_at + FOLLOWUP_DELAY
-        if now < opens:
-            return Step(StepName.FOLLOWUP_WAIT, opens_at=opens)
-        return _first_open_questionnaire(session, participant, "followup") or Step(StepName.DONE)
+    if status in (ParticipantStatus.ALLOCATED, ParticipantStatus.INTERVENTION_DONE,
+                  ParticipantStatus.POST_DONE):
+        return _after_allocation(session, participant, now)
     return Step(StepName.DONE)
 
 
@@ -232,7 +316,7 @@ def find_response(session: Session, participant: Participant, timepoint: Timepoi
 def _check_questionnaire_open(session: Session, participant: Participant,
                               timepoint: Timepoint, instrument_id: str) -> StudyInstrument:
     gate = TIMEPOINT_GATES.get(timepoint.name)
-    if gate is None or participant.status is not gate[0]:
+    if gate is None or participant.status not in gate[0]:
         raise NotAllowed("This questionnaire is not open for you at the moment.")
     step = next_step(session, participant)
     if step.name is not StepName.QUESTIONNAIRE or step.timepoint != timepoint.name:

@@ -42,7 +42,7 @@ from study import audit
 from study.errors import NotFound
 from study.models import Study
 from study.services import exports
-from study.services.analysis_service import per_protocol_codes
+from study.services.adherence import per_protocol_codes
 from study.services.blinding import arm_labels
 
 if TYPE_CHECKING:

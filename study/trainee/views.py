@@ -30,7 +30,7 @@ from study.extensions import instrument_library as library
 from study.forms import ActionForm
 from study.models import ArmKind, ModuleProgress, Participant, ParticipantStatus, Timepoint
 from study.services import contact, journey
-from study.services.allocation import allocate, lock_participant
+from study.services.allocation import allocate, existing_allocation, lock_participant
 from study.services.invitations import participant_for_token
 from study.services.journey import StepName
 from study.trainee.forms import (
@@ -223,7 +223,20 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
         field_name=field_name, page=page, page_count=len(pages), number=number, count=count,
         timepoint=point, token=token, study=participant.study,
         progress=math.floor(100 * page / len(pages)),
+        activity=_activity_not_done(participant),
     ), status
+
+
+def _activity_not_done(participant: Participant) -> Any:
+    """The trainee's arm when they are asked after allocation without their activity done.
+
+    Their answers count as much as anyone's (intention to treat): the page says so, without
+    blame, rather than leaving them to wonder whether they should answer at all.
+    """
+    if participant.status is not ParticipantStatus.ALLOCATED:
+        return None
+    allocation = existing_allocation(db.session, participant)
+    return allocation.arm if allocation is not None else None
 
 
 @bp.route("/<token>/allocation", methods=["GET", "POST"])
@@ -251,7 +264,8 @@ def education(participant: Participant, token: str) -> Any:
         return redirect(step_url(db.session, participant, token))
     progress = db.session.get(ModuleProgress, participant.id)
     return render_template("trainee/education.html", arm=arm, study=participant.study,
-                           pages=participant.study.module_pages, progress=progress, token=token)
+                           pages=participant.study.module_pages, progress=progress, token=token,
+                           post_opens_at=journey.post_opens_at(db.session, participant))
 
 
 @bp.route("/<token>/education/<int:position>", methods=["GET", "POST"])
@@ -308,7 +322,8 @@ def sessions(participant: Participant, token: str) -> Any:
         announce_expired_token(form)
     return render_template("trainee/sessions.html", arm=arm, available=available,
                            booking=booking, form=form, cancel_form=cancel_form, token=token,
-                           study=participant.study), status
+                           study=participant.study,
+                           post_opens_at=journey.post_opens_at(db.session, participant)), status
 
 
 @bp.post("/<token>/sessions/cancel")
@@ -330,7 +345,7 @@ def status(participant: Participant, token: str) -> Any:
         return redirect(step_url(db.session, participant, token))
     return render_template("trainee/status.html", step=step, study=participant.study,
                            participant=participant, token=token,
-                           closes_at=journey.post_window_closes_at(participant))
+                           closes_at=journey.post_window_closes_at(db.session, participant))
 
 
 @bp.route("/<token>/withdraw", methods=["GET", "POST"])
