@@ -32,6 +32,7 @@ from study.models import (
     Role,
     Study,
 )
+from study.plan_page import render_plan_page
 from study.services import contact, invitations, journey, progress
 from study.services.allocation import existing_allocation, lock_participant
 from study.views import require_button, write_or_explain
@@ -63,6 +64,12 @@ def overview(study: Study) -> Any:
                            has_more=len(participants) == per_page,
                            journey_rows=progress.journey_rows(counts),
                            exit_rows=progress.exit_rows(counts))
+
+
+@bp.get("/<slug>/plan")
+@study_role_required(Role.COORDINATOR)
+def plan(study: Study) -> Any:
+    return render_plan_page(study, nav="coordinator/_study_nav.html")
 
 
 @bp.route("/<slug>/invitations", methods=["GET", "POST"])

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from instruments import Library
 from study import audit
@@ -24,6 +24,7 @@ from study.models import (
     Timepoint,
     utcnow,
 )
+from study.services import sap
 from study.services.sequence import parse_block_sizes, validate_block_sizes
 
 TIMEPOINT_LABELS = {"baseline": "Before", "post": "After", "followup": "Follow-up"}
@@ -132,6 +133,9 @@ def recruitment_problems(study: Study, library: Library) -> list[str]:
         problems.append("A study needs a consent text.")
     if any(arm.kind is ArmKind.EDUCATION for arm in study.arms) and not study.module_pages:
         problems.append("The education arm has no module pages.")
+    session = object_session(study)
+    if session is not None:
+        problems += sap.draft_problems(session, study, library)
     return problems
 
 
@@ -170,6 +174,7 @@ def open_recruitment(session: Session, study: Study, library: Library, *, actor:
                                              pinned.instrument_version).fingerprint
     study.allocation_seed = secrets.token_hex(32)
     study.recruitment_opened_at = utcnow()
+    sap.freeze(session, study, library, actor=actor)
     audit.record(session, "recruitment_opened", actor=actor, study=study)
 
 
