@@ -60,7 +60,7 @@ def test_the_default_primary_is_the_first_post_instrument_total(simulated_demo: 
 
 def test_a_new_plan_version_moves_the_primary_and_the_holm_family(simulated_demo: Demo) -> None:
     study = simulated_demo.study()
-    plan = dict(sap.current_plan(db.session, study).plan)  # type: ignore[union-attr]
+    plan = dict(sap.current_plan(db.session, study).plan)
     plan.update(primary_outcome="allport-stigma.total",
                 holm_family=["intergroup-anxiety.total", "allport-stigma.beliefs"])
     sap.set_plan(db.session, study, simulated_demo.library, plan, reason="test", actor="test")
