@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from instruments import Library
 from study.errors import NotAllowed
@@ -189,7 +189,7 @@ def test_a_draft_gone_wrong_blocks_opening(app: Flask) -> None:
     study, library = draft_study(app)
     sap.set_plan(db.session, study, library, a_plan(), reason="", actor="t")
     # The plan was valid when set; then the post questionnaire changed under it.
-    study.timepoint("post").instruments.pop()  # type: ignore[union-attr]
+    study.timepoint("post").instruments.pop()
     db.session.flush()
     problems = recruitment_problems(study, library)
     assert any(p.startswith("Analysis plan: holm_family names") for p in problems), problems
@@ -292,7 +292,7 @@ def test_the_analysis_carries_the_sap_block_of_the_current_version(simulated_dem
 def test_a_study_without_a_plan_gets_sap_null(simulated_demo: Demo) -> None:
     study, library = simulated_demo.study(), simulated_demo.library
     # A study opened before plans existed: delete the demo's plan behind the guard's back.
-    db.session.execute(AnalysisPlan.__table__.delete())
+    db.session.execute(delete(AnalysisPlan))
     result = run_analysis(db.session, study, library).result
     assert result["sap"] is None and result["primary_outcome"] == "intergroup-anxiety.total"
     assert result["population"] == "itt" and result["population_role"] == "primary"
