@@ -133,7 +133,7 @@ def analysis(slug: str) -> Any:
              "population and outcome.", parameter=unknown[0])
     try:
         study_analysis = run_analysis(db.session, study, _library(),
-                                      population=request.args.get("population", "itt"),
+                                      population=request.args.get("population"),
                                       outcomes=request.args.getlist("outcome") or None)
     except AnalysisRequestError as error:
         fail(422, "invalid_parameter", str(error), parameter=error.parameter)

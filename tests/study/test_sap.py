@@ -305,3 +305,17 @@ def test_the_demo_study_has_a_frozen_plan(demo: Demo) -> None:
     assert plan.frozen_at is not None and plan.reason
     assert plan.plan["mi"]["seed"] == 20261128
     assert plan.sha256 == sap.plan_sha256(plan.plan)
+
+
+def test_the_plan_names_the_primary_population_and_the_other_is_a_sensitivity_analysis(
+        simulated_demo: Demo) -> None:
+    study, library = simulated_demo.study(), simulated_demo.library
+    plan = sap.current_plan(db.session, study)
+    assert plan is not None
+    populations = {**plan.plan["populations"], "primary": "per_protocol"}
+    sap.set_plan(db.session, study, library, {**plan.plan, "populations": populations},
+                 reason="per protocol first", actor="t")
+    default = run_analysis(db.session, study, library).result
+    assert default["population"] == "per_protocol" and default["population_role"] == "primary"
+    other = run_analysis(db.session, study, library, population="itt").result
+    assert other["population"] == "itt" and other["population_role"] == "sensitivity"
