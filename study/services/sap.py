@@ -279,12 +279,12 @@ def set_plan(session: Session, study: Study, library: Library, plan: Any, *, rea
 
 
 def draft_problems(session: Session, study: Study, library: Library) -> list[str]:
-    """What in the study's draft plan would stop recruitment from opening."""
+    """What in the draft plan (the default one if none was set) would stop recruitment opening."""
     current = current_plan(session, study)
-    if current is None or current.frozen_at is not None:
+    if current is not None and current.frozen_at is not None:
         return []
-    return [f"Analysis plan: {problem}." for problem in
-            plan_problems(current.plan, study, library)]
+    plan = current.plan if current is not None else default_plan(study, library, seed=0)
+    return [f"Analysis plan: {problem}." for problem in plan_problems(plan, study, library)]
 
 
 def freeze(session: Session, study: Study, library: Library, *, actor: str) -> AnalysisPlan:

@@ -319,3 +319,14 @@ def test_the_plan_names_the_primary_population_and_the_other_is_a_sensitivity_an
     assert default["population"] == "per_protocol" and default["population_role"] == "primary"
     other = run_analysis(db.session, study, library, population="itt").result
     assert other["population"] == "itt" and other["population_role"] == "sensitivity"
+
+
+def test_a_study_without_outcomes_is_told_its_default_plan_cannot_be_made(app: Flask) -> None:
+    library: Library = app.extensions["allport.instruments"]
+    study = create_study(db.session, StudySpec(
+        slug="nothing-shared", title="No outcome", consent_text="x",
+        instruments={"baseline": ["background"], "post": ["intergroup-anxiety"]}),
+        library, actor="test")
+    problems = recruitment_problems(study, library)
+    assert any(p.startswith("Analysis plan: primary_outcome None is not an outcome")
+               for p in problems), problems
