@@ -45,6 +45,7 @@ def analyze(
     primary: str | None = None,
     population: str = "itt",
     covariates: str | Sequence[str] | None = None,
+    holm_family: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Analyse a two-arm pre/post trial: the DESIGN.md section 6 figures for every outcome.
 
@@ -68,6 +69,10 @@ def analyze(
     covariates
         Baseline covariate columns (constant per participant) for the baseline table. They do not
         enter the models.
+    holm_family
+        The secondary outcomes whose ANCOVA arm p-values are Holm-adjusted together (an analysis
+        plan's family); by default every outcome except the primary one. Outcomes outside the
+        family are reported unadjusted.
 
     Returns
     -------
@@ -98,9 +103,14 @@ def analyze(
         raise AnalysisInputError("there is no outcome column besides participant, arm and time")
     if primary is not None and primary not in names:
         raise AnalysisInputError(f"the primary outcome {primary!r} is not among the outcomes")
+    if holm_family is not None:
+        stray = [n for n in holm_family if n not in names or n == primary]
+        if stray:
+            raise AnalysisInputError(
+                f"the Holm family may hold secondary outcomes only, not {', '.join(stray)}")
 
     entries = {name: _outcome_entry(frame, design, name, name == primary) for name in names}
-    multiplicity = _adjust(entries, primary)
+    multiplicity = _adjust(entries, primary, holm_family)
     analysed = [name for name in names if "error" not in entries[name]]
     return _plain(
         {
@@ -206,12 +216,15 @@ def _finite(value: Any) -> bool:
     return True
 
 
-def _adjust(entries: dict[str, dict], primary: str | None) -> dict[str, Any]:
-    """Holm-adjust the ANCOVA arm p-values of the secondary outcomes (all, without a primary)."""
+def _adjust(
+    entries: dict[str, dict], primary: str | None, holm_family: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Holm-adjust the ANCOVA arm p-values of the family (by default every secondary outcome)."""
+    wanted = set(holm_family) if holm_family is not None else set(entries) - {primary}
     family = [
         name
         for name, entry in entries.items()
-        if name != primary and "error" not in entry and "error" not in entry["ancova"]
+        if name in wanted and "error" not in entry and "error" not in entry["ancova"]
     ]
     for name, p in zip(
         family, holm([entries[n]["ancova"]["arm"]["p"] for n in family]), strict=True
@@ -226,8 +239,11 @@ def _adjust(entries: dict[str, dict], primary: str | None) -> dict[str, Any]:
         "family": family,
         "not_adjusted": ([primary] if primary is not None else []) + left_out,
         "rule": (
-            "the primary outcome's ANCOVA arm p-value is not adjusted; the secondary outcomes' "
-            "are Holm-adjusted among themselves"
+            "the ANCOVA arm p-values of the named family of secondary outcomes are "
+            "Holm-adjusted among themselves; the primary outcome's and any other's are not"
+            if holm_family is not None
+            else "the primary outcome's ANCOVA arm p-value is not adjusted; the secondary "
+            "outcomes' are Holm-adjusted among themselves"
             if primary is not None
             else "no primary outcome named: every outcome's ANCOVA arm p-value is Holm-adjusted"
         ),

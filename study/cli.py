@@ -224,7 +224,8 @@ def create_user_command(email: str, role: str, study_slug: str | None) -> None:
               help="The control arm (default: education; a study's own control arm, or Arm A "
                    "while it is blinded).")
 @click.option("--population", type=click.Choice(["itt", "per_protocol"]), default=None,
-              help="With --study: intention to treat (default) or per protocol.")
+              help="With --study: the plan's primary population (default), or the other one "
+                   "as a sensitivity analysis.")
 @click.option("--json", "json_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="Where to write the result.")
 def analyze_command(csv_path: Path | None, study_slug: str | None, control: str | None,
@@ -240,13 +241,14 @@ def analyze_command(csv_path: Path | None, study_slug: str | None, control: str 
         if csv_path is not None:
             frame = analysis.load_long_csv(csv_path)
             result = analysis.analyze(frame, control_arm=control or "education")
+            result["sap"] = None  # a CSV comes with no analysis plan (DESIGN §6)
         else:
             from study.services.analysis_service import run_analysis
             from study.services.studies import get_study
 
             require_schema()
             study = get_study(db.session, study_slug or "")
-            result = run_analysis(db.session, study, library(), population=population or "itt",
+            result = run_analysis(db.session, study, library(), population=population,
                                   control_arm=control).result
     try:
         json_path.write_text(json.dumps(result, indent=2), encoding="utf-8")
@@ -307,18 +309,15 @@ def revoke_token_command(token_id: int) -> None:
 
 def register(app: Flask) -> None:
     """Add every Allport command to ``flask``."""
+    # The other command modules use this one's helpers, so they are imported only here.
+    from study.cli_instruments import instruments_cli
+    from study.cli_sap import sap_cli
+    from study.cli_sequence import verify_sequence_command
+    from study.cli_trial import close_recruitment_command, lock_data_command, unblind_command
+
     for command in (init_db_command, demo_command, invite_command, export_command,
                     create_user_command, analyze_command, create_token_command,
-                    list_tokens_command, revoke_token_command):
+                    list_tokens_command, revoke_token_command, sap_cli, verify_sequence_command,
+                    close_recruitment_command, lock_data_command, unblind_command,
+                    instruments_cli):
         app.cli.add_command(command)
-    from study.cli_trial import register as register_trial_commands
-
-    register_trial_commands(app)
-    from study.cli_sequence import verify_sequence_command
-
-    app.cli.add_command(verify_sequence_command)
-    try:
-        from study.cli_instruments import instruments_cli
-    except ImportError:  # pragma: no cover - the instruments CLI lands separately
-        return
-    app.cli.add_command(instruments_cli)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
 from flask.cli import with_appcontext
 
 from study.cli import commit_or_explain, database_command, fail
@@ -55,9 +54,3 @@ def unblind_command(study_slug: str, reason: str, confirm: str) -> None:
     with commit_or_explain():
         trial.unblind(db.session, get_study(db.session, study_slug), reason=reason, actor="cli")
     click.echo(f"Study {study_slug!r} is unblinded; the audit trail records the reason.")
-
-
-def register(app: Flask) -> None:
-    """Add the end-of-trial commands to ``flask``."""
-    for command in (close_recruitment_command, lock_data_command, unblind_command):
-        app.cli.add_command(command)

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from study import audit
 from study.extensions import csrf, db, limiter, login_manager
+from study.services import sap
 
 
 def register_extensions(app: Flask) -> None:
@@ -29,6 +30,8 @@ def register_extensions(app: Flask) -> None:
         configure_engine(db.engine)
     if not event.contains(Session, "before_flush", audit.forbid_audit_changes):
         event.listen(Session, "before_flush", audit.forbid_audit_changes)
+    if not event.contains(Session, "before_flush", sap.forbid_frozen_plan_changes):
+        event.listen(Session, "before_flush", sap.forbid_frozen_plan_changes)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

@@ -115,7 +115,7 @@ def study(slug: str) -> Any:
                 counts.by_arm.items(), key=lambda item: arm_code(study, item[0]))},
         },
         "outcomes": [o.name for o in outcomes],
-        "primary_outcome": primary_outcome(study, outcomes),
+        "primary_outcome": primary_outcome(db.session, study, outcomes),
         "populations": {p.key: p.definition for p in POPULATIONS.values()},
         "links": {
             "analysis": url_for("api.analysis", slug=study.slug, population="itt"),
@@ -134,7 +134,7 @@ def analysis(slug: str) -> Any:
              "population and outcome.", parameter=unknown[0])
     try:
         study_analysis = run_analysis(db.session, study, _library(),
-                                      population=request.args.get("population", "itt"),
+                                      population=request.args.get("population"),
                                       outcomes=request.args.getlist("outcome") or None)
     except AnalysisRequestError as error:
         fail(422, "invalid_parameter", str(error), parameter=error.parameter)

@@ -35,6 +35,7 @@ from study.models import (
     Study,
     StudyStatus,
 )
+from study.plan_page import render_plan_page
 from study.services import consort, contact, invitations, journey, progress
 from study.services.allocation import existing_allocation, lock_participant
 from study.views import require_button, write_or_explain
@@ -69,6 +70,12 @@ def overview(study: Study) -> Any:
                            consort_table=consort.consort_table(study, flow),
                            has_more=len(participants) == per_page,
                            journey_rows=progress.journey_rows, exit_rows=progress.exit_rows)
+
+
+@bp.get("/<slug>/plan")
+@study_role_required(Role.COORDINATOR)
+def plan(study: Study) -> Any:
+    return render_plan_page(study, nav="coordinator/_study_nav.html")
 
 
 @bp.route("/<slug>/invitations", methods=["GET", "POST"])

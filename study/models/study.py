@@ -62,9 +62,6 @@ class Study(Base):
     followup_window_days: Mapped[int | None]
     # Set by ``lock-data``: the post and follow-up windows are closed and no answer changes.
     data_locked_at: Mapped[datetime | None]
-    # The primary outcome, "<instrument>.<scale>"; None means the default (the first post
-    # instrument's total). Holm adjustment covers every other outcome (DESIGN §6).
-    primary_outcome: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     recruitment_opened_at: Mapped[datetime | None]
 

@@ -10,10 +10,8 @@ from flask import (
     Response,
     abort,
     current_app,
-    redirect,
     render_template,
     request,
-    url_for,
 )
 from flask_login import current_user, login_required
 
@@ -23,18 +21,18 @@ from study.errors import DomainError
 from study.extensions import db
 from study.extensions import instrument_library as _library
 from study.models import Role, Study
-from study.researcher.forms import AnalysisForm, PrimaryOutcomeForm
+from study.plan_page import render_plan_page
+from study.researcher.forms import AnalysisForm
 from study.researcher.svg import inline_svg
-from study.services import consort, progress, statistical_exports
+from study.services import consort, progress, sap, statistical_exports
 from study.services.analysis_service import (
     POPULATIONS,
     NothingToAnalyse,
     primary_outcome,
     run_analysis,
-    set_primary_outcome,
     study_outcomes,
 )
-from study.views import require_button, write_or_explain
+from study.views import require_button
 
 bp = Blueprint("researcher", __name__, url_prefix="/researcher")
 
@@ -75,19 +73,30 @@ def export(study: Study, table: str) -> Any:
     })
 
 
+@bp.get("/<slug>/plan")
+@study_role_required(Role.RESEARCHER)
+def plan(study: Study) -> Any:
+    return render_plan_page(study, nav="researcher/_study_nav.html")
+
+
 @bp.get("/<slug>/analysis")
 @study_role_required(Role.RESEARCHER)
 def analysis(study: Study) -> Any:
     outcomes = study_outcomes(study, _library())
     choices = [(o.name, f"{o.label} ({o.name})") for o in outcomes]
+    plan_version = sap.current_plan(db.session, study)
+    primary_population = (plan_version.plan["populations"]["primary"]
+                          if plan_version is not None else "itt")
     submitted = "population" in request.args
-    form = AnalysisForm(request.args if submitted else None, outcomes=choices)
+    form = AnalysisForm(request.args if submitted else None, outcomes=choices,
+                        primary_population=primary_population)
     if not submitted:
         form.outcome.data = [name for name, _ in choices]
-    primary = primary_outcome(study, outcomes)
-    primary_form = PrimaryOutcomeForm(outcomes=choices, data={"primary": primary})
+        form.population.data = primary_population
     context: dict[str, Any] = {
-        "study": study, "form": form, "primary_form": primary_form, "primary": primary,
+        "study": study, "form": form, "plan": plan_version,
+        "primary": primary_outcome(db.session, study, outcomes),
+        "primary_population": primary_population,
         "outcomes": outcomes, "populations": POPULATIONS, "result": None, "problem": None,
         "plots": {},
     }
@@ -114,20 +123,6 @@ def analysis(study: Study) -> Any:
     context.update(result=done.result, labels=done.labels, plots=plots,
                    reference=done.reference_arm)
     return render_template("researcher/analysis.html", **context)
-
-
-@bp.post("/<slug>/analysis/primary")
-@study_role_required(Role.RESEARCHER)
-def set_primary(study: Study) -> Any:
-    outcomes = study_outcomes(study, _library())
-    form = PrimaryOutcomeForm(outcomes=[(o.name, o.name) for o in outcomes])
-    if not form.validate_on_submit():
-        abort(400, description="Choose one of the study's outcomes and send the form again.")
-    with write_or_explain() as attempt:
-        set_primary_outcome(db.session, study, _library(), form.primary.data,
-                            actor=audit.actor_for(user=current_user))
-        attempt.done(f"The primary outcome is now {form.primary.data}.")
-    return redirect(url_for("researcher.analysis", slug=study.slug), 303)
 
 
 @bp.app_template_filter("stat")

@@ -53,7 +53,7 @@ DEFAULT_RULE: dict[str, Any] = {
 }
 
 # The criteria each arm kind may name: one each so far; a new one is a value here and a query.
-_CRITERIA = {"education": {"module_completed"}, "contact": {"session_attended"}}
+CRITERIA = {"education": {"module_completed"}, "contact": {"session_attended"}}
 
 
 class InvalidPerProtocolRule(DomainError):
@@ -68,7 +68,7 @@ def check_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
             f"Unknown key(s) in the per-protocol rule: {', '.join(sorted(unknown))} "
             f"(allowed: {', '.join(DEFAULT_RULE)}).")
     checked = {**DEFAULT_RULE, **rule}
-    for kind, allowed in _CRITERIA.items():
+    for kind, allowed in CRITERIA.items():
         if checked[kind] not in allowed:
             raise InvalidPerProtocolRule(
                 f"The per-protocol rule's {kind!r} must be one of {', '.join(sorted(allowed))}, "

@@ -1,9 +1,10 @@
-"""A study's analysis from its live data (DESIGN §6): population, outcomes, primary, blinding.
+"""A study's analysis from its live data (DESIGN §6): population, outcomes, plan, blinding.
 
 The CLI, the researcher page and the API all call :func:`run_analysis`, so they give the same
 numbers. The statistics are :func:`analysis.analyze`; this module chooses the rows (the
-population), the outcomes and the primary outcome, and adds what the study knows (labels,
-blinding) to the result. Arm codes, labels and the reference arm come from
+population), the outcomes, and takes the primary outcome and the Holm family from the study's
+analysis plan, and adds what the study knows (the plan's version and hash, labels, blinding) to
+the result. Arm codes, labels and the reference arm come from
 :mod:`study.services.blinding`.
 
 Blinding and ``control_arm``
@@ -28,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from instruments import Library
-from study import audit
-from study.errors import DomainError, NotAllowed
+from study.errors import DomainError
 from study.models import Study
+from study.services import sap
 from study.services.adherence import DEFAULT_RULE as DEFAULT_PER_PROTOCOL_RULE
 from study.services.adherence import per_protocol_codes
 from study.services.blinding import arm_labels, reference_arm
@@ -117,28 +118,14 @@ def default_primary(outcomes: Sequence[Outcome]) -> str | None:
     return next((o.name for o in first if o.scale == "total"), first[0].name)
 
 
-def primary_outcome(study: Study, outcomes: Sequence[Outcome]) -> str | None:
-    """The study's primary outcome if it is among ``outcomes``, else the default one."""
-    names = [o.name for o in outcomes]
-    if study.primary_outcome in names:
-        return study.primary_outcome
+def primary_outcome(session: Session, study: Study, outcomes: Sequence[Outcome]) -> str | None:
+    """The plan's primary outcome; the default one while the study has no plan."""
+    plan = sap.current_plan(session, study)
+    if plan is not None:
+        return str(plan.plan["primary_outcome"])
     return default_primary(outcomes)
 
 
-def set_primary_outcome(session: Session, study: Study, library: Library, name: str, *,
-                        actor: str) -> None:
-    """Name the study's primary outcome; only while the study is blinded, and audited."""
-    if not study.blinded:
-        raise NotAllowed("The primary outcome cannot change once the study is unblinded.")
-    outcomes = study_outcomes(study, library)
-    if name not in {o.name for o in outcomes}:
-        raise AnalysisRequestError("primary", f"{name!r} is not an outcome of this study.")
-    previous = primary_outcome(study, outcomes)
-    if previous == name and study.primary_outcome == name:
-        return
-    study.primary_outcome = name
-    audit.record(session, "primary_outcome_set", actor=actor, study=study, previous=previous,
-                 primary=name)
 
 
 @dataclass(frozen=True)
@@ -171,13 +158,18 @@ def check_population(population: str) -> Population:
     return POPULATIONS[population]
 
 
-def run_analysis(session: Session, study: Study, library: Library, *, population: str = "itt",
-                 outcomes: Sequence[str] | None = None,
+def run_analysis(session: Session, study: Study, library: Library, *,
+                 population: str | None = None, outcomes: Sequence[str] | None = None,
                  control_arm: str | None = None) -> StudyAnalysis:
-    """Analyse the study's live data for one population.
+    """Analyse the study's live data for one population, as the study's analysis plan says.
 
-    Every outcome of the study is analysed, so the Holm family is always all the secondary
-    outcomes, whichever ``outcomes`` are asked for; ``outcomes`` only selects what is returned.
+    The primary outcome, the primary population, α and the Holm family come from the plan
+    (:mod:`study.services.sap`); a study without a plan gets the defaults (the default primary
+    outcome, intention to treat, 0.05, every other outcome in the Holm family). ``population``
+    defaults to the plan's primary population; asking for the other one is a sensitivity
+    analysis, and the result says so (``population_role``). Every outcome of the study is
+    analysed, so the Holm adjustment does not depend on ``outcomes``, which only selects what
+    is returned.
 
     Raises
     ------
@@ -192,7 +184,10 @@ def run_analysis(session: Session, study: Study, library: Library, *, population
     import analysis
     from study.services.analysis_data import study_frame
 
-    chosen = check_population(population)
+    plan_version = sap.current_plan(session, study)
+    plan = plan_version.plan if plan_version is not None else None
+    primary_population = plan["populations"]["primary"] if plan else "itt"
+    chosen = check_population(population or primary_population)
     available = study_outcomes(study, library)
     names = [o.name for o in available]
     if outcomes:
@@ -213,7 +208,8 @@ def run_analysis(session: Session, study: Study, library: Library, *, population
 
     frame = study_frame(session, study, library)
     if chosen.key == "per_protocol" and not frame.empty:
-        on_protocol = per_protocol_codes(session, study, DEFAULT_PER_PROTOCOL_RULE)
+        rule = plan["populations"]["per_protocol"] if plan else DEFAULT_PER_PROTOCOL_RULE
+        on_protocol = per_protocol_codes(session, study, rule)
         frame = frame[frame["participant"].isin(on_protocol)]
     if frame.empty:
         raise NothingToAnalyse(
@@ -224,8 +220,9 @@ def run_analysis(session: Session, study: Study, library: Library, *, population
 
     try:
         result = analysis.analyze(frame, outcomes=names, control_arm=reference,
-                                  primary=primary_outcome(study, available),
-                                  population=chosen.key)
+                                  primary=primary_outcome(session, study, available),
+                                  population=chosen.key,
+                                  holm_family=plan["holm_family"] if plan else None)
     except analysis.AnalysisInputError as error:
         raise NothingToAnalyse(f"The data cannot be analysed: {error}") from None
 
@@ -239,6 +236,9 @@ def run_analysis(session: Session, study: Study, library: Library, *, population
     result.update({
         "study": study.slug,
         "blinded": study.blinded,
+        "sap": sap.summary(plan_version).as_dict() if plan_version is not None else None,
+        "alpha": plan["alpha"] if plan else sap.DEFAULT_ALPHA,
+        "population_role": "primary" if chosen.key == primary_population else "sensitivity",
         "arm_labels": labels,
         "difference": f"{treatment} - {reference}",
         "population_definition": chosen.definition,

@@ -39,7 +39,6 @@ from sqlalchemy.orm import Session
 
 from study.models import (
     Allocation,
-    AnalysisPlan,
     ArmKind,
     AuditEvent,
     Booking,
@@ -54,6 +53,7 @@ from study.models import (
     Timepoint,
     utcnow,
 )
+from study.services import sap
 from study.services.blinding import arm_code, arm_labels, display_arms
 
 EXCLUSION_REASONS = ("ineligible", "declined", "other")
@@ -93,17 +93,13 @@ def _tally(reasons: Iterable[str], values: Iterable[str | None]) -> dict[str, in
 def primary_measure(session: Session, study: Study) -> tuple[str | None, str]:
     """The instrument of the primary outcome and its time point (``post`` or ``followup``).
 
-    From the newest analysis plan when there is one (DESIGN §6), else the study's primary
-    outcome, else the first post instrument also given at baseline (the analysis default).
+    From the current analysis plan (DESIGN §6), else the first post instrument also given at
+    baseline (the analysis default, for a study opened before plans existed).
     """
-    plan = session.scalars(
-        select(AnalysisPlan).where(AnalysisPlan.study_id == study.id)
-        .order_by(AnalysisPlan.version.desc())
-    ).first()
-    document: dict[str, Any] = plan.plan if plan is not None and isinstance(plan.plan, dict) \
-        else {}
+    plan = sap.current_plan(session, study)
+    document: dict[str, Any] = plan.plan if plan is not None else {}
     time = document.get("primary_time") or "post"
-    outcome = document.get("primary_outcome") or study.primary_outcome
+    outcome = document.get("primary_outcome")
     if outcome:
         return str(outcome).split(".", 1)[0], str(time)
     baseline, post = study.timepoint("baseline"), study.timepoint("post")

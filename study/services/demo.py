@@ -22,12 +22,14 @@ from study.models import (
     Study,
     User,
 )
-from study.services import contact, journey
+from study.services import contact, journey, sap
 from study.services.allocation import existing_allocation, lock_participant
 from study.services.invitations import invite
 from study.services.studies import StudySpec, create_study, open_recruitment, set_module_pages
 
 DEMO_SLUG = "demo"
+# The demo plan's multiple-imputation seed: fixed, so every demo database imputes alike.
+DEMO_MI_SEED = 20261128
 
 CONSENT_TEXT = """\
 You are invited to take part in a study about how health-profession training shapes attitudes \
@@ -150,7 +152,9 @@ def seed_demo(session: Session, library: Library, *, today: date | None = None) 
             session, cohort=cohort, facilitator=facilitator,
             starts_at=datetime.combine(today + timedelta(days=days), time(hour), tzinfo=UTC),
             capacity=12, location="Teaching room 2.14, Health Sciences Building", actor="cli")
-    open_recruitment(session, study, library, actor="cli")
+    sap.set_plan(session, study, library, sap.default_plan(study, library, seed=DEMO_MI_SEED),
+                 reason="The demonstration study's plan: the defaults of DESIGN §6.", actor="cli")
+    open_recruitment(session, study, library, actor="cli")  # freezes the plan
 
     accounts = DemoAccounts(
         admin=_account(session, "admin@allport.example", admin=True),

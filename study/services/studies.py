@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from instruments import Item, Library
 from study import audit
@@ -26,6 +26,7 @@ from study.models import (
     Timepoint,
     utcnow,
 )
+from study.services import sap
 from study.services.allocation import strata_factors
 from study.services.sequence import LATEST_SCHEME, parse_block_sizes, validate_block_sizes
 
@@ -136,6 +137,9 @@ def recruitment_problems(study: Study, library: Library) -> list[str]:
     problems.extend(_strata_items(study, library)[1])
     if any(arm.kind is ArmKind.EDUCATION for arm in study.arms) and not study.module_pages:
         problems.append("The education arm has no module pages.")
+    session = object_session(study)
+    if session is not None:
+        problems += sap.draft_problems(session, study, library)
     return problems
 
 
@@ -244,6 +248,7 @@ def open_recruitment(session: Session, study: Study, library: Library, *, actor:
     study.sequence_scheme = LATEST_SCHEME
     warnings = recruitment_warnings(study, library)
     study.recruitment_opened_at = utcnow()
+    sap.freeze(session, study, library, actor=actor)
     audit.record(session, "recruitment_opened", actor=actor, study=study,
                  allocation_seed_sha256=study.allocation_seed_sha256,
                  sequence_scheme=study.sequence_scheme, warnings=warnings)

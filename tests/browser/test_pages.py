@@ -253,6 +253,8 @@ def test_staff_pages_pass_axe_and_log_no_console_errors_on_a_phone(
     page.click("main button[type=submit]")
     expect(page.locator("#links-box")).to_be_visible()
     audit(page, watch)
+    page.goto(live_server.url + "/coordinator/demo/plan")
+    audit(page, watch)
 
     page, watch = open_page(viewport=PHONE)
     sign_in(page, live_server.url, live_server.accounts.researcher)
@@ -260,6 +262,8 @@ def test_staff_pages_pass_axe_and_log_no_console_errors_on_a_phone(
     page.goto(live_server.url + "/researcher/demo/")
     audit(page, watch)
     page.goto(live_server.url + "/researcher/demo/analysis")
+    audit(page, watch)
+    page.goto(live_server.url + "/researcher/demo/plan")
     audit(page, watch)
 
     page, watch = open_page(viewport=PHONE)

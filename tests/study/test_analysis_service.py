@@ -1,4 +1,4 @@
-"""The analysis service: populations, outcomes, the primary outcome and blinding (no HTTP)."""
+"""The analysis service: populations, outcomes, the plan's primary outcome, blinding (no HTTP)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from study.errors import NotAllowed
 from study.extensions import db
 from study.models import (
     Allocation,
     Arm,
     ArmKind,
-    AuditEvent,
     Booking,
     ModuleProgress,
     Participant,
 )
 from study.services import analysis_service as service
+from study.services import sap
 from study.services.adherence import per_protocol_codes
 from study.services.blinding import blinded_order
 from study.services.demo import simulate_journeys
@@ -60,28 +59,30 @@ def test_the_default_primary_is_the_first_post_instrument_total(simulated_demo: 
         assert arm["p"] <= arm["p_holm"] <= 1
 
 
-def test_a_named_primary_outcome_moves_the_holm_family_and_is_audited(simulated_demo: Demo) -> None:
-    service.set_primary_outcome(db.session, simulated_demo.study(), simulated_demo.library,
-                                "allport-stigma.total", actor="test")
+def test_a_new_plan_version_moves_the_primary_and_the_holm_family(simulated_demo: Demo) -> None:
+    study = simulated_demo.study()
+    plan = dict(sap.current_plan(db.session, study).plan)
+    plan.update(primary_outcome="allport-stigma.total",
+                holm_family=["intergroup-anxiety.total", "allport-stigma.beliefs"])
+    sap.set_plan(db.session, study, simulated_demo.library, plan, reason="test", actor="test")
     db.session.commit()
     result = analyse(simulated_demo).result
     assert result["primary_outcome"] == "allport-stigma.total"
-    assert "intergroup-anxiety.total" in result["multiplicity"]["family"]
-    assert "allport-stigma.total" not in result["multiplicity"]["family"]
-    event = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.action == "primary_outcome_set")).one()
-    assert event.details == {"previous": "intergroup-anxiety.total",
-                             "primary": "allport-stigma.total"}
+    assert result["sap"]["version"] == 2
+    assert result["multiplicity"]["family"] == ["intergroup-anxiety.total",
+                                                "allport-stigma.beliefs"]
+    # Outside the plan's family: reported, not adjusted.
+    social = result["outcomes"]["allport-stigma.social_distance"]["ancova"]["arm"]
+    assert "p_holm" not in social
+    assert "allport-stigma.social_distance" in result["multiplicity"]["not_adjusted"]
 
 
-def test_the_primary_outcome_is_fixed_once_unblinded_and_must_exist(simulated_demo: Demo) -> None:
-    study, library = simulated_demo.study(), simulated_demo.library
-    with pytest.raises(service.AnalysisRequestError, match="not an outcome"):
-        service.set_primary_outcome(db.session, study, library, "background.total", actor="t")
-    study.blinded = False
-    with pytest.raises(NotAllowed, match="unblinded"):
-        service.set_primary_outcome(db.session, study, library, "allport-stigma.total",
-                                    actor="t")
+def test_the_plan_primary_population_is_the_default_and_the_other_is_sensitivity(
+        simulated_demo: Demo) -> None:
+    assert analyse(simulated_demo).result["population_role"] == "primary"
+    other = analyse(simulated_demo, population="per_protocol").result
+    assert other["population"] == "per_protocol" and other["population_role"] == "sensitivity"
+    assert other["alpha"] == 0.05
 
 
 def test_selecting_outcomes_does_not_change_the_holm_family(simulated_demo: Demo) -> None:

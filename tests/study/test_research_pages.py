@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from study.extensions import db
 from study.models import AuditEvent, Study, User
-from study.services.studies import StudySpec, create_study
+from study.services import sap
+from study.services.studies import StudySpec, create_study, get_study
 from tests.helpers import Demo, StaffClient, csrf_from, staff_email
 
 pytestmark = pytest.mark.usefixtures("simulated_demo")
@@ -125,9 +126,7 @@ def test_other_staff_cannot_open_the_analysis(app: Flask, staff_client: StaffCli
         token = csrf_from(client.get("/researcher/").get_data(as_text=True))
         assert client.post("/researcher/demo/export/wide.sav",
                            data={"csrf_token": token}).status_code == 403
-        assert client.post("/researcher/demo/analysis/primary",
-                           data={"csrf_token": token,
-                                 "primary": "allport-stigma.total"}).status_code == 403
+        assert client.get("/researcher/demo/plan").status_code == 403
     assert app.test_client().get("/researcher/demo/analysis").status_code == 302
 
 
@@ -162,31 +161,28 @@ def test_the_study_page_offers_every_download_with_csrf(app: Flask, simulated_de
     assert {e.actor for e in events} == {f"user:{user.id}"}
 
 
-def test_the_primary_outcome_is_set_with_csrf_and_recorded(app: Flask,
-                                                           staff_client: StaffClient) -> None:
+def test_the_results_page_shows_the_plan_and_cannot_change_it(app: Flask,
+                                                              staff_client: StaffClient) -> None:
     client = staff_client("researcher")
     html = client.get("/researcher/demo/analysis").get_data(as_text=True)
-    assert "The primary outcome is <strong>intergroup-anxiety.total</strong> (the default" in html
-    assert client.post("/researcher/demo/analysis/primary",
-                       data={"primary": "allport-stigma.total"}).status_code == 400
-    response = client.post("/researcher/demo/analysis/primary",
-                           data={"csrf_token": csrf_from(html),
-                                 "primary": "allport-stigma.total"}, follow_redirects=True)
-    assert response.status_code == 200
-    html = response.get_data(as_text=True)
-    assert "The primary outcome is now allport-stigma.total." in html
-    assert "Trainee stigma (sum of 15 items) · primary outcome" in html
     with app.app_context():
-        study = db.session.scalars(select(Study).where(Study.slug == "demo")).one()
-        assert study.primary_outcome == "allport-stigma.total"
-        study.blinded = False
-        db.session.commit()
-    html = client.get("/researcher/demo/analysis").get_data(as_text=True)
-    assert "Set the primary outcome" not in html
+        plan = sap.current_plan(db.session, get_study(db.session, "demo"))
+        assert plan is not None
+        version, digest = plan.version, plan.sha256
+    assert f"Version {version}, frozen" in html and digest in html
+    assert "primary population <strong>intention to treat</strong>" in html
+    # The primary population is offered first, the other as a sensitivity analysis.
+    assert html.index("Intention to treat (primary analysis)") < html.index(
+        "Per protocol (sensitivity analysis)")
+    assert 'method="post"' not in html.split("<main", 1)[1]
+    token = csrf_from(client.get("/researcher/").get_data(as_text=True))
     response = client.post("/researcher/demo/analysis/primary",
-                           data={"csrf_token": csrf_from(html),
-                                 "primary": "intergroup-anxiety.total"}, follow_redirects=True)
-    assert "cannot change once the study is unblinded" in response.get_data(as_text=True)
+                           data={"csrf_token": token, "primary": "allport-stigma.total"})
+    assert response.status_code in (404, 405)
+    sensitivity = client.get("/researcher/demo/analysis?population=per_protocol"
+                             "&outcome=intergroup-anxiety.total").get_data(as_text=True)
+    assert "A sensitivity analysis: the plan's primary population is intention to treat" \
+        in sensitivity
 
 
 def test_unblinded_pages_name_the_arms_and_the_direction(app: Flask,
