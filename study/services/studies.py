@@ -50,6 +50,21 @@ class StudySpec:
     strata_factors: str = ""
     post_window_days: int | None = None
     data_kept_on_withdrawal: bool = True
+    # DESIGN §3: when post opens at the latest, when follow-up opens after it, and for how long.
+    intervention_period_days: int = 14
+    followup_offset_days: int = 28
+    followup_window_days: int | None = None
+    planned_sample_size: int | None = None
+
+
+def _check_schedule(spec: StudySpec) -> None:
+    """Refuse day counts and a sample size that cannot be meant (zero or negative)."""
+    for name in ("intervention_period_days", "followup_offset_days", "post_window_days",
+                 "followup_window_days", "planned_sample_size"):
+        value = getattr(spec, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise NotAllowed(f"{name} must be a whole number from 1, not {value!r}.")
 
 
 def get_study(session: Session, slug: str) -> Study:
@@ -64,9 +79,14 @@ def create_study(session: Session, spec: StudySpec, library: Library, *, actor: 
     """A draft study from ``spec``, its instruments pinned at the library's versions; audited."""
     if session.scalars(select(Study).where(Study.slug == spec.slug)).first() is not None:
         raise NotAllowed(f"A study with the slug {spec.slug!r} exists already.")
+    _check_schedule(spec)
     study = Study(slug=spec.slug, title=spec.title, description=spec.description,
                   block_sizes=spec.block_sizes, strata_factors=spec.strata_factors,
-                  post_window_days=spec.post_window_days)
+                  post_window_days=spec.post_window_days,
+                  intervention_period_days=spec.intervention_period_days,
+                  followup_offset_days=spec.followup_offset_days,
+                  followup_window_days=spec.followup_window_days,
+                  planned_sample_size=spec.planned_sample_size)
     for position, (key, name, kind, is_control, description) in enumerate(spec.arms):
         study.arms.append(Arm(key=key, name=name, kind=kind, is_control=is_control,
                               position=position, description=description))

@@ -160,3 +160,26 @@ def test_enough_trainees_per_stratum_give_no_warning(app) -> None:
         assert recruitment_warnings(study, library) == []
         study.planned_sample_size = 71
         assert len(recruitment_warnings(study, library)) == 1
+
+
+def test_a_study_carries_its_follow_up_schedule_and_planned_size(app) -> None:
+    library = app.extensions["allport.instruments"]
+    with app.app_context():
+        study = create_study(db.session, StudySpec(
+            slug="s2", title="Study two", consent_text="Consent.", intervention_period_days=21,
+            followup_offset_days=90, followup_window_days=30, planned_sample_size=120),
+            library, actor="test")
+        assert (study.intervention_period_days, study.followup_offset_days,
+                study.followup_window_days, study.planned_sample_size) == (21, 90, 30, 120)
+
+
+@pytest.mark.parametrize(("setting", "value"), [
+    ("intervention_period_days", 0), ("followup_offset_days", -3),
+    ("followup_window_days", 0), ("planned_sample_size", 2.5), ("post_window_days", True),
+])
+def test_a_schedule_that_cannot_be_meant_is_refused(app, setting, value) -> None:
+    library = app.extensions["allport.instruments"]
+    spec = dataclasses.replace(StudySpec(slug="s3", title="Study three", consent_text="C."),
+                               **{setting: value})
+    with app.app_context(), pytest.raises(NotAllowed, match=setting):
+        create_study(db.session, spec, library, actor="test")
