@@ -165,7 +165,8 @@ def run_analysis(session: Session, study: Study, library: Library, *,
 
     The primary outcome, the primary population, α and the Holm family come from the plan
     (:mod:`study.services.sap`); a study without a plan gets the defaults (the default primary
-    outcome, intention to treat, 0.05, every other outcome in the Holm family). ``population``
+    outcome, intention to treat, 0.05, the other questionnaires' totals in the Holm family as
+    :func:`~study.services.sap.default_plan` describes). ``population``
     defaults to the plan's primary population; asking for the other one is a sensitivity
     analysis, and the result says so (``population_role``). Every outcome of the study is
     analysed, so the Holm adjustment does not depend on ``outcomes``, which only selects what
@@ -224,10 +225,11 @@ def run_analysis(session: Session, study: Study, library: Library, *,
     frame = frame.merge(background, on=KEY_COLUMNS, how="outer", sort=False)
 
     try:
+        primary = primary_outcome(session, study, available)
         result = analysis.analyze(frame, outcomes=names, control_arm=reference,
-                                  primary=primary_outcome(session, study, available),
-                                  population=chosen.key,
-                                  holm_family=plan["holm_family"] if plan else None,
+                                  primary=primary, population=chosen.key,
+                                  holm_family=(plan["holm_family"] if plan
+                                               else sap.default_holm_family(available, primary)),
                                   baseline_items=items)
     except analysis.AnalysisInputError as error:
         raise NothingToAnalyse(f"The data cannot be analysed: {error}") from None

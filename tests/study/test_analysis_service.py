@@ -51,8 +51,10 @@ def test_the_default_primary_is_the_first_post_instrument_total(simulated_demo: 
     assert result["primary_outcome"] == "intergroup-anxiety.total"
     assert result["outcomes"]["intergroup-anxiety.total"]["primary"] is True
     assert "p_holm" not in result["outcomes"]["intergroup-anxiety.total"]["ancova"]["arm"]
-    assert result["multiplicity"]["family"] == [
-        "allport-stigma.total", "allport-stigma.beliefs", "allport-stigma.social_distance",
+    # The default plan's family: the secondary totals, not a total with its own subscales.
+    assert result["multiplicity"]["family"] == ["allport-stigma.total"]
+    assert result["multiplicity"]["not_adjusted"] == [
+        "intergroup-anxiety.total", "allport-stigma.beliefs", "allport-stigma.social_distance",
         "allport-stigma.professional"]
     for name in result["multiplicity"]["family"]:
         arm = result["outcomes"][name]["ancova"]["arm"]
