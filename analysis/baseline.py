@@ -8,12 +8,18 @@ standardized difference describes imbalance on a scale that does not depend on t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analysis.baseline_items import (
+    BaselineItem,
+    baseline_item_rows,
+    participants_per_arm,
+    read_baseline_items,
+)
 from analysis.data import (
     Design,
     check_columns,
@@ -30,8 +36,9 @@ def baseline_table(
     outcomes: Sequence[str] | None = None,
     control_arm: str = "education",
     covariates: Sequence[str] | None = None,
+    baseline_items: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    r"""Per-arm summaries at ``pre`` of each outcome and baseline covariate; no p-values.
+    r"""Per-arm summaries at ``pre`` of each outcome, covariate and background item; no p-values.
 
     Numeric variables (every outcome; covariates with a numeric dtype) get n, mean and SD per arm
     and the standardized difference (Austin 2009)
@@ -45,13 +52,19 @@ def baseline_table(
     when its denominator is zero or an arm has fewer than 2 values; a variable that cannot be
     summarized gets an ``error`` instead.
 
+    ``baseline_items`` are background items with their kind and, if categorical, their levels
+    in table order (:mod:`analysis.baseline_items`): counts and percentages per level plus a
+    missing count, or mean, SD, n and missing count. Their rows carry ``"baseline_item": true``,
+    a ``label`` and (per level) a ``level_label``.
+
     Returns
     -------
     dict
-        ``{"control_arm", "treatment_arm", "time": "pre", "rows": [...]}``; a numeric row is
-        ``{"variable", "type": "numeric", "arms": {arm: {"n", "mean", "sd"}},
-        "standardized_difference"}``, a categorical row ``{"variable", "type": "categorical",
-        "level", "arms": {arm: {"n", "total", "percent"}}, "standardized_difference"}``.
+        ``{"control_arm", "treatment_arm", "time": "pre", "participants": {arm: n}, "rows":
+        [...]}``; a numeric row is ``{"variable", "type": "numeric", "arms": {arm: {"n", "mean",
+        "sd"}}, "standardized_difference"}``, a categorical row ``{"variable", "type":
+        "categorical", "level", "arms": {arm: {"n", "total", "percent"}},
+        "standardized_difference"}``; see :func:`analysis.baseline_items.baseline_item_rows`.
 
     References
     ----------
@@ -62,32 +75,56 @@ def baseline_table(
     Raises
     ------
     AnalysisInputError
-        Key columns missing, not two arms, or a named covariate is not a column.
+        Key columns missing, not two arms, a named covariate is not a column, or a background
+        item is not a column or lacks its kind or levels.
     """
     check_columns(frame)
     design = read_design(frame, control_arm)
     covariates = column_names(frame, covariates, "covariate")
-    names = list(outcomes) if outcomes is not None else default_outcomes(frame, covariates)
-    return build_baseline(frame, design, names, covariates)
+    items = read_baseline_items(frame, baseline_items)
+    names = (
+        list(outcomes)
+        if outcomes is not None
+        else default_outcomes(frame, covariates + [item.name for item in items])
+    )
+    return build_baseline(frame, design, names, covariates, items)
 
 
 def build_baseline(
-    frame: pd.DataFrame, design: Design, names: Sequence[str], covariates: Sequence[str]
+    frame: pd.DataFrame,
+    design: Design,
+    names: Sequence[str],
+    covariates: Sequence[str],
+    items: Sequence[BaselineItem] = (),
 ) -> dict[str, Any]:
-    """:func:`baseline_table` for an already coded design (used by :func:`analysis.analyze`)."""
+    """:func:`baseline_table` for an already coded design (used by :func:`analysis.analyze`).
+
+    ``items`` are background items (:mod:`analysis.baseline_items`); their rows follow the
+    outcomes and covariates, and a covariate that is also a background item is shown once, as
+    the item. ``participants`` counts each arm's participants in the data.
+    """
     rows: list[dict[str, Any]] = []
     for name in names:
         rows.extend(_numeric_rows(frame, design, name))
+    as_items = {item.name for item in items}
     for name in covariates:
+        if name in as_items:
+            continue
         column = frame[name]
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             rows.extend(_numeric_rows(frame, design, name))
         else:
             rows.extend(_categorical_rows(frame, design, name))
+    for item in items:
+        rows.extend(baseline_item_rows(frame, design, item))
+    per_arm = participants_per_arm(design)
     return {
         "control_arm": design.control,
         "treatment_arm": design.treatment,
         "time": "pre",
+        "participants": {
+            arm: int(per_arm[code]) for code, arm in enumerate(design.arms) if arm is not None
+        },
         "rows": rows,
     }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ import pandas as pd
 from analysis.ancova import AncovaFit, ancova, fit_ancova, homogeneity_of_slopes
 from analysis.assumptions import levene_median, shapiro_wilk
 from analysis.baseline import build_baseline
+from analysis.baseline_items import read_baseline_items
 from analysis.data import (
     TIMES,
     Design,
@@ -46,6 +47,7 @@ def analyze(
     population: str = "itt",
     covariates: str | Sequence[str] | None = None,
     holm_family: Sequence[str] | None = None,
+    baseline_items: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Analyse a two-arm pre/post trial: the DESIGN.md section 6 figures for every outcome.
 
@@ -73,6 +75,11 @@ def analyze(
         The secondary outcomes whose ANCOVA arm p-values are Holm-adjusted together (an analysis
         plan's family); by default every outcome except the primary one. Outcomes outside the
         family are reported unadjusted.
+    baseline_items
+        Background columns for the baseline table only (never in a model nor an outcome), each
+        with its kind: ``{"profession": {"kind": "categorical", "label": "Profession", "levels":
+        {"medicine": "Medicine", ...}}, "year": {"kind": "numeric"}}``; see
+        :mod:`analysis.baseline_items`.
 
     Returns
     -------
@@ -95,8 +102,9 @@ def analyze(
     if not isinstance(population, str) or not population.strip():
         raise AnalysisInputError("population must be a non-empty label such as 'itt'")
     covariate_names = column_names(frame, covariates, "covariate")
+    items = read_baseline_items(frame, baseline_items)
     if outcomes is None:
-        names = default_outcomes(frame, covariate_names)
+        names = default_outcomes(frame, covariate_names + [item.name for item in items])
     else:
         names = list(dict.fromkeys([outcomes] if isinstance(outcomes, str) else map(str, outcomes)))
     if not names:
@@ -121,7 +129,7 @@ def analyze(
             "primary_outcome": primary,
             "outcomes": entries,
             "multiplicity": multiplicity,
-            "baseline": build_baseline(frame, design, analysed, covariate_names),
+            "baseline": build_baseline(frame, design, analysed, covariate_names, items),
         }
     )
 

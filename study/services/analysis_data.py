@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from instruments import Library
-from study.models import Study
+from study.models import (
+    Allocation,
+    Answer,
+    Arm,
+    Participant,
+    Response,
+    ResponseStatus,
+    Study,
+    Timepoint,
+)
+from study.services.blinding import arm_code
 from study.services.exports import rows_for
+
+# Item kinds that describe participants in the baseline table (free text does not).
+BASELINE_ITEM_KINDS = {"choice": "categorical", "integer": "numeric"}
 
 
 def study_frame(session: Session, study: Study, library: Library) -> pd.DataFrame:
@@ -24,3 +40,66 @@ def study_frame(session: Session, study: Study, library: Library) -> pd.DataFram
                               values="score", aggfunc="first").reset_index()
     wide.columns.name = None
     return wide
+
+
+def baseline_items(study: Study, library: Library) -> dict[str, dict[str, Any]]:
+    """The background items of the baseline table, as ``analysis.analyze`` takes them.
+
+    They are the choice and integer items of the instruments given at baseline that have no
+    scales (the background questionnaire: profession, year of training, prior contact), named
+    ``<instrument>.<item>``. A choice item is categorical with its options in the instrument's
+    order and their labels; an integer item is numeric.
+    """
+    baseline = study.timepoint("baseline")
+    if baseline is None:
+        return {}
+    items: dict[str, dict[str, Any]] = {}
+    for pinned in baseline.instruments:
+        instrument = library.get(pinned.instrument_id, pinned.instrument_version)
+        if instrument.scales:
+            continue
+        for item in instrument.items:
+            kind = BASELINE_ITEM_KINDS.get(item.kind)
+            if kind is None:
+                continue
+            spec: dict[str, Any] = {"kind": kind,
+                                    "label": item.key.replace("_", " ").capitalize()}
+            if kind == "categorical":
+                spec["levels"] = {str(c.value): c.label for c in item.choices}
+            items[f"{instrument.id}.{item.key}"] = spec
+    return items
+
+
+def background_frame(session: Session, study: Study,
+                     items: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The baseline answers to ``items`` of allocated participants: one ``pre`` row each.
+
+    Columns ``participant``, ``arm`` (blinded Arm A/B codes while the study is blinded),
+    ``time`` and one text column per item (missing where not answered). Participants whose data
+    were withdrawn and questionnaires not submitted are left out, as in the exports.
+    """
+    columns = ["participant", "arm", "time", *items]
+    instruments = {name.partition(".")[0] for name in items}
+    if not instruments:
+        return pd.DataFrame(columns=columns)
+    answers = session.execute(
+        select(Participant.code, Arm.key, Response.instrument_id, Answer.item_key, Answer.value)
+        .join(Allocation, Allocation.participant_id == Participant.id)
+        .join(Arm, Allocation.arm_id == Arm.id)
+        .join(Response, Response.participant_id == Participant.id)
+        .join(Timepoint, Response.timepoint_id == Timepoint.id)
+        .join(Answer, Answer.response_id == Response.id)
+        .where(Participant.study_id == study.id, Participant.data_withdrawn.is_(False),
+               Response.status == ResponseStatus.SUBMITTED, Timepoint.name == "baseline",
+               Response.instrument_id.in_(instruments))
+    ).all()
+    wide: dict[tuple[str, str], dict[str, str]] = {}
+    for code, arm_key, instrument_id, item_key, value in answers:
+        name = f"{instrument_id}.{item_key}"
+        if name in items:
+            wide.setdefault((code, arm_code(study, arm_key)), {})[name] = value
+    frame = pd.DataFrame(
+        [{"participant": code, "arm": arm, "time": "pre", **values}
+         for (code, arm), values in sorted(wide.items())],
+        columns=columns)
+    return frame.astype({name: "string" for name in items})

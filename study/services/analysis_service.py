@@ -165,7 +165,8 @@ def run_analysis(session: Session, study: Study, library: Library, *,
 
     The primary outcome, the primary population, α and the Holm family come from the plan
     (:mod:`study.services.sap`); a study without a plan gets the defaults (the default primary
-    outcome, intention to treat, 0.05, every other outcome in the Holm family). ``population``
+    outcome, intention to treat, 0.05, the other questionnaires' totals in the Holm family as
+    :func:`~study.services.sap.default_plan` describes). ``population``
     defaults to the plan's primary population; asking for the other one is a sensitivity
     analysis, and the result says so (``population_role``). Every outcome of the study is
     analysed, so the Holm adjustment does not depend on ``outcomes``, which only selects what
@@ -182,7 +183,7 @@ def run_analysis(session: Session, study: Study, library: Library, *,
     import numpy as np
 
     import analysis
-    from study.services.analysis_data import study_frame
+    from study.services.analysis_data import background_frame, baseline_items, study_frame
 
     plan_version = sap.current_plan(session, study)
     plan = plan_version.plan if plan_version is not None else None
@@ -207,22 +208,29 @@ def run_analysis(session: Session, study: Study, library: Library, *,
             "This study has no outcome measured both before and after the intervention.")
 
     frame = study_frame(session, study, library)
+    items = baseline_items(study, library)
+    background = background_frame(session, study, items)
     if chosen.key == "per_protocol" and not frame.empty:
         rule = plan["populations"]["per_protocol"] if plan else DEFAULT_PER_PROTOCOL_RULE
         on_protocol = per_protocol_codes(session, study, rule)
         frame = frame[frame["participant"].isin(on_protocol)]
+        background = background[background["participant"].isin(on_protocol)]
     if frame.empty:
         raise NothingToAnalyse(
             f"There are no questionnaire data from allocated participants in the "
             f"{chosen.label.lower()} population yet.")
     frame = frame.reindex(columns=KEY_COLUMNS + names).reset_index(drop=True)
     frame[names] = frame[names].astype(np.float64)
+    # Background answers join the pre rows (a participant with answers only gets a pre row).
+    frame = frame.merge(background, on=KEY_COLUMNS, how="outer", sort=False)
 
     try:
+        primary = primary_outcome(session, study, available)
         result = analysis.analyze(frame, outcomes=names, control_arm=reference,
-                                  primary=primary_outcome(session, study, available),
-                                  population=chosen.key,
-                                  holm_family=plan["holm_family"] if plan else None)
+                                  primary=primary, population=chosen.key,
+                                  holm_family=(plan["holm_family"] if plan
+                                               else sap.default_holm_family(available, primary)),
+                                  baseline_items=items)
     except analysis.AnalysisInputError as error:
         raise NothingToAnalyse(f"The data cannot be analysed: {error}") from None
 
@@ -230,7 +238,7 @@ def run_analysis(session: Session, study: Study, library: Library, *,
     result["outcomes"] = {name: entry for name, entry in result["outcomes"].items()
                           if name in keep}
     result["baseline"]["rows"] = [row for row in result["baseline"]["rows"]
-                                  if row.get("variable") in keep]
+                                  if row.get("variable") in keep or row.get("baseline_item")]
     treatment = result["treatment_arm"] or next((c for c in labels if c != reference), None)
     population_n = frame.drop_duplicates("participant")["arm"].value_counts()
     result.update({

@@ -75,12 +75,33 @@ def strata_factor_names(study: Study) -> list[str]:
     return [f.strip() for f in study.strata_factors.split(",") if f.strip()]
 
 
+def default_holm_family(outcomes: Sequence[Any], primary: str | None) -> list[str]:
+    """The default Holm family: the total of every other questionnaire (see :func:`default_plan`).
+
+    ``outcomes`` are :class:`~study.services.analysis_service.Outcome` objects (name,
+    instrument, scale). A questionnaire without a ``total`` scale contributes each of its scales,
+    which are then its scores; the primary outcome is never in the family.
+    """
+    with_total = {o.instrument for o in outcomes if o.scale == "total"}
+    return [o.name for o in outcomes
+            if o.name != primary and (o.scale == "total" or o.instrument not in with_total)]
+
+
 def default_plan(study: Study, library: Library, *, seed: int | None = None) -> dict[str, Any]:
     """The plan a study gets unless someone writes another (DESIGN §6 defaults).
 
-    The primary outcome is the default one (the first post instrument's total), the Holm family
-    every other outcome, the covariates the stratification factors; α 0.05; the mixed model and
-    multiple imputation (m = 50, a seed drawn here, once) as sensitivity analyses.
+    The primary outcome is the default one (the first post instrument's total); the covariates
+    the stratification factors; α 0.05; the mixed model and multiple imputation (m = 50, a seed
+    drawn here, once) as sensitivity analyses.
+
+    The Holm family holds the **secondary totals**: the total of every questionnaire other than
+    the primary outcome's (a questionnaire without a total contributes each of its scales). The
+    subscales of a questionnaire that has a total are not in it: a total is the sum of its
+    subscales, so adjusting a total together with its own subscales counts the same answers as
+    several hypotheses and makes each test needlessly conservative; the subscales describe *where*
+    a difference in the total lies and are reported with unadjusted p-values, listed in the
+    result's ``multiplicity.not_adjusted`` (exploratory). A plan that wants them adjusted names
+    them in ``holm_family``.
     """
     from study.services.analysis_service import default_primary, study_outcomes
 
@@ -96,7 +117,7 @@ def default_plan(study: Study, library: Library, *, seed: int | None = None) -> 
                              "min_minutes_attended": None},
         },
         "covariates": strata_factor_names(study),
-        "holm_family": [o.name for o in outcomes if o.name != primary],
+        "holm_family": default_holm_family(outcomes, primary),
         "alpha": DEFAULT_ALPHA,
         "sensitivity": list(SENSITIVITY_ANALYSES),
         "mi": {"m": DEFAULT_MI_M,

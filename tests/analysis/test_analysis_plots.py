@@ -7,10 +7,12 @@ values, and the legend ties each line's colour to an arm's label.
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -165,7 +167,17 @@ def test_blinded_labels_replace_arm_names(dataset: Loader) -> None:
 def test_output_is_deterministic_and_pyplot_free(dataset: Loader) -> None:
     frame = dataset("small")
     assert interaction_plot_svg(frame, "stigma") == interaction_plot_svg(frame, "stigma")
-    assert "matplotlib.pyplot" not in sys.modules
+    # In a fresh interpreter: other tests (pingouin, an oracle) import pyplot in this one.
+    data = Path(__file__).parent / "data" / "small.csv"
+    code = (
+        "import sys, analysis; "
+        f"analysis.interaction_plot_svg(analysis.load_long_csv({str(data)!r}), 'stigma'); "
+        "print('matplotlib.pyplot' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
 
 
 def test_plot_errors_are_one_line(dataset: Loader) -> None:

@@ -51,8 +51,10 @@ def test_the_default_primary_is_the_first_post_instrument_total(simulated_demo: 
     assert result["primary_outcome"] == "intergroup-anxiety.total"
     assert result["outcomes"]["intergroup-anxiety.total"]["primary"] is True
     assert "p_holm" not in result["outcomes"]["intergroup-anxiety.total"]["ancova"]["arm"]
-    assert result["multiplicity"]["family"] == [
-        "allport-stigma.total", "allport-stigma.beliefs", "allport-stigma.social_distance",
+    # The default plan's family: the secondary totals, not a total with its own subscales.
+    assert result["multiplicity"]["family"] == ["allport-stigma.total"]
+    assert result["multiplicity"]["not_adjusted"] == [
+        "intergroup-anxiety.total", "allport-stigma.beliefs", "allport-stigma.social_distance",
         "allport-stigma.professional"]
     for name in result["multiplicity"]["family"]:
         arm = result["outcomes"][name]["ancova"]["arm"]
@@ -91,7 +93,10 @@ def test_selecting_outcomes_does_not_change_the_holm_family(simulated_demo: Demo
     assert list(one["outcomes"]) == ["allport-stigma.beliefs"]
     assert one["outcomes"]["allport-stigma.beliefs"] == every["outcomes"]["allport-stigma.beliefs"]
     assert one["multiplicity"] == every["multiplicity"]
-    assert {row["variable"] for row in one["baseline"]["rows"]} == {"allport-stigma.beliefs"}
+    # The scores shown, and the background items whatever outcomes are chosen.
+    assert {row["variable"] for row in one["baseline"]["rows"]} == {
+        "allport-stigma.beliefs", "background.profession", "background.training_year",
+        "background.prior_contact"}
 
 
 def test_blinded_analysis_shows_arm_a_and_b_and_names_a_reference_not_a_control(
@@ -101,7 +106,8 @@ def test_blinded_analysis_shows_arm_a_and_b_and_names_a_reference_not_a_control(
     assert result["control_arm"] == "arm_a" and result["treatment_arm"] == "arm_b"
     assert result["arm_labels"] == {"arm_a": "Arm A", "arm_b": "Arm B"}
     assert "not the study's control arm" in result["reference_note"]
-    text = repr(result).lower()
+    # The background item "prior contact" names contact with people, not the contact arm.
+    text = repr(result).lower().replace("prior_contact", "").replace("prior contact", "")
     assert "education" not in text and "contact" not in text
 
 
