@@ -1,7 +1,8 @@
 """Reading and shaping tidy long trial data (DESIGN.md section 6).
 
 The input has one row per participant x time with the columns ``participant``, ``arm``, ``time``
-(``pre`` or ``post``) and one numeric column per outcome. Shaping happens in two steps:
+(``pre``, ``post`` or, optionally, ``followup``) and one numeric column per outcome. Shaping happens
+in two steps:
 
 1. :func:`read_design` codes the columns shared by every outcome once (participant, arm, time) and
    rejects input that cannot be analysed at all with :class:`~analysis.errors.AnalysisInputError`;
@@ -26,6 +27,8 @@ from analysis.errors import AnalysisInputError, OutcomeError
 
 KEY_COLUMNS = ("participant", "arm", "time")
 TIMES = ("pre", "post")
+ALL_TIMES = (*TIMES, "followup")
+FOLLOWUP = 2  # the time code of ``followup``
 _SHOWN = 3  # examples quoted in a message
 
 
@@ -114,7 +117,7 @@ class Design:
     """Participant, arm and time of every row, coded once and shared by all outcomes.
 
     ``participant`` holds integer codes (-1 when empty), ``arm`` 0 for control, 1 for treatment and
-    -1 when empty, ``time`` 0 for pre, 1 for post and -1 for any other label.
+    -1 when empty, ``time`` 0 for pre, 1 for post, 2 for followup and -1 for any other label.
     """
 
     control: str
@@ -128,6 +131,11 @@ class Design:
     @property
     def arms(self) -> tuple[str, str | None]:
         return self.control, self.treatment
+
+    @property
+    def has_followup(self) -> bool:
+        """Whether any row is labelled ``followup`` (then every outcome gets follow-up figures)."""
+        return bool((self.time == FOLLOWUP).any())
 
 
 def read_design(frame: pd.DataFrame, control_arm: str) -> Design:
@@ -164,7 +172,7 @@ def read_design(frame: pd.DataFrame, control_arm: str) -> Design:
         participant=np.asarray(codes, dtype=np.int64),
         participant_ids=np.asarray(ids, dtype=object),
         arm=_codes(arm_text, [control_arm, treatment]),
-        time=_codes(time_labels, list(TIMES)),
+        time=_codes(time_labels, list(ALL_TIMES)),
         time_labels=time_labels.to_numpy(dtype=object, na_value=None),
     )
 
@@ -207,8 +215,11 @@ def numeric_values(frame: pd.DataFrame, design: Design, name: str) -> np.ndarray
 class Observed:
     """All available values of one outcome, one per participant x time, with a known arm.
 
-    ``pre`` and ``post`` are indexed by participant code (NaN when absent); ``subject_arm`` is the
-    participant's arm code (-1 for participants without a value of this outcome).
+    ``y``, ``subject``, ``treated`` and ``post`` hold the pre and post rows only (``post`` is the
+    time code, 0 or 1); ``pre_by_subject``, ``post_by_subject`` and ``followup_by_subject`` are
+    indexed by participant code (NaN when absent; ``followup_by_subject`` is all NaN without
+    follow-up values); ``subject_arm`` is the participant's arm code (-1 for participants without a
+    value of this outcome).
     """
 
     name: str
@@ -221,17 +232,21 @@ class Observed:
     post_by_subject: np.ndarray
     subject_arm: np.ndarray
     notes: tuple[str, ...]
+    followup_by_subject: np.ndarray
 
     def cell(self, arm: int, time: int) -> np.ndarray:
-        """Available values in one arm (0 control, 1 treatment) at one time (0 pre, 1 post)."""
+        """Available values in one arm (0 control, 1 treatment) at one time code (0, 1 or 2)."""
+        if time == FOLLOWUP:
+            values = self.followup_by_subject
+            return values[(self.subject_arm == arm) & ~np.isnan(values)]
         return self.y[(self.treated == arm) & (self.post == time)]
 
 
 def observe(frame: pd.DataFrame, design: Design, name: str) -> Observed:
     """Extract the available values of outcome ``name`` and check their structure.
 
-    Rows without a value of this outcome are ignored (so a follow-up row whose scores are empty does
-    no harm). Rows with a value but no arm are left out with a note.
+    Rows without a value of this outcome are ignored (so a row with an unknown time label whose
+    scores are empty does no harm). Rows with a value but no arm are left out with a note.
 
     Raises
     ------
@@ -248,7 +263,8 @@ def observe(frame: pd.DataFrame, design: Design, name: str) -> Observed:
     if unknown.size:
         labels = sorted({_label(design.time_labels[i]) for i in unknown})
         raise OutcomeError(
-            f"time must be 'pre' or 'post', but {unknown.size} row{'s' if unknown.size > 1 else ''}"
+            f"time must be 'pre', 'post' or 'followup', but {unknown.size} "
+            f"row{'s' if unknown.size > 1 else ''}"
             f" with a value of {name!r} {'have' if unknown.size > 1 else 'has'} "
             f"{_quote_list(labels, quote=False)}"
         )
@@ -268,12 +284,13 @@ def observe(frame: pd.DataFrame, design: Design, name: str) -> Observed:
     time = design.time[rows]
     arm = design.arm[rows]
     n_ids = len(design.participant_ids)
-    key = subject * 2 + time
-    counts = np.bincount(key, minlength=2 * n_ids)
+    n_times = len(ALL_TIMES)
+    key = subject * n_times + time
+    counts = np.bincount(key, minlength=n_times * n_ids)
     duplicated = np.flatnonzero(counts > 1)
     if duplicated.size:
         examples = ", ".join(
-            f"{design.participant_ids[k // 2]} at {TIMES[k % 2]} ({counts[k]} rows)"
+            f"{design.participant_ids[k // n_times]} at {ALL_TIMES[k % n_times]} ({counts[k]} rows)"
             for k in duplicated[:_SHOWN]
         )
         raise OutcomeError(
@@ -282,28 +299,32 @@ def observe(frame: pd.DataFrame, design: Design, name: str) -> Observed:
             f"{', ...' if duplicated.size > _SHOWN else ''}"
         )
 
-    arm_at = np.full((2, n_ids), -1, dtype=np.int64)
+    arm_at = np.full((n_times, n_ids), -1, dtype=np.int64)
     arm_at[time, subject] = arm
-    both_arms = np.flatnonzero((arm_at[0] >= 0) & (arm_at[1] >= 0) & (arm_at[0] != arm_at[1]))
+    known = arm_at >= 0
+    lowest = np.where(known, arm_at, n_times).min(axis=0)
+    both_arms = np.flatnonzero(known.any(axis=0) & (lowest != arm_at.max(axis=0)))
     if both_arms.size:
         raise OutcomeError(
             f"{both_arms.size} participant{'s are' if both_arms.size > 1 else ' is'} recorded in "
             f"both arms: {_quote_list([str(p) for p in design.participant_ids[both_arms]])}"
         )
-    by_subject = np.full((2, n_ids), np.nan)
+    by_subject = np.full((n_times, n_ids), np.nan)
     y = values[rows]
     by_subject[time, subject] = y
+    pre_post = time < FOLLOWUP
     return Observed(
         name=name,
         design=design,
-        y=y,
-        subject=subject,
-        treated=arm,
-        post=time,
+        y=y[pre_post],
+        subject=subject[pre_post],
+        treated=arm[pre_post],
+        post=time[pre_post],
         pre_by_subject=by_subject[0],
         post_by_subject=by_subject[1],
         subject_arm=arm_at.max(axis=0),
         notes=tuple(notes),
+        followup_by_subject=by_subject[FOLLOWUP],
     )
 
 

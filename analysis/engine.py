@@ -15,6 +15,7 @@ from analysis.assumptions import levene_median, shapiro_wilk
 from analysis.baseline import build_baseline
 from analysis.baseline_items import read_baseline_items
 from analysis.data import (
+    ALL_TIMES,
     TIMES,
     Design,
     Observed,
@@ -27,6 +28,7 @@ from analysis.data import (
 )
 from analysis.effect_sizes import d_ppc2, hedges_g_post
 from analysis.errors import AnalysisInputError, FigureUndefined, OutcomeError
+from analysis.followup import followup_figures
 from analysis.mixed_anova import mixed_anova
 from analysis.mixed_model import random_intercept_lmm
 from analysis.multiplicity import holm
@@ -172,6 +174,8 @@ def _outcome_entry(frame: pd.DataFrame, design: Design, name: str, primary: bool
             },
         },
     }
+    if design.has_followup:
+        entry["followup"] = followup_figures(observed, _figure)
     if observed.notes:
         entry["notes"] = list(observed.notes)
     return entry
@@ -180,8 +184,9 @@ def _outcome_entry(frame: pd.DataFrame, design: Design, name: str, primary: bool
 def _descriptives(observed: Observed) -> list[dict[str, Any]]:
     """n, mean and SD per arm x time on all available values (SD null when n < 2)."""
     rows = []
+    times = ALL_TIMES if observed.design.has_followup else TIMES
     for code, arm in enumerate(observed.design.arms):
-        for time_code, time in enumerate(TIMES):
+        for time_code, time in enumerate(times):
             x = observed.cell(code, time_code)
             rows.append(
                 {

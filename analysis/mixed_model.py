@@ -4,9 +4,10 @@ With a random intercept only, the covariance of participant i's observations is
 :math:`V_i = \sigma^2 (I + \gamma J)` with :math:`\gamma = \sigma_b^2 / \sigma^2`, and
 :math:`V_i^{-1} = \sigma^{-2}(I - c_i J)`, :math:`c_i = \gamma / (1 + n_i\gamma)`. So
 :math:`X'V^{-1}X`, :math:`X'V^{-1}y` and :math:`y'V^{-1}y` are the ordinary cross-products minus
-rank-one corrections built from per-participant sums, grouped by :math:`n_i` (1 or 2). After
-profiling out β and σ² the REML criterion depends on γ alone and is minimized by a grid search
-followed by Brent's method -- microseconds per evaluation, whatever the number of rows.
+rank-one corrections built from per-participant sums, grouped by :math:`n_i` (1 or 2 with pre and
+post; 1, 2 or 3 with a follow-up). After profiling out β and σ² the REML criterion depends on γ
+alone and is minimized by a grid search followed by Brent's method -- microseconds per
+evaluation, whatever the number of rows.
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ class MixedModel:
     """The arm x time interaction of the REML fit, with the data size and variance components."""
 
     interaction: WaldEstimate
+    n_participants: int
+    n_observations: int
+    variance_participant: float
+    variance_residual: float
+
+
+@dataclass(frozen=True)
+class FollowupMixedModel:
+    """The arm x time interactions of the three-level REML fit (``pre`` is the reference time)."""
+
+    interaction_post: WaldEstimate
+    interaction_followup: WaldEstimate
     n_participants: int
     n_observations: int
     variance_participant: float
@@ -81,7 +94,12 @@ def _cross_products(observed: Observed) -> _CrossProducts:
     treated = observed.treated.astype(np.float64)
     post = observed.post.astype(np.float64)
     x = np.column_stack([np.ones_like(y), treated, post, treated * post])
-    _, subject = np.unique(observed.subject, return_inverse=True)
+    return _products(x, y, observed.subject)
+
+
+def _products(x: np.ndarray, y: np.ndarray, subjects: np.ndarray) -> _CrossProducts:
+    """Cross-products of the design ``x`` and the (centred) response ``y`` by participant."""
+    _, subject = np.unique(subjects, return_inverse=True)
     n_subjects = int(subject.max()) + 1
     size = np.bincount(subject, minlength=n_subjects)
     sum_y = np.bincount(subject, weights=y, minlength=n_subjects)
@@ -147,6 +165,69 @@ def random_intercept_lmm(observed: Observed) -> MixedModel:
             "no participant has both a pre and a post value: the participant variance is not "
             "identifiable"
         )
+    gamma, beta, cov, sigma2 = _fit(cp)
+    return MixedModel(
+        interaction=_wald(beta, cov, 3),
+        n_participants=int(cp.counts.sum()),
+        n_observations=cp.n,
+        variance_participant=gamma * sigma2,
+        variance_residual=sigma2,
+    )
+
+
+def followup_lmm(observed: Observed) -> FollowupMixedModel:
+    r"""REML fit of ``y ~ arm * time + (1 | participant)`` with three time points.
+
+    All available observations (pre, post and follow-up) of every participant with a known arm.
+    The design has treatment contrasts, ``pre`` the reference time: columns 1, arm, post,
+    followup, arm x post, arm x followup (indicators), so ``interaction_post`` and
+    ``interaction_followup`` are the differences, treatment - control, in the change from pre to
+    post and from pre to follow-up (lme4's ``armcontact:timepost`` and
+    ``armcontact:timefollowup``). The fit is the one of :func:`random_intercept_lmm`:
+    participants now have 1, 2 or 3 observations, and the closed form
+    :math:`V_i^{-1} = \sigma^{-2}(I - c_i J)` groups them by :math:`n_i`. SE from
+    :math:`(X'\hat V^{-1}X)^{-1}`, Wald 95% CI and normal p.
+
+    Raises
+    ------
+    FigureUndefined
+        When an arm x time cell has no observation, no participant has two or more observations,
+        or the model leaves no residual variance.
+    """
+    values = np.stack(
+        [observed.pre_by_subject, observed.post_by_subject, observed.followup_by_subject]
+    )
+    time, subject = np.nonzero(~np.isnan(values))
+    treated = observed.subject_arm[subject]
+    cells = np.bincount(treated * 3 + time, minlength=6)
+    if (cells == 0).any():
+        raise FigureUndefined(
+            "every arm needs observations at pre, post and follow-up for the mixed model"
+        )
+    y = values[time, subject]
+    y = y - float(np.mean(y))
+    arm = treated.astype(np.float64)
+    post = (time == 1).astype(np.float64)
+    followup = (time == 2).astype(np.float64)
+    x = np.column_stack([np.ones_like(y), arm, post, followup, arm * post, arm * followup])
+    cp = _products(x, y, subject)
+    if not (cp.sizes > 1).any():
+        raise FigureUndefined(
+            "no participant has two or more values: the participant variance is not identifiable"
+        )
+    gamma, beta, cov, sigma2 = _fit(cp)
+    return FollowupMixedModel(
+        interaction_post=_wald(beta, cov, 4),
+        interaction_followup=_wald(beta, cov, 5),
+        n_participants=int(cp.counts.sum()),
+        n_observations=cp.n,
+        variance_participant=gamma * sigma2,
+        variance_residual=sigma2,
+    )
+
+
+def _fit(cp: _CrossProducts) -> tuple[float, np.ndarray, np.ndarray, float]:
+    """γ, β, Cov(β) and σ² at the REML optimum."""
     p = cp.xtx.shape[0]
     if cp.n - p < 1:
         raise FigureUndefined("too few observations for the mixed model")
@@ -158,21 +239,18 @@ def random_intercept_lmm(observed: Observed) -> MixedModel:
             "an arm): it is undefined for these data"
         )
     sigma2 = rss / (cp.n - p)
-    cov = sigma2 * np.linalg.inv(xwx)
-    estimate = float(beta[3])
-    se = math.sqrt(float(cov[3, 3]))
-    return MixedModel(
-        interaction=WaldEstimate(
-            estimate=estimate,
-            se=se,
-            ci_low=estimate - Z_975 * se,
-            ci_high=estimate + Z_975 * se,
-            p=normal_two_sided_p(estimate / se),
-        ),
-        n_participants=int(cp.counts.sum()),
-        n_observations=cp.n,
-        variance_participant=gamma * sigma2,
-        variance_residual=sigma2,
+    return gamma, beta, sigma2 * np.linalg.inv(xwx), sigma2
+
+
+def _wald(beta: np.ndarray, cov: np.ndarray, index: int) -> WaldEstimate:
+    estimate = float(beta[index])
+    se = math.sqrt(float(cov[index, index]))
+    return WaldEstimate(
+        estimate=estimate,
+        se=se,
+        ci_low=estimate - Z_975 * se,
+        ci_high=estimate + Z_975 * se,
+        p=normal_two_sided_p(estimate / se),
     )
 
 

@@ -12,12 +12,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis._dist import t_quantile
-from analysis.data import TIMES, check_columns, observe, read_design
+from analysis.data import ALL_TIMES, TIMES, check_columns, observe, read_design
 from analysis.errors import AnalysisInputError, OutcomeError
 
 # Okabe & Ito (2008) colour-blind-safe palette; markers differ too, so print in grey still works.
 _STYLES = (("#0072B2", "o", "-"), ("#D55E00", "s", "--"))
 _OFFSET = 0.04
+_TIME_LABELS = {"pre": "Pre", "post": "Post", "followup": "Follow-up"}
 
 
 def interaction_plot_svg(
@@ -29,7 +30,8 @@ def interaction_plot_svg(
     r"""Interaction plot of ``outcome``: mean by arm and time with 95% confidence intervals.
 
     Uses all available values per arm x time (the cells of ``descriptives`` in
-    :func:`analysis.analyze`); the interval is :math:`\bar y \pm t_{0.975, n-1}\, s/\sqrt n`
+    :func:`analysis.analyze`), at pre, post and, when the outcome has follow-up values, follow-up;
+    the interval is :math:`\bar y \pm t_{0.975, n-1}\, s/\sqrt n`
     and is omitted for a cell with one value. Arms are slightly offset so intervals do not overlap.
 
     Parameters
@@ -66,6 +68,7 @@ def interaction_plot_svg(
     if unknown:
         raise AnalysisInputError(f"arm_labels names unknown arm(s): {', '.join(sorted(unknown))}")
 
+    times = ALL_TIMES if not np.isnan(observed.followup_by_subject).all() else TIMES
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "allport"}):
         figure = Figure(figsize=(5.0, 3.4), layout="constrained")
         axes = figure.add_subplot()
@@ -73,8 +76,8 @@ def interaction_plot_svg(
         for code, arm in enumerate(design.arms):
             if arm is None:
                 continue
-            points = [_mean_ci(observed.cell(code, t)) for t in range(len(TIMES))]
-            x = np.arange(len(TIMES)) + (code - 0.5) * 2 * _OFFSET
+            points = [_mean_ci(observed.cell(code, t)) for t in range(len(times))]
+            x = np.arange(len(times)) + (code - 0.5) * 2 * _OFFSET
             kept = [(xi, p) for xi, p in zip(x, points, strict=True) if p is not None]
             if not kept:
                 continue
@@ -94,8 +97,8 @@ def interaction_plot_svg(
             drawn += 1
         if drawn == 0:
             raise AnalysisInputError(f"cannot plot {outcome!r}: it has no values")
-        axes.set_xticks(range(len(TIMES)), [t.capitalize() for t in TIMES])
-        axes.set_xlim(-0.4, len(TIMES) - 0.6)
+        axes.set_xticks(range(len(times)), [_TIME_LABELS[t] for t in times])
+        axes.set_xlim(-0.4, len(times) - 0.6)
         axes.set_xlabel("Time")
         axes.set_ylabel(f"{outcome} (mean, 95% CI)")
         axes.spines[["top", "right"]].set_visible(False)

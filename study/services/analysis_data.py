@@ -27,13 +27,17 @@ BASELINE_ITEM_KINDS = {"choice": "categorical", "integer": "numeric"}
 
 
 def study_frame(session: Session, study: Study, library: Library) -> pd.DataFrame:
-    """Every scale score as an outcome column named ``<instrument>.<scale>``; pre and post only."""
+    """Every scale score as an outcome column named ``<instrument>.<scale>``.
+
+    One row per participant x time: ``pre``, ``post`` and, when the study has a follow-up time
+    point and someone answered it, ``followup`` (``analysis`` then adds the follow-up figures).
+    """
     _, rows = rows_for(session, study, "scores", library)
     columns = ["participant", "arm", "time"]
     if not rows:
         return pd.DataFrame(columns=columns)
     scores = pd.DataFrame(rows)
-    scores = scores[scores["time"].isin(["pre", "post"]) & (scores["arm"] != "")]
+    scores = scores[scores["time"].isin(["pre", "post", "followup"]) & (scores["arm"] != "")]
     scores["outcome"] = scores["instrument"] + "." + scores["scale"]
     scores["score"] = pd.to_numeric(scores["score"], errors="coerce")
     wide = scores.pivot_table(index=["participant", "arm", "time"], columns="outcome",

@@ -77,8 +77,8 @@ def test_unknown_time_labels(trial: pd.DataFrame) -> None:
     trial.loc[trial.index[3], "time"] = None
     got = errors(run(trial))
     assert got["stigma"] == (
-        "time must be 'pre' or 'post', but 4 rows with a value of 'stigma' have 'follow-up' "
-        "and an empty time"
+        "time must be 'pre', 'post' or 'followup', but 4 rows with a value of 'stigma' have "
+        "'follow-up' and an empty time"
     )
 
 

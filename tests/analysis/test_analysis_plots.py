@@ -23,6 +23,7 @@ from analysis import AnalysisInputError, interaction_plot_svg
 
 Loader = Callable[[str], pd.DataFrame]
 SVG = "{http://www.w3.org/2000/svg}"
+TIME_LABELS = {"pre": "Pre", "post": "Post", "followup": "Follow-up"}
 
 
 @dataclass
@@ -119,7 +120,7 @@ def cell_summaries(frame: pd.DataFrame, outcome: str) -> dict[tuple[str, str], t
     for (arm, time), values in frame.dropna(subset=[outcome]).groupby(["arm", "time"])[outcome]:
         n = len(values)
         half = stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
-        cells[(str(arm), str(time).capitalize())] = (float(values.mean()), float(half))
+        cells[(str(arm), TIME_LABELS[str(time)])] = (float(values.mean()), float(half))
     return cells
 
 
@@ -198,3 +199,30 @@ def test_a_cell_with_one_value_is_drawn_without_interval(dataset: Loader) -> Non
     assert education.intervals["Post"] == pytest.approx((only, only), abs=1e-4)
     low, high = education.intervals["Pre"]  # the other cells keep theirs
     assert high - low > 0.1
+
+
+def test_follow_up_data_give_three_time_points(dataset: Loader) -> None:
+    # arms of different sizes; missing post, follow-up and pre values
+    frame = dataset("followup_unbalanced")
+    svg = interaction_plot_svg(frame, "stigma")
+    assert {"Pre", "Post", "Follow-up"} <= set(texts(svg))
+    arms = read_plot(svg)
+    assert list(arms) == ["education", "contact"]
+    expected = cell_summaries(frame, "stigma")
+    for arm, drawn in arms.items():
+        assert [time for time, _ in drawn.points] == ["Pre", "Post", "Follow-up"]
+        assert sorted(drawn.intervals) == ["Follow-up", "Post", "Pre"]
+        for time, value in drawn.points:
+            mean, half = expected[(arm, time)]
+            assert value == pytest.approx(mean, abs=1e-4), (arm, time)
+            assert drawn.intervals[time] == pytest.approx((mean - half, mean + half),
+                                                          abs=1e-4), (arm, time)
+
+
+def test_an_outcome_without_follow_up_values_keeps_two_time_points(dataset: Loader) -> None:
+    frame = dataset("followup_balanced")
+    frame.loc[frame["time"] == "followup", "anxiety"] = np.nan
+    svg = interaction_plot_svg(frame, "anxiety")
+    assert "Follow-up" not in texts(svg)
+    for drawn in read_plot(svg).values():
+        assert [time for time, _ in drawn.points] == ["Pre", "Post"]
