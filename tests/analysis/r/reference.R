@@ -186,8 +186,9 @@ baseline <- function(long, vars) {
 }
 
 reference <- list()
-for (file in sort(list.files(data_dir, pattern = "\\.csv$", full.names = TRUE))) {
-  name <- sub("\\.csv$", "", basename(file))
+# The pre/post datasets only: followup_*, covariates_* and mi_* have their own scripts.
+for (name in sort(names(primary))) {
+  file <- file.path(data_dir, paste0(name, ".csv"))
   long <- read.csv(file, stringsAsFactors = FALSE, colClasses = c(participant = "character"))
   ys <- setdiff(names(long), c(keys, "age", "profession"))
   outcomes <- list()
