@@ -29,6 +29,8 @@ from analysis.data import (
 from analysis.effect_sizes import d_ppc2, hedges_g_post
 from analysis.errors import AnalysisInputError, FigureUndefined, OutcomeError
 from analysis.followup import followup_figures
+from analysis.imputation import DEFAULT_MI, mi_settings, multiple_imputation
+from analysis.missing import missing_by_arm
 from analysis.mixed_anova import mixed_anova
 from analysis.mixed_model import random_intercept_lmm
 from analysis.multiplicity import holm
@@ -50,6 +52,7 @@ def analyze(
     covariates: str | Sequence[str] | None = None,
     holm_family: Sequence[str] | None = None,
     baseline_items: Mapping[str, Mapping[str, Any]] | None = None,
+    mi: Mapping[str, int] | None = DEFAULT_MI,
 ) -> dict[str, Any]:
     """Analyse a two-arm pre/post trial: the DESIGN.md section 6 figures for every outcome.
 
@@ -82,6 +85,13 @@ def analyze(
         with its kind: ``{"profession": {"kind": "categorical", "label": "Profession", "levels":
         {"medicine": "Medicine", ...}}, "year": {"kind": "numeric"}}``; see
         :mod:`analysis.baseline_items`.
+    mi
+        Multiple-imputation settings ``{"m": ..., "seed": ...}`` (an analysis plan's ``mi``) for
+        the sensitivity analysis ``sensitivity.multiple_imputation`` of every outcome
+        (:mod:`analysis.imputation`); by default m = 50 and the fixed seed
+        :data:`analysis.imputation.DEFAULT_SEED`, so a CSV analysed twice gives the same
+        figures. ``None`` (a plan whose ``sensitivity`` does not name it) leaves the key
+        ``sensitivity`` out.
 
     Returns
     -------
@@ -89,7 +99,8 @@ def analyze(
         JSON-serialisable (plain ``float``/``int``/``str``/``bool``/``None``, no NaN):
         ``schema``, ``control_arm``, ``treatment_arm``, ``population``, ``primary_outcome``,
         ``outcomes`` (per outcome the section 6 keys plus ``primary`` and ``assumptions``; or
-        ``{"error": message}`` when the outcome cannot be analysed), ``multiplicity`` and
+        ``{"error": message}`` when the outcome cannot be analysed, with ``missing`` when its
+        values could be read), ``multiplicity`` and
         ``baseline`` (see :func:`analysis.baseline_table`). A figure that is undefined for the
         data (e.g. a zero variance) is ``{"error": message}`` in place of its numbers.
 
@@ -97,7 +108,8 @@ def analyze(
     ------
     AnalysisInputError
         Whole-input problems: not a DataFrame, no rows, ``participant``/``arm``/``time`` missing,
-        more than two arms, two arms without ``control_arm``, unknown covariate or primary outcome.
+        more than two arms, two arms without ``control_arm``, unknown covariate or primary outcome,
+        ``mi`` not of the form ``{"m": 2..1000, "seed": int >= 0}``.
     """
     check_columns(frame)
     design = read_design(frame, control_arm)
@@ -119,7 +131,10 @@ def analyze(
             raise AnalysisInputError(
                 f"the Holm family may hold secondary outcomes only, not {', '.join(stray)}")
 
-    entries = {name: _outcome_entry(frame, design, name, name == primary) for name in names}
+    imputation = mi_settings(mi)
+    entries = {
+        name: _outcome_entry(frame, design, name, name == primary, imputation) for name in names
+    }
     multiplicity = _adjust(entries, primary, holm_family)
     analysed = [name for name in names if "error" not in entries[name]]
     return _plain(
@@ -136,12 +151,18 @@ def analyze(
     )
 
 
-def _outcome_entry(frame: pd.DataFrame, design: Design, name: str, primary: bool) -> dict:
+def _outcome_entry(
+    frame: pd.DataFrame, design: Design, name: str, primary: bool, mi: tuple[int, int] | None
+) -> dict:
     try:
         observed = observe(frame, design, name)
-        data = complete_cases(observed)
     except OutcomeError as error:
         return {"primary": primary, "error": str(error)}
+    missing = missing_by_arm(frame, observed)
+    try:
+        data = complete_cases(observed)
+    except OutcomeError as error:
+        return {"primary": primary, "error": str(error), "missing": missing}
     fit = _figure(fit_ancova, data, raw=True)
 
     def on_fit(compute: Callable[[AncovaFit], Any]) -> dict[str, Any]:
@@ -158,6 +179,7 @@ def _outcome_entry(frame: pd.DataFrame, design: Design, name: str, primary: bool
         "hedges_g_post": _figure(hedges_g_post, data),
         "d_ppc2": _figure(d_ppc2, data),
         "lmm": _figure(random_intercept_lmm, observed),
+        "missing": missing,
         "assumptions": {
             "shapiro_wilk": {
                 "on": "ANCOVA residuals",
@@ -176,6 +198,8 @@ def _outcome_entry(frame: pd.DataFrame, design: Design, name: str, primary: bool
     }
     if design.has_followup:
         entry["followup"] = followup_figures(observed, _figure)
+    if mi is not None:
+        entry["sensitivity"] = {"multiple_imputation": _figure(multiple_imputation, observed, *mi)}
     if observed.notes:
         entry["notes"] = list(observed.notes)
     return entry

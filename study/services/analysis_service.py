@@ -22,7 +22,7 @@ differences are treatment − control, as §6 defines them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +128,19 @@ def primary_outcome(session: Session, study: Study, outcomes: Sequence[Outcome])
 
 
 
+def multiple_imputation_settings(plan: Mapping[str, Any] | None) -> Mapping[str, int] | None:
+    """The plan's ``mi`` if its ``sensitivity`` names multiple imputation, else None.
+
+    A study without a plan gets :func:`analysis.analyze`'s default (m = 50, a fixed seed), as
+    the default plan would run it.
+    """
+    if plan is None:
+        from analysis.imputation import DEFAULT_MI
+
+        return DEFAULT_MI
+    return plan["mi"] if "multiple_imputation" in plan["sensitivity"] else None
+
+
 @dataclass(frozen=True)
 class StudyAnalysis:
     """The §6 result of one study and population, with the data it was computed from."""
@@ -163,7 +176,8 @@ def run_analysis(session: Session, study: Study, library: Library, *,
                  control_arm: str | None = None) -> StudyAnalysis:
     """Analyse the study's live data for one population, as the study's analysis plan says.
 
-    The primary outcome, the primary population, α and the Holm family come from the plan
+    The primary outcome, the primary population, α, the Holm family and the multiple-imputation
+    settings (:func:`multiple_imputation_settings`) come from the plan
     (:mod:`study.services.sap`); a study without a plan gets the defaults (the default primary
     outcome, intention to treat, 0.05, the other questionnaires' totals in the Holm family as
     :func:`~study.services.sap.default_plan` describes). ``population``
@@ -230,7 +244,8 @@ def run_analysis(session: Session, study: Study, library: Library, *,
                                   primary=primary, population=chosen.key,
                                   holm_family=(plan["holm_family"] if plan
                                                else sap.default_holm_family(available, primary)),
-                                  baseline_items=items)
+                                  baseline_items=items,
+                                  mi=multiple_imputation_settings(plan))
     except analysis.AnalysisInputError as error:
         raise NothingToAnalyse(f"The data cannot be analysed: {error}") from None
 
