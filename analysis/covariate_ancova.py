@@ -115,8 +115,8 @@ def fit_covariate_ancova(
     df = len(y) - x.shape[1]
     if df < 1:
         raise FigureUndefined(
-            f"{len(y)} complete cases leave no residual degrees of freedom for "
-            f"{x.shape[1]} model coefficients"
+            f"{len(y)} complete cases (with every covariate) leave no residual degrees of "
+            f"freedom for {x.shape[1]} model coefficients"
         )
     _check_rank(x, names, covariates, keep)
     coefficients, unscaled, residuals = _least_squares(x, y)
