@@ -163,11 +163,12 @@ def run_analysis(session: Session, study: Study, library: Library, *,
                  control_arm: str | None = None) -> StudyAnalysis:
     """Analyse the study's live data for one population, as the study's analysis plan says.
 
-    The primary outcome, the primary population, α and the Holm family come from the plan
-    (:mod:`study.services.sap`); a study without a plan gets the defaults (the default primary
-    outcome, intention to treat, 0.05, every other outcome in the Holm family). ``population``
-    defaults to the plan's primary population; asking for the other one is a sensitivity
-    analysis, and the result says so (``population_role``). Every outcome of the study is
+    The primary outcome, the primary population, the covariates of every ANCOVA, α and the
+    Holm family come from the plan (:mod:`study.services.sap`); a study without a plan gets the
+    defaults (the default primary outcome, intention to treat, no covariates, 0.05, every other
+    outcome in the Holm family). ``population`` defaults to the plan's primary population;
+    asking for the other one is a sensitivity analysis, and the result says so
+    (``population_role``). Every outcome of the study is
     analysed, so the Holm adjustment does not depend on ``outcomes``, which only selects what
     is returned.
 
@@ -206,7 +207,12 @@ def run_analysis(session: Session, study: Study, library: Library, *,
         raise NothingToAnalyse(
             "This study has no outcome measured both before and after the intervention.")
 
-    frame = study_frame(session, study, library)
+    covariates = list(plan["covariates"]) if plan else []
+    try:
+        frame = study_frame(session, study, library, covariates)
+    except LookupError as error:  # a plan written before its covariates were checked
+        raise NothingToAnalyse(
+            f"The analysis plan's covariates cannot be read: {error}.") from None
     if chosen.key == "per_protocol" and not frame.empty:
         rule = plan["populations"]["per_protocol"] if plan else DEFAULT_PER_PROTOCOL_RULE
         on_protocol = per_protocol_codes(session, study, rule)
@@ -215,13 +221,13 @@ def run_analysis(session: Session, study: Study, library: Library, *,
         raise NothingToAnalyse(
             f"There are no questionnaire data from allocated participants in the "
             f"{chosen.label.lower()} population yet.")
-    frame = frame.reindex(columns=KEY_COLUMNS + names).reset_index(drop=True)
+    frame = frame.reindex(columns=KEY_COLUMNS + names + covariates).reset_index(drop=True)
     frame[names] = frame[names].astype(np.float64)
 
     try:
         result = analysis.analyze(frame, outcomes=names, control_arm=reference,
                                   primary=primary_outcome(session, study, available),
-                                  population=chosen.key,
+                                  population=chosen.key, covariates=covariates,
                                   holm_family=plan["holm_family"] if plan else None)
     except analysis.AnalysisInputError as error:
         raise NothingToAnalyse(f"The data cannot be analysed: {error}") from None
