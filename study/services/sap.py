@@ -110,6 +110,14 @@ def covariate_item(study: Study, library: Library, name: str) -> Item | None:
     return item
 
 
+def _is_covariate(study: Study, library: Library, name: str) -> bool:
+    try:
+        covariate_item(study, library, name)
+    except LookupError:
+        return False
+    return True
+
+
 def default_plan(study: Study, library: Library, *, seed: int | None = None) -> dict[str, Any]:
     """The plan a study gets unless someone writes another (DESIGN §6 defaults).
 
@@ -319,7 +327,13 @@ def draft_problems(session: Session, study: Study, library: Library) -> list[str
     current = current_plan(session, study)
     if current is not None and current.frozen_at is not None:
         return []
-    plan = current.plan if current is not None else default_plan(study, library, seed=0)
+    if current is not None:
+        plan = current.plan
+    else:
+        plan = default_plan(study, library, seed=0)
+        # Its covariates are the strata factors, whose problems the study's checks name already.
+        plan["covariates"] = [name for name in plan["covariates"]
+                              if _is_covariate(study, library, name)]
     return [f"Analysis plan: {problem}." for problem in plan_problems(plan, study, library)]
 
 

@@ -175,3 +175,21 @@ def test_a_study_takes_its_covariates_from_the_plan_not_the_command_line(
                                   "--json", str(tmp_path / "x.json")])
     assert refused.exit_code == 1
     assert "a study's covariates are its analysis plan's" in refused.output
+
+
+@pytest.mark.usefixtures("app_context")
+def test_a_draft_plan_with_a_bad_covariate_stops_opening(app: Flask) -> None:
+    study, library = a_study(app)
+    study.strata_factors = "background.profesion"
+    # the default plan's covariates are the strata factors: their problem is named once, as such
+    assert sap.draft_problems(db.session, study, library) == []
+    study.strata_factors = ""
+    draft = {**sap.default_plan(study, library, seed=1), "covariates": ["background.profesion"]}
+    db.session.add(study)
+    sap.set_plan(db.session, study, library, {**draft, "covariates": []}, reason="", actor="t")
+    plan = sap.current_plan(db.session, study)
+    assert plan is not None
+    plan.plan = draft  # as if written before covariates were checked
+    assert sap.draft_problems(db.session, study, library) == [
+        "Analysis plan: covariate 'background.profesion': the baseline questionnaire background "
+        "has no item 'profesion'."]
