@@ -41,7 +41,7 @@ from analysis.data import Covariate, Observed, PrePost
 from analysis.errors import FigureUndefined
 
 _ARM = 2  # column of the arm in the design matrix: intercept, baseline, arm, covariates...
-_RANK_TOLERANCE = 1e-7  # R's lm: a column is aliased when its QR pivot falls below tol = 1e-7
+_RANK_TOLERANCE = 1e-7  # relative, on unit-length columns (R's lm uses tol = 1e-7 in its QR)
 
 
 @dataclass(frozen=True, eq=False)
