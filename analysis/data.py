@@ -413,3 +413,77 @@ def _quote_list(items: list[str], quote: bool = True) -> str:
     if len(shown) <= 1:
         return "".join(shown)
     return ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+# --- baseline covariates (DESIGN.md section 6, "Statistical analysis plan") ---------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Covariate:
+    """One baseline covariate with one value per participant (indexed by participant code).
+
+    ``values`` is float64 with NaN for a missing value when the column is numeric, and an object
+    array of stripped strings with None for a missing value when it is categorical (any column that
+    is not numeric, and true/false columns).
+    """
+
+    name: str
+    categorical: bool
+    values: np.ndarray
+
+    @property
+    def present(self) -> np.ndarray:
+        """True for participants with a value."""
+        if self.categorical:
+            return np.array([v is not None for v in self.values], dtype=bool)
+        return ~np.isnan(self.values)
+
+
+def read_covariates(frame: pd.DataFrame, design: Design, names: Sequence[str]
+                    ) -> tuple[Covariate, ...]:
+    """Each named column as one value per participant, checked to be constant within participant.
+
+    A participant's value is the one on their rows that hold a value (rows with an empty cell are
+    ignored); a participant with no value is missing and leaves the adjusted ANCOVA.
+
+    Raises
+    ------
+    AnalysisInputError
+        A participant has two different values of a covariate, or a numeric covariate holds an
+        infinite value.
+    """
+    covariates = []
+    n_ids = len(design.participant_ids)
+    for name in names:
+        column = frame[name]
+        categorical = not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(
+            column
+        )
+        values: np.ndarray
+        if categorical:
+            text = _text(column)
+            present = text.notna().to_numpy(dtype=bool)
+            values = text.to_numpy(dtype=object, na_value=None)
+            by_subject = np.full(n_ids, None, dtype=object)
+        else:
+            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            if np.isinf(values).any():
+                raise AnalysisInputError(f"the covariate {name!r} has infinite values")
+            present = ~np.isnan(values)
+            by_subject = np.full(n_ids, np.nan)
+        rows = np.flatnonzero(present & (design.participant >= 0))
+        subject = design.participant[rows]
+        codes, levels = pd.factorize(values[rows])
+        pairs = np.unique(subject * (len(levels) + 1) + codes)
+        varying = np.flatnonzero(np.bincount(pairs // (len(levels) + 1), minlength=n_ids) > 1)
+        if varying.size:
+            raise AnalysisInputError(
+                f"the covariate {name!r} must be constant within each participant, but it "
+                f"differs between the rows of {varying.size} participant"
+                f"{'s' if varying.size > 1 else ''}: "
+                f"{_quote_list([str(p) for p in design.participant_ids[varying[:_SHOWN]]])}"
+                f"{', ...' if varying.size > _SHOWN else ''}"
+            )
+        by_subject[subject] = values[rows]
+        covariates.append(Covariate(name=name, categorical=categorical, values=by_subject))
+    return tuple(covariates)

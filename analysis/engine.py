@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.ancova import AncovaFit, ancova, fit_ancova, homogeneity_of_slopes
 from analysis.assumptions import levene_median, shapiro_wilk
 from analysis.baseline import build_baseline
 from analysis.baseline_items import read_baseline_items
+from analysis.covariate_ancova import PrimaryModel, fit_primary, primary_ancova, primary_slopes
 from analysis.data import (
     ALL_TIMES,
     TIMES,
+    Covariate,
     Design,
     Observed,
     check_columns,
@@ -24,6 +25,7 @@ from analysis.data import (
     complete_cases,
     default_outcomes,
     observe,
+    read_covariates,
     read_design,
 )
 from analysis.effect_sizes import d_ppc2, hedges_g_post
@@ -74,8 +76,12 @@ def analyze(
         Analysis population label (e.g. ``"itt"``, ``"per_protocol"``), recorded in the result.
         The caller selects the rows; this function does not filter.
     covariates
-        Baseline covariate columns (constant per participant) for the baseline table. They do not
-        enter the models.
+        Baseline covariate columns, each constant within a participant: they appear in the
+        baseline table and enter every outcome's ANCOVA, ``post ~ pre + arm + covariates``
+        (non-numeric columns as factors, the first level in sorted order the reference), and the
+        ANCOVA's assumption checks. Each ``ancova`` lists them under ``covariates`` (empty when
+        none) and gives the ``n`` per arm it used: participants missing a covariate value are
+        left out of it, with a note.
     holm_family
         The secondary outcomes whose ANCOVA arm p-values are Holm-adjusted together (an analysis
         plan's family); by default every outcome except the primary one. Outcomes outside the
@@ -109,7 +115,8 @@ def analyze(
     AnalysisInputError
         Whole-input problems: not a DataFrame, no rows, ``participant``/``arm``/``time`` missing,
         more than two arms, two arms without ``control_arm``, unknown covariate or primary outcome,
-        ``mi`` not of the form ``{"m": 2..1000, "seed": int >= 0}``.
+        a covariate that is not constant within a participant, ``mi`` not of the form
+        ``{"m": 2..1000, "seed": int >= 0}``.
     """
     check_columns(frame)
     design = read_design(frame, control_arm)
@@ -117,6 +124,7 @@ def analyze(
         raise AnalysisInputError("population must be a non-empty label such as 'itt'")
     covariate_names = column_names(frame, covariates, "covariate")
     items = read_baseline_items(frame, baseline_items)
+    adjust_for = read_covariates(frame, design, covariate_names)
     if outcomes is None:
         names = default_outcomes(frame, covariate_names + [item.name for item in items])
     else:
@@ -133,7 +141,8 @@ def analyze(
 
     imputation = mi_settings(mi)
     entries = {
-        name: _outcome_entry(frame, design, name, name == primary, imputation) for name in names
+        name: _outcome_entry(frame, design, name, name == primary, adjust_for, imputation)
+        for name in names
     }
     multiplicity = _adjust(entries, primary, holm_family)
     analysed = [name for name in names if "error" not in entries[name]]
@@ -152,7 +161,8 @@ def analyze(
 
 
 def _outcome_entry(
-    frame: pd.DataFrame, design: Design, name: str, primary: bool, mi: tuple[int, int] | None
+    frame: pd.DataFrame, design: Design, name: str, primary: bool,
+    covariates: Sequence[Covariate], mi: tuple[int, int] | None
 ) -> dict:
     try:
         observed = observe(frame, design, name)
@@ -163,18 +173,18 @@ def _outcome_entry(
         data = complete_cases(observed)
     except OutcomeError as error:
         return {"primary": primary, "error": str(error), "missing": missing}
-    fit = _figure(fit_ancova, data, raw=True)
+    fit = _figure(fit_primary, data, observed, covariates, raw=True)
 
-    def on_fit(compute: Callable[[AncovaFit], Any]) -> dict[str, Any]:
+    def on_fit(compute: Callable[[PrimaryModel], Any]) -> dict[str, Any]:
         """A figure built on the ANCOVA fit, or the fit's own error."""
-        return _figure(compute, fit) if isinstance(fit, AncovaFit) else fit
+        return _figure(compute, fit) if isinstance(fit, PrimaryModel) else fit
 
     entry: dict[str, Any] = {
         "primary": primary,
         "n_complete": {design.control: data.n_control, design.treatment: data.n_treatment},
         "descriptives": _descriptives(observed),
         "mixed_anova": _figure(mixed_anova, data),
-        "ancova": on_fit(ancova),
+        "ancova": on_fit(primary_ancova),
         "change_welch": _figure(change_welch, data),
         "hedges_g_post": _figure(hedges_g_post, data),
         "d_ppc2": _figure(d_ppc2, data),
@@ -192,7 +202,7 @@ def _outcome_entry(
             },
             "homogeneity_of_slopes": {
                 "on": "arm x pre interaction added to the ANCOVA",
-                **on_fit(homogeneity_of_slopes),
+                **on_fit(primary_slopes),
             },
         },
     }
@@ -200,8 +210,9 @@ def _outcome_entry(
         entry["followup"] = followup_figures(observed, _figure)
     if mi is not None:
         entry["sensitivity"] = {"multiple_imputation": _figure(multiple_imputation, observed, *mi)}
-    if observed.notes:
-        entry["notes"] = list(observed.notes)
+    notes = list(observed.notes) + list(fit.notes if isinstance(fit, PrimaryModel) else ())
+    if notes:
+        entry["notes"] = notes
     return entry
 
 

@@ -226,10 +226,14 @@ def create_user_command(email: str, role: str, study_slug: str | None) -> None:
 @click.option("--population", type=click.Choice(["itt", "per_protocol"]), default=None,
               help="With --study: the plan's primary population (default), or the other one "
                    "as a sensitivity analysis.")
+@click.option("--covariate", "covariates", multiple=True, metavar="NAME",
+              help="With a CSV: a baseline covariate column (constant within each participant) "
+                   "that every ANCOVA adjusts for; repeat for several. A study's covariates come "
+                   "from its analysis plan.")
 @click.option("--json", "json_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="Where to write the result.")
 def analyze_command(csv_path: Path | None, study_slug: str | None, control: str | None,
-                    population: str | None, json_path: Path) -> None:
+                    population: str | None, covariates: tuple[str, ...], json_path: Path) -> None:
     """The two-arm pre/post analysis of DESIGN §6, as JSON."""
     import analysis
 
@@ -237,10 +241,13 @@ def analyze_command(csv_path: Path | None, study_slug: str | None, control: str 
         fail("Give either a CSV file or --study SLUG (not both).")
     if csv_path is not None and population is not None:
         fail("--population chooses participants of a study; a CSV is analysed as it is.")
+    if study_slug is not None and covariates:
+        fail("--covariate names columns of a CSV; a study's covariates are its analysis plan's.")
     with explained(analysis.AnalysisInputError):
         if csv_path is not None:
             frame = analysis.load_long_csv(csv_path)
-            result = analysis.analyze(frame, control_arm=control or "education")
+            result = analysis.analyze(frame, control_arm=control or "education",
+                                      covariates=list(covariates) or None)
             result["sap"] = None  # a CSV comes with no analysis plan (DESIGN §6)
         else:
             from study.services.analysis_service import run_analysis

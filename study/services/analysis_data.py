@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from instruments import Library
+from instruments.kinds import kind_of
 from study.models import (
     Allocation,
     Answer,
@@ -21,21 +23,33 @@ from study.models import (
 )
 from study.services.blinding import arm_code
 from study.services.exports import rows_for
+from study.services.sap import COHORT_COVARIATE, covariate_item
 
 # Item kinds that describe participants in the baseline table (free text does not).
 BASELINE_ITEM_KINDS = {"choice": "categorical", "integer": "numeric"}
 
 
-def study_frame(session: Session, study: Study, library: Library) -> pd.DataFrame:
+def study_frame(session: Session, study: Study, library: Library,
+                covariates: Sequence[str] = ()) -> pd.DataFrame:
     """Every scale score as an outcome column named ``<instrument>.<scale>``.
 
     One row per participant x time: ``pre``, ``post`` and, when the study has a follow-up time
     point and someone answered it, ``followup`` (``analysis`` then adds the follow-up figures).
+
+    Each covariate (an analysis plan's names: ``cohort`` or a baseline ``instrument.item``) adds
+    one column with the participant's value on every row: the cohort's name, a choice item's
+    stored value as a string, a number for a numeric item (integer or rating-scale kinds), and
+    missing when the participant did not answer it at baseline.
+
+    Raises
+    ------
+    LookupError
+        A covariate is neither ``cohort`` nor a baseline item of the study.
     """
     _, rows = rows_for(session, study, "scores", library)
     columns = ["participant", "arm", "time"]
     if not rows:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=columns + list(covariates))
     scores = pd.DataFrame(rows)
     scores = scores[scores["time"].isin(["pre", "post", "followup"]) & (scores["arm"] != "")]
     scores["outcome"] = scores["instrument"] + "." + scores["scale"]
@@ -43,6 +57,8 @@ def study_frame(session: Session, study: Study, library: Library) -> pd.DataFram
     wide = scores.pivot_table(index=["participant", "arm", "time"], columns="outcome",
                               values="score", aggfunc="first").reset_index()
     wide.columns.name = None
+    for name, values in _covariate_values(session, study, library, covariates).items():
+        wide[name] = wide["participant"].map(values)
     return wide
 
 
@@ -107,3 +123,31 @@ def background_frame(session: Session, study: Study,
          for (code, arm), values in sorted(wide.items())],
         columns=columns)
     return frame.astype({name: "string" for name in items})
+
+
+def _covariate_values(session: Session, study: Study, library: Library,
+                      covariates: Sequence[str]) -> dict[str, pd.Series]:
+    """Per covariate, its value by participant code (numeric items as numbers)."""
+    if not covariates:
+        return {}
+    items = {name: covariate_item(study, library, name) for name in covariates}
+    out: dict[str, pd.Series] = {}
+    if COHORT_COVARIATE in items:
+        _, participants = rows_for(session, study, "participants", library)
+        out[COHORT_COVARIATE] = pd.Series(
+            {row["participant"]: row["cohort"] for row in participants}, dtype=object)
+    wanted = {name: item for name, item in items.items() if item is not None}
+    if wanted:
+        _, responses = rows_for(session, study, "responses", library)
+        answers = pd.DataFrame(responses, columns=["participant", "time", "instrument", "item",
+                                                   "value"])
+        answers = answers[answers["time"] == "pre"]
+        names = answers["instrument"] + "." + answers["item"]
+        for name, item in wanted.items():
+            chosen = answers[names == name].drop_duplicates("participant")
+            values = pd.Series(chosen["value"].to_numpy(), index=chosen["participant"],
+                               dtype=object)
+            if kind_of(item).statistics(item).measure != "nominal":
+                values = pd.to_numeric(values, errors="coerce")
+            out[name] = values
+    return {name: out[name] for name in covariates}

@@ -176,11 +176,11 @@ def run_analysis(session: Session, study: Study, library: Library, *,
                  control_arm: str | None = None) -> StudyAnalysis:
     """Analyse the study's live data for one population, as the study's analysis plan says.
 
-    The primary outcome, the primary population, α, the Holm family and the multiple-imputation
-    settings (:func:`multiple_imputation_settings`) come from the plan
-    (:mod:`study.services.sap`); a study without a plan gets the defaults (the default primary
-    outcome, intention to treat, 0.05, the other questionnaires' totals in the Holm family as
-    :func:`~study.services.sap.default_plan` describes). ``population``
+    The primary outcome, the primary population, the covariates of every ANCOVA, α, the Holm
+    family and the multiple-imputation settings (:func:`multiple_imputation_settings`) come from
+    the plan (:mod:`study.services.sap`); a study without a plan gets the defaults (the default
+    primary outcome, intention to treat, no covariates, 0.05, the other questionnaires' totals
+    in the Holm family as :func:`~study.services.sap.default_plan` describes). ``population``
     defaults to the plan's primary population; asking for the other one is a sensitivity
     analysis, and the result says so (``population_role``). Every outcome of the study is
     analysed, so the Holm adjustment does not depend on ``outcomes``, which only selects what
@@ -221,7 +221,12 @@ def run_analysis(session: Session, study: Study, library: Library, *,
         raise NothingToAnalyse(
             "This study has no outcome measured both before and after the intervention.")
 
-    frame = study_frame(session, study, library)
+    covariates = list(plan["covariates"]) if plan else []
+    try:
+        frame = study_frame(session, study, library, covariates)
+    except LookupError as error:  # a plan written before its covariates were checked
+        raise NothingToAnalyse(
+            f"The analysis plan's covariates cannot be read: {error}.") from None
     items = baseline_items(study, library)
     background = background_frame(session, study, items)
     if chosen.key == "per_protocol" and not frame.empty:
@@ -233,15 +238,18 @@ def run_analysis(session: Session, study: Study, library: Library, *,
         raise NothingToAnalyse(
             f"There are no questionnaire data from allocated participants in the "
             f"{chosen.label.lower()} population yet.")
-    frame = frame.reindex(columns=KEY_COLUMNS + names).reset_index(drop=True)
+    frame = frame.reindex(columns=KEY_COLUMNS + names + covariates).reset_index(drop=True)
     frame[names] = frame[names].astype(np.float64)
-    # Background answers join the pre rows (a participant with answers only gets a pre row).
+    # Background answers join the pre rows (a participant with answers only gets a pre row). An
+    # item that is also a covariate is on every row already, and the engine shows it once.
+    background = background.drop(columns=[c for c in covariates if c in background.columns])
     frame = frame.merge(background, on=KEY_COLUMNS, how="outer", sort=False)
 
     try:
         primary = primary_outcome(session, study, available)
         result = analysis.analyze(frame, outcomes=names, control_arm=reference,
                                   primary=primary, population=chosen.key,
+                                  covariates=covariates,
                                   holm_family=(plan["holm_family"] if plan
                                                else sap.default_holm_family(available, primary)),
                                   baseline_items=items,

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from instruments import Library
+from instruments import Item, Library
 from study import audit
 from study.errors import DomainError, NotAllowed
 from study.models import AnalysisPlan, Study, StudyStatus, utcnow
@@ -85,6 +85,49 @@ def default_holm_family(outcomes: Sequence[Any], primary: str | None) -> list[st
     with_total = {o.instrument for o in outcomes if o.scale == "total"}
     return [o.name for o in outcomes
             if o.name != primary and (o.scale == "total" or o.instrument not in with_total)]
+
+
+COHORT_COVARIATE = "cohort"
+
+
+def covariate_item(study: Study, library: Library, name: str) -> Item | None:
+    """The baseline item a covariate names (``instrument.item``), or None for ``cohort``.
+
+    Raises
+    ------
+    LookupError
+        The name is neither ``cohort`` nor an item of a baseline questionnaire of the study that
+        holds one answer per participant (free text cannot be a covariate); the message says why.
+    """
+    if name == COHORT_COVARIATE:
+        return None
+    instrument_id, _, item_key = name.partition(".")
+    if not instrument_id or not item_key:
+        raise LookupError(f"covariate {name!r} must be 'cohort' or a baseline questionnaire "
+                          "item written as questionnaire.item, e.g. background.profession")
+    baseline = study.timepoint("baseline")
+    pinned = {p.instrument_id: p.instrument_version
+              for p in (baseline.instruments if baseline is not None else [])}
+    if instrument_id not in pinned:
+        raise LookupError(f"covariate {name!r}: {instrument_id!r} is not a baseline "
+                          "questionnaire of this study")
+    try:
+        item = library.get(instrument_id, pinned[instrument_id]).item(item_key)
+    except LookupError:
+        raise LookupError(f"covariate {name!r}: the baseline questionnaire {instrument_id} has "
+                          f"no item {item_key!r}") from None
+    if item.kind == "text":
+        raise LookupError(f"covariate {name!r}: {item_key} is a free-text item, which cannot "
+                          "enter a model")
+    return item
+
+
+def _is_covariate(study: Study, library: Library, name: str) -> bool:
+    try:
+        covariate_item(study, library, name)
+    except LookupError:
+        return False
+    return True
 
 
 def default_plan(study: Study, library: Library, *, seed: int | None = None) -> dict[str, Any]:
@@ -202,7 +245,11 @@ def plan_problems(plan: Any, study: Study, library: Library) -> list[str]:
                 _check_per_protocol(populations["per_protocol"], problems)
 
     if "covariates" in plan:
-        _names(plan["covariates"], "covariates", problems)
+        for name in _names(plan["covariates"], "covariates", problems) or []:
+            try:
+                covariate_item(study, library, name)
+            except LookupError as error:
+                problems.append(str(error))
     if "holm_family" in plan:
         family = _names(plan["holm_family"], "holm_family", problems) or []
         unknown = [name for name in family if name not in outcomes]
@@ -301,7 +348,13 @@ def draft_problems(session: Session, study: Study, library: Library) -> list[str
     current = current_plan(session, study)
     if current is not None and current.frozen_at is not None:
         return []
-    plan = current.plan if current is not None else default_plan(study, library, seed=0)
+    if current is not None:
+        plan = current.plan
+    else:
+        plan = default_plan(study, library, seed=0)
+        # Its covariates are the strata factors, whose problems the study's checks name already.
+        plan["covariates"] = [name for name in plan["covariates"]
+                              if _is_covariate(study, library, name)]
     return [f"Analysis plan: {problem}." for problem in plan_problems(plan, study, library)]
 
 

@@ -42,15 +42,21 @@ SECTIONS = (
 RENAMED = {("d_ppc2", "rho"): ("d_ppc2", "pre_post_correlation")}
 COVARIATES = {"balanced": ["age", "profession"]}
 
-_results: dict[tuple[str, str | None], dict] = {}
+_results: dict[tuple[str, str | None, bool], dict] = {}
 
 
-def result(name: str, primary: str | None) -> dict:
-    """``analyze`` of a committed dataset (cached: the engine is pure)."""
-    key = (name, primary)
+def result(name: str, primary: str | None, covariates: bool = False) -> dict:
+    """``analyze`` of a committed dataset (cached: the engine is pure).
+
+    The reference models have no covariates; ``covariates`` names the dataset's covariates for
+    the baseline table (they then enter the ANCOVA too, see test_covariates_reference.py).
+    """
+    key = (name, primary, covariates)
     if key not in _results:
         frame = load_long_csv(DATA / f"{name}.csv")
-        _results[key] = analyze(frame, primary=primary, covariates=COVARIATES.get(name))
+        _results[key] = analyze(
+            frame, primary=primary, covariates=COVARIATES.get(name) if covariates else None
+        )
     return _results[key]
 
 
@@ -142,7 +148,7 @@ def test_holm_without_primary_adjusts_every_outcome(name: str) -> None:
 def test_baseline_table_matches_r(name: str) -> None:
     rows = {
         row["variable"]: row
-        for row in result(name, REFERENCE[name]["primary"])["baseline"]["rows"]
+        for row in result(name, REFERENCE[name]["primary"], covariates=True)["baseline"]["rows"]
         if row["type"] == "numeric"
     }
     for variable, expected in REFERENCE[name]["baseline"].items():
