@@ -72,6 +72,9 @@ class PageWatch:
 
 def check_page(page: Page, watch: PageWatch, *, width: int | None = None) -> dict[str, Any]:
     """Assert the §11 basics for the page now shown; return the facts for further checks."""
+    # A click that submits a form returns once the navigation has started; on a busy machine
+    # the next document may not exist yet (document.documentElement is then null).
+    page.wait_for_load_state("load")
     facts = page.evaluate(PAGE_FACTS)
     where = page.url
     assert facts["lang"], f"{where}: <html> has no lang"
