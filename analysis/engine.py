@@ -207,7 +207,7 @@ def _outcome_entry(
         },
     }
     if design.has_followup:
-        entry["followup"] = followup_figures(observed, _figure)
+        entry["followup"] = followup_figures(observed, _figure, covariates)
     if mi is not None:
         entry["sensitivity"] = {"multiple_imputation": _figure(multiple_imputation, observed, *mi)}
     notes = list(observed.notes) + list(fit.notes if isinstance(fit, PrimaryModel) else ())

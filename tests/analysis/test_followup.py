@@ -98,7 +98,7 @@ def test_followup_keys_are_exactly_the_design_keys() -> None:
     assert list(entry["mixed_anova"]["arm"]) == effect
     for term in ("time", "interaction"):
         assert list(entry["mixed_anova"][term]) == [*effect, "gg_epsilon", "p_gg"]
-    assert list(entry["ancova"]) == ["n", "arm", "adjusted_difference"]
+    assert list(entry["ancova"]) == ["n", "arm", "adjusted_difference", "covariates"]
     assert list(entry["ancova"]["arm"]) == ["F", "df1", "df2", "p", "np2"]
     assert list(entry["ancova"]["adjusted_difference"]) == ["estimate", "se", "ci_low", "ci_high"]
     wald = ["estimate", "se", "ci_low", "ci_high", "p"]
@@ -253,3 +253,29 @@ def test_without_followup_rows_there_is_no_followup_key(trial: pd.DataFrame) -> 
     for entry in got["outcomes"].values():
         assert "followup" not in entry
         assert {row["time"] for row in entry["descriptives"]} == {"pre", "post"}
+
+
+def test_the_followup_ancova_carries_the_covariates() -> None:
+    """``followup ~ pre + arm + covariates`` is the covariate ANCOVA with follow-up as outcome.
+
+    The covariate ANCOVA itself is checked against R (test_covariates_reference.py); here the
+    same data with the follow-up scores relabelled ``post`` must give the same figures.
+    """
+    frame = load_long_csv(DATA / "followup_unbalanced.csv")
+    codes = sorted(frame["participant"].unique())
+    site = {code: "abc"[i % 3] for i, code in enumerate(codes)}
+    frame["site"] = frame["participant"].map(site)
+    adjusted = analyze(frame, primary="stigma", covariates="site", mi=None)
+    as_post = frame[frame["time"] != "post"].replace({"time": {"followup": "post"}})
+    reference = analyze(as_post, primary="stigma", covariates="site", mi=None)
+    for name, entry in adjusted["outcomes"].items():
+        followup = entry["followup"]["ancova"]
+        expected = reference["outcomes"][name]["ancova"]
+        assert followup["covariates"] == expected["covariates"] == ["site"]
+        assert followup["n"] == expected["n"]
+        for part in ("arm", "adjusted_difference"):
+            figures = {k: v for k, v in expected[part].items() if k != "p_holm"}
+            assert followup[part] == pytest.approx(figures, rel=1e-12)
+        unadjusted = analyze(frame, primary="stigma", mi=None)["outcomes"][name]
+        assert unadjusted["followup"]["ancova"]["covariates"] == []
+        assert followup["arm"]["F"] != unadjusted["followup"]["ancova"]["arm"]["F"]
