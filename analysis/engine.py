@@ -55,6 +55,7 @@ def analyze(
     holm_family: Sequence[str] | None = None,
     baseline_items: Mapping[str, Mapping[str, Any]] | None = None,
     mi: Mapping[str, int] | None = DEFAULT_MI,
+    primary_time: str = "post",
 ) -> dict[str, Any]:
     """Analyse a two-arm pre/post trial: the DESIGN.md section 6 figures for every outcome.
 
@@ -98,6 +99,12 @@ def analyze(
         :data:`analysis.imputation.DEFAULT_SEED`, so a CSV analysed twice gives the same
         figures. ``None`` (a plan whose ``sensitivity`` does not name it) leaves the key
         ``sensitivity`` out.
+    primary_time
+        ``"post"`` (the default) or ``"followup"``: the time point of the primary comparison
+        (an analysis plan's ``primary_time``). With ``"followup"`` the primary model is each
+        outcome's ``followup.ancova`` (``followup ~ pre + arm + covariates``), and the Holm
+        family is adjusted on its arm p-values (``followup.ancova.arm.p_holm``); the data must
+        then hold ``followup`` rows.
 
     Returns
     -------
@@ -138,13 +145,18 @@ def analyze(
         if stray:
             raise AnalysisInputError(
                 f"the Holm family may hold secondary outcomes only, not {', '.join(stray)}")
+    if primary_time not in ("post", "followup"):
+        raise AnalysisInputError(f"primary_time must be 'post' or 'followup', not {primary_time!r}")
+    if primary_time == "followup" and not design.has_followup:
+        raise AnalysisInputError(
+            "the primary time point is follow-up, but the data hold no followup rows")
 
     imputation = mi_settings(mi)
     entries = {
         name: _outcome_entry(frame, design, name, name == primary, adjust_for, imputation)
         for name in names
     }
-    multiplicity = _adjust(entries, primary, holm_family)
+    multiplicity = _adjust(entries, primary, holm_family, primary_time)
     analysed = [name for name in names if "error" not in entries[name]]
     return _plain(
         {
@@ -153,6 +165,7 @@ def analyze(
             "treatment_arm": design.treatment,
             "population": population,
             "primary_outcome": primary,
+            "primary_time": primary_time,
             "outcomes": entries,
             "multiplicity": multiplicity,
             "baseline": build_baseline(frame, design, analysed, covariate_names, items),
@@ -264,25 +277,34 @@ def _finite(value: Any) -> bool:
     return True
 
 
+def _primary_ancova(entry: dict, primary_time: str) -> dict | None:
+    """The ANCOVA of the primary time point, or None where it could not be computed."""
+    if "error" in entry:
+        return None
+    ancova = entry["ancova"] if primary_time == "post" else entry.get("followup", {}).get("ancova")
+    return ancova if ancova is not None and "error" not in ancova else None
+
+
 def _adjust(
-    entries: dict[str, dict], primary: str | None, holm_family: Sequence[str] | None = None
+    entries: dict[str, dict], primary: str | None, holm_family: Sequence[str] | None = None,
+    primary_time: str = "post",
 ) -> dict[str, Any]:
-    """Holm-adjust the ANCOVA arm p-values of the family (by default every secondary outcome)."""
+    """Holm-adjust the ANCOVA arm p-values of the family (by default every secondary outcome).
+
+    The ANCOVA is that of the primary time point: ``ancova``, or ``followup.ancova``.
+    """
     wanted = set(holm_family) if holm_family is not None else set(entries) - {primary}
-    family = [
-        name
-        for name, entry in entries.items()
-        if name in wanted and "error" not in entry and "error" not in entry["ancova"]
-    ]
-    for name, p in zip(
-        family, holm([entries[n]["ancova"]["arm"]["p"] for n in family]), strict=True
-    ):
-        entries[name]["ancova"]["arm"]["p_holm"] = p
+    members = [(name, ancova) for name, entry in entries.items()
+               if name in wanted and (ancova := _primary_ancova(entry, primary_time)) is not None]
+    family = [name for name, _ in members]
+    for (_, ancova), p in zip(members, holm([a["arm"]["p"] for _, a in members]), strict=True):
+        ancova["arm"]["p_holm"] = p
     left_out = [n for n in entries if n != primary and n not in family]
+    prefix = "" if primary_time == "post" else "followup."
     return {
         "method": "holm",
-        "adjusted": "ancova.arm.p",
-        "key": "ancova.arm.p_holm",
+        "adjusted": f"{prefix}ancova.arm.p",
+        "key": f"{prefix}ancova.arm.p_holm",
         "primary_outcome": primary,
         "family": family,
         "not_adjusted": ([primary] if primary is not None else []) + left_out,

@@ -245,6 +245,12 @@ def run_analysis(session: Session, study: Study, library: Library, *,
     background = background.drop(columns=[c for c in covariates if c in background.columns])
     frame = frame.merge(background, on=KEY_COLUMNS, how="outer", sort=False)
 
+    primary_time = plan["primary_time"] if plan else "post"
+    if primary_time == "followup" and "followup" not in set(frame["time"]):
+        raise NothingToAnalyse(
+            "The analysis plan's primary time point is follow-up, and nobody has answered the "
+            "follow-up questionnaires yet.")
+
     try:
         primary = primary_outcome(session, study, available)
         result = analysis.analyze(frame, outcomes=names, control_arm=reference,
@@ -253,7 +259,8 @@ def run_analysis(session: Session, study: Study, library: Library, *,
                                   holm_family=(plan["holm_family"] if plan
                                                else sap.default_holm_family(available, primary)),
                                   baseline_items=items,
-                                  mi=multiple_imputation_settings(plan))
+                                  mi=multiple_imputation_settings(plan),
+                                  primary_time=primary_time)
     except analysis.AnalysisInputError as error:
         raise NothingToAnalyse(f"The data cannot be analysed: {error}") from None
 

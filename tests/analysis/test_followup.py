@@ -279,3 +279,31 @@ def test_the_followup_ancova_carries_the_covariates() -> None:
         unadjusted = analyze(frame, primary="stigma", mi=None)["outcomes"][name]
         assert unadjusted["followup"]["ancova"]["covariates"] == []
         assert followup["arm"]["F"] != unadjusted["followup"]["ancova"]["arm"]["F"]
+
+
+def test_a_followup_primary_time_adjusts_the_followup_ancovas() -> None:
+    from analysis.multiplicity import holm
+
+    frame = load_long_csv(DATA / "followup_unbalanced.csv")
+    done = analyze(frame, primary="stigma", primary_time="followup", mi=None)
+    assert done["primary_time"] == "followup"
+    multiplicity = done["multiplicity"]
+    assert multiplicity["adjusted"] == "followup.ancova.arm.p"
+    family = multiplicity["family"]
+    assert family == [n for n in done["outcomes"] if n != "stigma"]
+    ps = [done["outcomes"][n]["followup"]["ancova"]["arm"]["p"] for n in family]
+    assert [done["outcomes"][n]["followup"]["ancova"]["arm"]["p_holm"] for n in family] == (
+        pytest.approx(holm(ps), rel=1e-12))
+    for entry in done["outcomes"].values():
+        assert "p_holm" not in entry["ancova"]["arm"]
+    assert analyze(frame, primary="stigma", mi=None)["primary_time"] == "post"
+
+
+def test_a_followup_primary_time_needs_followup_rows_and_a_known_name() -> None:
+    from analysis import AnalysisInputError
+
+    frame = load_long_csv(DATA / "followup_unbalanced.csv")
+    with pytest.raises(AnalysisInputError, match="no followup rows"):
+        analyze(frame[frame["time"] != "followup"], primary_time="followup", mi=None)
+    with pytest.raises(AnalysisInputError, match="primary_time must be"):
+        analyze(frame, primary_time="later", mi=None)

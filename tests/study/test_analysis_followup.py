@@ -71,3 +71,30 @@ def test_followup_scores_become_followup_rows_and_figures(simulated_demo: Demo) 
         # the pre/post figures do not change
         assert entry["ancova"] == before["outcomes"][name]["ancova"]
         assert entry["n_complete"] == before["outcomes"][name]["n_complete"]
+
+
+def test_a_plan_with_a_followup_primary_time_adjusts_the_followup_ancovas(
+        simulated_demo: Demo) -> None:
+    from study.services import sap
+
+    study, library = simulated_demo.study(), simulated_demo.library
+    plan = dict(sap.current_plan(db.session, study).plan)
+    # Before any follow-up answer exists the study cannot say it has a follow-up time point.
+    with pytest.raises(sap.PlanError, match="followup"):
+        sap.set_plan(db.session, study, library, {**plan, "primary_time": "followup"},
+                     reason="follow-up is primary", actor="t")
+    db.session.rollback()
+    add_followup(simulated_demo)
+    study = simulated_demo.study()
+    sap.set_plan(db.session, study, library, {**plan, "primary_time": "followup"},
+                 reason="follow-up is primary", actor="t")
+    db.session.commit()
+    result = analysis_service.run_analysis(db.session, study, library).result
+    assert result["primary_time"] == "followup"
+    assert result["multiplicity"]["key"] == "followup.ancova.arm.p_holm"
+    family = result["multiplicity"]["family"]
+    assert family and set(family) <= set(plan["holm_family"])
+    for name in family:
+        entry = result["outcomes"][name]
+        assert "p_holm" in entry["followup"]["ancova"]["arm"]
+        assert "p_holm" not in entry["ancova"]["arm"]
