@@ -24,7 +24,7 @@ _LINE = 0.155  # inches per line of 7.5 pt text
 _PAD = 0.07
 _BAND = 0.24
 _GAP = 0.28
-_WRAP = 62
+_WRAP = 58  # characters of 7.5 pt DejaVu Sans in half the width
 _FONT = 7.5
 _BAND_COLOUR = "#dce6f2"
 
@@ -41,7 +41,13 @@ class _Box:
 
 
 def _n(value: int) -> str:
-    return f"(n = {value})"
+    return f"(n\u00a0=\u00a0{value})"  # no-break spaces: a count is never split over lines
+
+
+def _wrapped(*texts: str) -> list[tuple[str, bool]]:
+    """Unindented lines, long ones (a long arm name) wrapped with a hanging indent."""
+    return [(line, False) for text in texts
+            for line in textwrap.wrap(text, _WRAP, subsequent_indent="   ")]
 
 
 def _reasons(reasons: Mapping[str, int], labels: Mapping[str, str]) -> list[tuple[str, bool]]:
@@ -89,9 +95,9 @@ def consort_diagram_svg(counts: Mapping[str, Any], arm_labels: Mapping[str, str]
 
     def allocation(code: str) -> list[tuple[str, bool]]:
         row = counts["allocation"][code]
-        return [(f"Allocated to {arm_labels[code]} {_n(row['allocated'])}", False),
-                (f"Received the allocated intervention {_n(row['received'])}", False),
-                (f"Did not receive it {_n(_total(row['not_received']))}", False),
+        return [*_wrapped(f"Allocated to {arm_labels[code]} {_n(row['allocated'])}",
+                          f"Received the allocated intervention {_n(row['received'])}",
+                          f"Did not receive it {_n(_total(row['not_received']))}"),
                 *_reasons(row["not_received"], labels)]
 
     def follow_up(code: str) -> list[tuple[str, bool]]:

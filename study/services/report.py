@@ -136,7 +136,9 @@ def dataset_sha256(frame: pd.DataFrame) -> str:
     """SHA-256 of the analysed long data as canonical CSV (rows sorted, floats to 12 digits).
 
     The same frame always gives the same hash, whatever order the database returned it in, so
-    the title page's hash changes exactly when the data the analysis used change.
+    the title page's hash changes exactly when the data the analysis used change. The arms are
+    the analysis's codes (``arm_a``/``arm_b`` while blinded), so unblinding changes the hash
+    too: the unblinded dataset is another file, as its CSV export is.
     """
     canonical = frame.sort_values(["participant", "time"], kind="stable").to_csv(
         index=False, float_format="%.12g", lineterminator="\n")
