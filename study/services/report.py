@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from flask import render_template
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -348,15 +348,37 @@ def assemble(session: Session, study: Study, library: Library, *,
     )
 
 
+def figure_errors(entry: Any, path: str = "") -> list[tuple[str, str]]:
+    """(key path, message) of every figure the analysis gave as ``{"error": message}``."""
+    if not isinstance(entry, dict):
+        return []
+    if "error" in entry and path:
+        return [(path, str(entry["error"]))]
+    found = []
+    for key, value in entry.items():
+        found += figure_errors(value, f"{path}.{key}" if path else str(key))
+    return found
+
+
 def render_html(data: ReportData, paper: str = "a4") -> str:
-    """The report as HTML for WeasyPrint (needs an app context for the templates)."""
+    """The report as HTML for WeasyPrint (needs an app context for the templates).
+
+    The templates run with :class:`jinja2.ChainableUndefined`: a figure the analysis could not
+    compute is ``{"error": …}`` in the JSON, so reading its numbers gives an undefined value
+    that the formatting shows as a dash, and :func:`figure_errors` prints the reason below
+    the table, instead of the whole report failing on one undefined figure.
+    """
+    from jinja2 import ChainableUndefined
+
     from study.services import report_format
 
     if paper not in PAPERS:
         raise ReportUnavailable(f"paper must be one of {', '.join(PAPERS)}, not {paper!r}.")
-    return render_template("reports/report.html", report=data, paper=PAPERS[paper],
-                           sections=SECTIONS, populations=POPULATIONS,
-                           reason_labels=consort.REASON_LABELS, fmt=report_format)
+    environment = current_app.jinja_env.overlay(undefined=ChainableUndefined)
+    template = environment.get_template("reports/report.html")
+    return template.render(report=data, paper=PAPERS[paper], sections=SECTIONS,
+                           populations=POPULATIONS, reason_labels=consort.REASON_LABELS,
+                           fmt=report_format, figure_errors=figure_errors)
 
 
 def inline_only_fetcher() -> Any:

@@ -17,7 +17,14 @@ MINUS = "−"
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and not math.isfinite(value))
+    """No number to show: None, NaN, or not a number at all.
+
+    A figure the JSON gives as ``{"error": …}`` reaches the templates as an undefined value;
+    its message is shown apart.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return True
+    return not math.isfinite(value)
 
 
 def number(value: Any, digits: int = 2) -> str:

@@ -126,3 +126,24 @@ def test_researchers_download_the_report_coordinators_do_not(
     assert response.mimetype == "application/pdf"
     assert "Participant flow (CONSORT)" in pdf_text(response.data)
     assert staff_client("coordinator").get("/researcher/demo/report.pdf").status_code == 403
+
+
+def test_a_figure_the_analysis_could_not_compute_is_a_dash_and_its_reason(
+        simulated_demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As Shapiro–Wilk beyond 5,000 residuals: {"error": …} in place of the figure's numbers."""
+    real = report.run_analysis
+
+    def with_errors(*args: Any, **kwargs: Any) -> Any:
+        done = real(*args, **kwargs)
+        for outcome in done.result["outcomes"].values():
+            outcome["assumptions"]["shapiro_wilk"] = {"error": "too many residuals for W"}
+            outcome["d_ppc2"] = {"error": "the pre score does not vary"}
+        return done
+
+    monkeypatch.setattr(report, "run_analysis", with_errors)
+    with simulated_demo.app.app_context():
+        text = pdf_text(report.build_report(db.session, simulated_demo.study(),
+                                            simulated_demo.library))
+    assert "assumptions.shapiro_wilk: too many residuals for W" in text
+    assert "d_ppc2: the pre score does not vary" in text
+    assert "Assumption checks" in text and "Definitions of the statistics" in text
