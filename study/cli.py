@@ -318,6 +318,7 @@ def register(app: Flask) -> None:
     """Add every Allport command to ``flask``."""
     # The other command modules use this one's helpers, so they are imported only here.
     from study.cli_instruments import instruments_cli
+    from study.cli_report import report_command
     from study.cli_sap import sap_cli
     from study.cli_sequence import verify_sequence_command
     from study.cli_trial import close_recruitment_command, lock_data_command, unblind_command
@@ -326,5 +327,5 @@ def register(app: Flask) -> None:
                     create_user_command, analyze_command, create_token_command,
                     list_tokens_command, revoke_token_command, sap_cli, verify_sequence_command,
                     close_recruitment_command, lock_data_command, unblind_command,
-                    instruments_cli):
+                    instruments_cli, report_command):
         app.cli.add_command(command)

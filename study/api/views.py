@@ -121,6 +121,7 @@ def study(slug: str) -> Any:
             "analysis": url_for("api.analysis", slug=study.slug, population="itt"),
             "exports": url_for("api.export_list", slug=study.slug),
             "consort": url_for("api.consort_counts", slug=study.slug),
+            "report": url_for("api.report", slug=study.slug),
         },
     })
 
@@ -147,6 +148,27 @@ def analysis(slug: str) -> Any:
 def consort_counts(slug: str) -> Any:
     """The CONSORT counts of DESIGN §6, split by arm code (Arm A/B while blinded)."""
     return _json(consort.consort_counts(db.session, _study(slug)))
+
+
+@bp.get("/studies/<slug>/report.pdf")
+def report(slug: str) -> Any:
+    """The study report of DESIGN §12 as PDF; ``paper`` is ``a4`` (default) or ``letter``."""
+    from study.services.report import PAPERS, build_report
+
+    study = _study(slug)
+    unknown = sorted(set(request.args) - {"paper"})
+    if unknown:
+        fail(422, "invalid_parameter", f"Unknown parameter {unknown[0]!r}; this endpoint takes "
+             "paper.", parameter=unknown[0])
+    paper = request.args.get("paper", "a4")
+    if paper not in PAPERS:
+        fail(422, "invalid_parameter", f"paper must be one of {', '.join(PAPERS)}, not "
+             f"{paper!r}.", parameter="paper")
+    pdf = build_report(db.session, study, _library(), paper=paper)
+    db.session.commit()  # the token's last use, as _json does
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{study.slug}-report.pdf"',
+    })
 
 
 @bp.get("/studies/<slug>/exports")

@@ -73,6 +73,21 @@ def export(study: Study, table: str) -> Any:
     })
 
 
+@bp.get("/<slug>/report.pdf")
+@study_role_required(Role.RESEARCHER)
+def report(study: Study) -> Any:
+    from study.services.report import PAPERS, build_report
+
+    paper = request.args.get("paper", "a4")
+    if paper not in PAPERS:
+        abort(404)
+    pdf = build_report(db.session, study, _library(), paper=paper)
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{study.slug}-report.pdf"',
+        "Cache-Control": "no-store",
+    })
+
+
 @bp.get("/<slug>/plan")
 @study_role_required(Role.RESEARCHER)
 def plan(study: Study) -> Any:

@@ -78,7 +78,8 @@ def assert_error(response: TestResponse, status: int, error: str) -> dict[str, A
 
 
 ENDPOINTS = ["/api/v1/studies", "/api/v1/studies/demo", "/api/v1/studies/demo/analysis",
-             "/api/v1/studies/demo/exports", "/api/v1/studies/demo/exports/scores.csv"]
+             "/api/v1/studies/demo/exports", "/api/v1/studies/demo/exports/scores.csv",
+             "/api/v1/studies/demo/report.pdf"]
 
 
 @pytest.mark.parametrize("url", ENDPOINTS)
@@ -150,6 +151,17 @@ def test_a_bad_parameter_is_422(client, tokens, query, parameter) -> None:
 def test_a_study_without_data_is_422_not_analysable(client, tokens) -> None:
     response = get(client, "/api/v1/studies/other/analysis", tokens["stranger"])
     assert "no outcome" in assert_error(response, 422, "not_analysable")["message"]
+
+
+def test_the_report_is_a_pdf_and_a_bad_paper_is_422(client, tokens) -> None:
+    response = get(client, "/api/v1/studies/demo/report.pdf?paper=letter", tokens["researcher"])
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf" and response.data.startswith(b"%PDF")
+    response = get(client, "/api/v1/studies/demo/report.pdf?paper=a3", tokens["researcher"])
+    assert assert_error(response, 422, "invalid_parameter")["parameter"] == "paper"
+    # A study with no outcome and no trainees still gets its (nearly empty) report.
+    empty = get(client, "/api/v1/studies/other/report.pdf", tokens["stranger"])
+    assert empty.status_code == 200 and empty.data.startswith(b"%PDF")
 
 
 def test_the_study_gives_blinded_counts(client, tokens, simulated_demo: Demo) -> None:

@@ -1,0 +1,36 @@
+"""The ``report`` command (DESIGN §7, §12): a study's PDF report written to a file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from study.cli import database_command, explained, fail
+from study.extensions import db
+from study.extensions import instrument_library as library
+
+
+@click.command("report")
+@with_appcontext
+@database_command
+@click.argument("study_slug")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the PDF.")
+@click.option("--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True)
+def report_command(study_slug: str, out: Path, paper: str) -> None:
+    """Write STUDY's report (CONSORT diagram, baseline, analysis, delivery, methods) as PDF."""
+    from study.services.report import build_report
+    from study.services.studies import get_study
+
+    started = time.perf_counter()
+    with explained():
+        study = get_study(db.session, study_slug)
+        pdf = build_report(db.session, study, library(), paper=paper)
+    try:
+        out.write_bytes(pdf)
+    except OSError as error:
+        fail(f"Cannot write {out}: {error.strerror}.")
+    click.echo(f"Wrote {out} ({len(pdf) // 1024} KiB) in {time.perf_counter() - started:.1f} s.")

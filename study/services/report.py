@@ -1,0 +1,419 @@
+"""The PDF study report (DESIGN §12): its data gathered from the services, rendered by WeasyPrint.
+
+:func:`assemble` collects what the report shows — the study, its analysis plan, the analysis
+JSON of the plan's primary population (and of the other one, as a sensitivity analysis), the
+CONSORT counts, adherence, reliability, the figures, a SHA-256 of the dataset and the software
+versions — as plain values; :func:`render_html` turns them into HTML with the templates in
+``templates/reports/``; :func:`render_pdf` prints the HTML with a URL fetcher that refuses
+files and the network, so a report can only contain what this module put in it.
+
+Every number comes from the analysis JSON (:func:`run_analysis`) or a service the rest of the
+platform uses, formatted by :mod:`study.services.report_format`. Keys that later analysis
+increments add (``followup``, ``sensitivity``, ``missing``) are shown when present and
+announced as not available otherwise. While the study is blinded nothing here names a real
+arm: arms are the codes and labels of :mod:`study.services.blinding`, and texts that would say
+which arm does what (adherence by activity, the per-protocol definition) are left out.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import platform
+import statistics
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from instruments import Library
+from study.errors import DomainError
+from study.models import (
+    Allocation,
+    AnalysisPlan,
+    ContactSession,
+    Facilitator,
+    Response,
+    ResponseStatus,
+    Study,
+    Timepoint,
+)
+from study.services import consort, sap
+from study.services.adherence import ArmAdherence, adherence_summary
+from study.services.analysis_service import (
+    POPULATIONS,
+    NothingToAnalyse,
+    StudyAnalysis,
+    run_analysis,
+)
+from study.services.blinding import arm_code, arm_labels
+from study.services.exports import rows_for
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PAPERS = {"a4": "A4", "letter": "letter"}
+
+# (anchor, heading) in the order of DESIGN §12; the table of contents and the tests read it.
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("consort", "Participant flow (CONSORT)"),
+    ("recruitment", "Recruitment"),
+    ("baseline", "Baseline characteristics"),
+    ("reliability", "Reliability of the instruments"),
+    ("primary", "Primary analysis"),
+    ("mixed-anova", "Mixed ANOVA"),
+    ("secondary", "Secondary outcomes"),
+    ("followup", "Follow-up"),
+    ("sensitivity", "Sensitivity analyses"),
+    ("missing", "Missing data"),
+    ("assumptions", "Assumption checks"),
+    ("delivery", "Intervention delivery and fidelity"),
+    ("methods", "Methods"),
+    ("definitions", "Definitions of the statistics"),
+)
+
+SOFTWARE = ("allport", "numpy", "scipy", "pandas", "statsmodels", "pingouin", "matplotlib",
+            "weasyprint", "flask", "sqlalchemy")
+
+
+class ReportUnavailable(DomainError):
+    """The report cannot be made (e.g. WeasyPrint refused a resource)."""
+
+
+@dataclass(frozen=True)
+class DaysToPost:
+    """Days from allocation to the first submitted post questionnaire, for one arm."""
+
+    arm: str
+    n: int
+    median: float | None
+    q1: float | None
+    q3: float | None
+
+
+@dataclass(frozen=True)
+class Certification:
+    """Contact sessions held, and how many were led by a facilitator certified on the day."""
+
+    facilitators: int
+    sessions: int
+    sessions_certified: int
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows, as plain values (the templates only format and lay out)."""
+
+    title: str
+    slug: str
+    blinded: bool
+    snapshot: datetime
+    labels: dict[str, str]
+    plan: AnalysisPlan | None
+    plan_history: list[AnalysisPlan]
+    analysis: dict[str, Any] | None
+    analysis_problem: str | None
+    other_population: dict[str, Any] | None
+    other_population_problem: str | None
+    outcome_order: list[str]
+    dataset_sha256: str | None
+    dataset_rows: int
+    consort: dict[str, Any]
+    adherence: list[ArmAdherence]
+    days_to_post: list[DaysToPost]
+    certification: Certification
+    reliability: list[dict[str, Any]]
+    methods: dict[str, Any]
+    software: dict[str, str]
+    figures: dict[str, str] = field(default_factory=dict)
+
+
+def dataset_sha256(frame: pd.DataFrame) -> str:
+    """SHA-256 of the analysed long data as canonical CSV (rows sorted, floats to 12 digits).
+
+    The same frame always gives the same hash, whatever order the database returned it in, so
+    the title page's hash changes exactly when the data the analysis used change. The arms are
+    the analysis's codes (``arm_a``/``arm_b`` while blinded), so unblinding changes the hash
+    too: the unblinded dataset is another file, as its CSV export is.
+    """
+    canonical = frame.sort_values(["participant", "time"], kind="stable").to_csv(
+        index=False, float_format="%.12g", lineterminator="\n")
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _svg_uri(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def _outcome_order(result: dict[str, Any], plan: AnalysisPlan | None) -> list[str]:
+    """The primary outcome, then the plan's Holm family in its order, then the rest."""
+    names = list(result["outcomes"])
+    primary = result.get("primary_outcome")
+    family = list(plan.plan.get("holm_family", [])) if plan is not None else []
+    ordered = [n for n in [primary, *family] if n in names]
+    return list(dict.fromkeys(ordered + names))
+
+
+def _days_to_post(session: Session, study: Study) -> list[DaysToPost]:
+    post = study.timepoint("post")
+    allocated = {pid: (key, when) for pid, key, when in session.execute(
+        select(Allocation.participant_id, Allocation.arm_id, Allocation.allocated_at)
+        .where(Allocation.study_id == study.id))}
+    keys = {arm.id: arm.key for arm in study.arms}
+    first: dict[int, datetime] = {}
+    if post is not None:
+        for pid, submitted in session.execute(
+            select(Response.participant_id, Response.submitted_at)
+            .join(Timepoint, Response.timepoint_id == Timepoint.id)
+            .where(Timepoint.id == post.id, Response.status == ResponseStatus.SUBMITTED)
+        ):
+            if submitted is not None and (pid not in first or submitted < first[pid]):
+                first[pid] = submitted
+    days: dict[str, list[float]] = {arm_code(study, arm.key): [] for arm in study.arms}
+    for pid, submitted in first.items():
+        if pid in allocated:
+            arm_id, when = allocated[pid]
+            days[arm_code(study, keys[arm_id])].append(
+                (submitted - when).total_seconds() / 86400)
+    rows = []
+    for code in arm_labels(study):
+        values = sorted(days.get(code, []))
+        if len(values) >= 2:
+            q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+            rows.append(DaysToPost(code, len(values), median, q1, q3))
+        else:
+            only = values[0] if values else None
+            rows.append(DaysToPost(code, len(values), only, only, only))
+    return rows
+
+
+def _certification(session: Session, study: Study) -> Certification:
+    held = session.execute(
+        select(ContactSession.starts_at, Facilitator.certified_from, Facilitator.certified_until)
+        .join(Facilitator, ContactSession.facilitator_id == Facilitator.id)
+        .where(ContactSession.study_id == study.id)).all()
+    count = session.scalar(select(func.count()).select_from(Facilitator)
+                           .where(Facilitator.study_id == study.id)) or 0
+    certified = sum(start <= when.date() <= until for when, start, until in held)
+    return Certification(count, len(held), certified)
+
+
+def _reliability(session: Session, study: Study, library: Library) -> list[dict[str, Any]]:
+    """α (with its CI) and ω per instrument, time point and arm, from the item responses."""
+    import pandas as pd
+
+    from instruments.reliability import reliability_table
+    from instruments.scoring import parse_answers
+
+    _, rows = rows_for(session, study, "responses", library)
+    responses = pd.DataFrame(rows)
+    if responses.empty:
+        return []
+    responses = responses[(responses["arm"] != "") & responses["time"].isin(["pre", "post"])]
+    labels = arm_labels(study)
+    tables = []
+    for (instrument_id, version), answers in responses.groupby(["instrument", "version"]):
+        instrument = library.get(str(instrument_id), str(version))
+        if not instrument.scales:
+            continue
+        parsed = []
+        for (participant, arm, time), given in answers.groupby(["participant", "arm", "time"]):
+            texts = dict(zip(given["item"], given["value"], strict=True))
+            parsed.append({"participant": participant, "arm": arm, "time": time,
+                           **parse_answers(instrument, texts)})
+        wide = pd.DataFrame(parsed)
+        for item in instrument.items:
+            if item.key not in wide.columns:
+                wide[item.key] = None
+        wide = wide.astype(object).where(wide.notna(), None)
+        table = reliability_table(instrument, wide, by=["time", "arm"])
+        for row in table.to_dict("records"):
+            row |= {"instrument": instrument.id, "version": instrument.version,
+                    "arm_label": labels.get(str(row["arm"]), row["arm"])}
+            tables.append(row)
+    order = {"pre": 0, "post": 1}
+    arm_order = {code: number for number, code in enumerate(labels)}
+    tables.sort(key=lambda r: (r["instrument"], order.get(r["time"], 9),
+                               arm_order.get(r["arm"], 9)))
+    return tables
+
+
+def _methods(study: Study) -> dict[str, Any]:
+    strata = [name for name in study.strata_factors.split(",") if name.strip()]
+    return {
+        "block_sizes": [size.strip() for size in study.block_sizes.split(",") if size.strip()],
+        "strata": strata,
+        "ratio": ":".join(str(arm.ratio) for arm in study.arms),
+        "scheme": study.sequence_scheme,
+        "seed_sha256": study.allocation_seed_sha256,
+        "opened": study.recruitment_opened_at,
+        "intervention_days": study.intervention_period_days,
+        "followup_offset_days": study.followup_offset_days,
+    }
+
+
+def software_versions() -> dict[str, str]:
+    """Python and the installed version of each package the analysis and the report use."""
+    versions = {"python": platform.python_version()}
+    for name in SOFTWARE:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _figures(done: StudyAnalysis, order: list[str], labels: dict[str, str],
+             counts: dict[str, Any], allocations: dict[str, list[Any]]) -> dict[str, str]:
+    from analysis import AnalysisInputError
+    from analysis.consort_diagram import consort_diagram_svg
+    from analysis.report_figures import change_distribution_svg, recruitment_svg
+
+    figures = {"consort": _svg_uri(consort_diagram_svg(counts, labels, consort.REASON_LABELS)),
+               "recruitment": _svg_uri(recruitment_svg(allocations))}
+    info = done.result.get("outcome_info", {})
+    for name in order:
+        if "error" in done.result["outcomes"][name]:
+            continue
+        try:
+            figures[f"interaction:{name}"] = _svg_uri(done.plot_svg(name))
+        except AnalysisInputError:
+            continue
+    primary = done.result.get("primary_outcome")
+    if primary in done.result["outcomes"] and "error" not in done.result["outcomes"][primary]:
+        wide = done.frame.pivot_table(index=["participant", "arm"], columns="time",
+                                      values=primary, aggfunc="first").reset_index()
+        if {"pre", "post"} <= set(wide.columns):
+            wide = wide.dropna(subset=["pre", "post"])
+            changes = {label: (wide.loc[wide["arm"] == code, "post"]
+                               - wide.loc[wide["arm"] == code, "pre"]).tolist()
+                       for code, label in labels.items()}
+            label = info.get(primary, {}).get("label", primary)
+            figures["change"] = _svg_uri(change_distribution_svg(changes, label))
+    return figures
+
+
+def assemble(session: Session, study: Study, library: Library, *,
+             now: datetime | None = None) -> ReportData:
+    """Gather the report's data for ``study`` as it stands now (read only: no writes)."""
+    snapshot = now or datetime.now(UTC)
+    labels = arm_labels(study)
+    plan = sap.current_plan(session, study)
+    counts = consort.consort_counts(session, study)
+    analysis: dict[str, Any] | None = None
+    problem = other_problem = None
+    other: dict[str, Any] | None = None
+    order: list[str] = []
+    figures: dict[str, str] = {}
+    digest: str | None = None
+    rows = 0
+    _, allocation_rows = rows_for(session, study, "allocations", library)
+    allocations: dict[str, list[Any]] = {label: [] for label in labels.values()}
+    for row in allocation_rows:
+        label = labels.get(row["arm"])
+        if label is not None:
+            allocations[label].append(datetime.fromisoformat(row["allocated_at"]).date())
+    try:
+        done = run_analysis(session, study, library)
+    except NothingToAnalyse as error:
+        problem = str(error)
+        from analysis.consort_diagram import consort_diagram_svg
+
+        figures["consort"] = _svg_uri(consort_diagram_svg(counts, labels,
+                                                          consort.REASON_LABELS))
+    else:
+        analysis = done.result
+        order = _outcome_order(analysis, plan)
+        digest = dataset_sha256(done.frame)
+        rows = len(done.frame)
+        figures = _figures(done, order, labels, counts, allocations)
+        other_key = next(key for key in POPULATIONS if key != analysis["population"])
+        try:
+            other = run_analysis(session, study, library, population=other_key).result
+        except NothingToAnalyse as error:
+            other_problem = str(error)
+    return ReportData(
+        title=study.title, slug=study.slug, blinded=study.blinded, snapshot=snapshot,
+        labels=labels, plan=plan, plan_history=sap.plan_history(session, study),
+        analysis=analysis, analysis_problem=problem, other_population=other,
+        other_population_problem=other_problem, outcome_order=order, dataset_sha256=digest,
+        dataset_rows=rows, consort=counts, adherence=adherence_summary(session, study),
+        days_to_post=_days_to_post(session, study), certification=_certification(session, study),
+        reliability=_reliability(session, study, library), methods=_methods(study),
+        software=software_versions(), figures=figures,
+    )
+
+
+def figure_errors(entry: Any, path: str = "") -> list[tuple[str, str]]:
+    """(key path, message) of every figure the analysis gave as ``{"error": message}``."""
+    if not isinstance(entry, dict):
+        return []
+    if "error" in entry and path:
+        return [(path, str(entry["error"]))]
+    found = []
+    for key, value in entry.items():
+        found += figure_errors(value, f"{path}.{key}" if path else str(key))
+    return found
+
+
+def render_html(data: ReportData, paper: str = "a4") -> str:
+    """The report as HTML for WeasyPrint (needs an app context for the templates).
+
+    The templates run with :class:`jinja2.ChainableUndefined`: a figure the analysis could not
+    compute is ``{"error": …}`` in the JSON, so reading its numbers gives an undefined value
+    that the formatting shows as a dash, and :func:`figure_errors` prints the reason below
+    the table, instead of the whole report failing on one undefined figure.
+    """
+    from jinja2 import ChainableUndefined
+
+    from study.services import report_format
+
+    if paper not in PAPERS:
+        raise ReportUnavailable(f"paper must be one of {', '.join(PAPERS)}, not {paper!r}.")
+    environment = current_app.jinja_env.overlay(undefined=ChainableUndefined)
+    template = environment.get_template("reports/report.html")
+    return template.render(report=data, paper=PAPERS[paper], sections=SECTIONS,
+                           populations=POPULATIONS, reason_labels=consort.REASON_LABELS,
+                           fmt=report_format, figure_errors=figure_errors)
+
+
+def inline_only_fetcher() -> Any:
+    """WeasyPrint's URL fetcher for reports: inline ``data:`` resources only, else an error.
+
+    A report holds everything it shows; a ``file://`` or network URL (from a template mistake,
+    or text that reached the HTML) is refused rather than read from the server or fetched, and
+    the refusal stops the rendering instead of leaving a silent gap in the PDF.
+    """
+    from weasyprint.urls import URLFetcher
+
+    class InlineOnly(URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if not url.startswith("data:"):
+                raise ValueError(f"the report refuses to fetch {url[:80]!r}: only data: URLs")
+            return super().fetch(url, headers)
+
+    return InlineOnly(allowed_protocols={"data"}, fail_on_errors=True, timeout=1)
+
+
+def render_pdf(html: str) -> bytes:
+    """Print ``html`` to PDF with its fonts embedded and no external resource fetched."""
+    from weasyprint import HTML
+    from weasyprint.urls import FatalURLFetchingError
+
+    try:
+        pdf = HTML(string=html, url_fetcher=inline_only_fetcher()).write_pdf()
+    except FatalURLFetchingError as error:  # a BaseException: turned into a domain error
+        raise ReportUnavailable(f"The report cannot be printed: {error}") from None
+    if pdf is None:
+        raise ReportUnavailable("WeasyPrint produced no PDF.")
+    return bytes(pdf)
+
+
+def build_report(session: Session, study: Study, library: Library, *, paper: str = "a4",
+                 now: datetime | None = None) -> bytes:
+    """The study report as PDF bytes (DESIGN §12)."""
+    return render_pdf(render_html(assemble(session, study, library, now=now), paper))
