@@ -20,8 +20,11 @@ from study.extensions import instrument_library as library
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the PDF.")
 @click.option("--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True)
-def report_command(study_slug: str, out: Path, paper: str) -> None:
+@click.option("--bundle", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the reproducibility bundle (data, analysis JSON, plan, R script).")
+def report_command(study_slug: str, out: Path, paper: str, bundle: Path | None) -> None:
     """Write STUDY's report (CONSORT diagram, baseline, analysis, delivery, methods) as PDF."""
+    from study.services.bundle import build_bundle
     from study.services.report import build_report
     from study.services.studies import get_study
 
@@ -29,8 +32,15 @@ def report_command(study_slug: str, out: Path, paper: str) -> None:
     with explained():
         study = get_study(db.session, study_slug)
         pdf = build_report(db.session, study, library(), paper=paper)
-    try:
-        out.write_bytes(pdf)
-    except OSError as error:
-        fail(f"Cannot write {out}: {error.strerror}.")
-    click.echo(f"Wrote {out} ({len(pdf) // 1024} KiB) in {time.perf_counter() - started:.1f} s.")
+        zipped = (build_bundle(db.session, study, library(), actor="cli")
+                  if bundle is not None else None)
+    written = [(out, pdf)] + ([(bundle, zipped)] if bundle is not None and zipped else [])
+    for path, body in written:
+        try:
+            path.write_bytes(body)
+        except OSError as error:
+            fail(f"Cannot write {path}: {error.strerror}.")
+    db.session.commit()  # the bundle's downloads in the audit trail
+    for path, body in written:
+        click.echo(f"Wrote {path} ({len(body) // 1024} KiB).")
+    click.echo(f"Done in {time.perf_counter() - started:.1f} s.")

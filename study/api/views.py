@@ -122,6 +122,7 @@ def study(slug: str) -> Any:
             "exports": url_for("api.export_list", slug=study.slug),
             "consort": url_for("api.consort_counts", slug=study.slug),
             "report": url_for("api.report", slug=study.slug),
+            "bundle": url_for("api.bundle", slug=study.slug),
         },
     })
 
@@ -168,6 +169,22 @@ def report(slug: str) -> Any:
     db.session.commit()  # the token's last use, as _json does
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{study.slug}-report.pdf"',
+    })
+
+
+@bp.get("/studies/<slug>/bundle.zip")
+def bundle(slug: str) -> Any:
+    """The reproducibility bundle of DESIGN §12: data, analysis JSON, plan and R script."""
+    from study.services.bundle import build_bundle
+
+    study = _study(slug)
+    try:
+        zipped = build_bundle(db.session, study, _library(), actor=f"user:{_user().id}")
+    except NothingToAnalyse as error:
+        fail(422, "not_analysable", str(error))
+    db.session.commit()  # the downloads in the audit trail and the token's last use
+    return Response(zipped, mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{study.slug}-bundle.zip"',
     })
 
 

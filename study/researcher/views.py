@@ -10,8 +10,11 @@ from flask import (
     Response,
     abort,
     current_app,
+    flash,
+    redirect,
     render_template,
     request,
+    url_for,
 )
 from flask_login import current_user, login_required
 
@@ -84,6 +87,26 @@ def report(study: Study) -> Any:
     pdf = build_report(db.session, study, _library(), paper=paper)
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{study.slug}-report.pdf"',
+        "Cache-Control": "no-store",
+    })
+
+
+@bp.post("/<slug>/bundle.zip")
+@study_role_required(Role.RESEARCHER)
+def bundle(study: Study) -> Any:
+    """The reproducibility bundle; a POST button (with CSRF) because it records downloads."""
+    from study.services.bundle import build_bundle
+
+    require_button()
+    try:
+        zipped = build_bundle(db.session, study, _library(),
+                              actor=audit.actor_for(user=current_user))
+    except NothingToAnalyse as error:
+        flash(str(error), "error")
+        return redirect(url_for("researcher.overview", slug=study.slug))
+    db.session.commit()
+    return Response(zipped, mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{study.slug}-bundle.zip"',
         "Cache-Control": "no-store",
     })
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ def assert_error(response: TestResponse, status: int, error: str) -> dict[str, A
 
 ENDPOINTS = ["/api/v1/studies", "/api/v1/studies/demo", "/api/v1/studies/demo/analysis",
              "/api/v1/studies/demo/exports", "/api/v1/studies/demo/exports/scores.csv",
-             "/api/v1/studies/demo/report.pdf"]
+             "/api/v1/studies/demo/report.pdf", "/api/v1/studies/demo/bundle.zip"]
 
 
 @pytest.mark.parametrize("url", ENDPOINTS)
@@ -162,6 +163,27 @@ def test_the_report_is_a_pdf_and_a_bad_paper_is_422(client, tokens) -> None:
     # A study with no outcome and no trainees still gets its (nearly empty) report.
     empty = get(client, "/api/v1/studies/other/report.pdf", tokens["stranger"])
     assert empty.status_code == 200 and empty.data.startswith(b"%PDF")
+
+
+def test_the_bundle_is_a_zip_audited_and_refused_elsewhere(
+        app, client, tokens, simulated_demo: Demo) -> None:
+    from study.services.bundle import FILES
+
+    response = get(client, "/api/v1/studies/demo/bundle.zip", tokens["researcher"])
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        assert sorted(name.split("/", 1)[1] for name in archive.namelist()) == sorted(FILES)
+    with app.app_context():
+        tables = {details.get("table") for details in db.session.scalars(
+            select(AuditEvent.details).where(AuditEvent.action == "export",
+                                             AuditEvent.actor.startswith("user:")))}
+    assert {"bundle", "wide", "codebook"} <= tables
+    assert_error(get(client, "/api/v1/studies/nosuch/bundle.zip", tokens["researcher"]), 404,
+                 "not_found")
+    assert_error(get(client, "/api/v1/studies/other/bundle.zip", tokens["researcher"]), 403,
+                 "forbidden")
+    assert_error(get(client, "/api/v1/studies/other/bundle.zip", tokens["stranger"]), 422,
+                 "not_analysable")
 
 
 def test_the_study_gives_blinded_counts(client, tokens, simulated_demo: Demo) -> None:

@@ -1,0 +1,175 @@
+"""The reproducibility bundle (DESIGN §12): its files, its CSV, and R recomputing the figures."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+import analysis
+from study.extensions import db
+from study.models import AuditEvent
+from study.services import bundle
+from study.services.analysis_service import run_analysis
+from tests.helpers import Demo, StaffClient
+
+
+def files(data: bytes) -> dict[str, bytes]:
+    """The zip's files by name, without the ``<slug>-bundle/`` folder."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name.split("/", 1)[1]: archive.read(name) for name in archive.namelist()}
+
+
+def leaves(value: Any, path: str = "") -> dict[str, Any]:
+    """A nested JSON value as ``{"a.b": leaf}``, so that ``pytest.approx`` compares it."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items()
+                for k, v in leaves(item, f"{path}.{key}").items()}
+    if isinstance(value, list):
+        return {k: v for index, item in enumerate(value)
+                for k, v in leaves(item, f"{path}.{index}").items()}
+    return {path: value}
+
+
+@pytest.fixture
+def demo_bundle(simulated_demo: Demo) -> dict[str, bytes]:
+    with simulated_demo.app.app_context():
+        data = bundle.build_bundle(db.session, simulated_demo.study(), simulated_demo.library,
+                                   actor="test")
+        db.session.commit()
+    return files(data)
+
+
+def test_the_bundle_holds_every_file_and_records_the_download(
+        simulated_demo: Demo, demo_bundle: dict[str, bytes]) -> None:
+    assert sorted(demo_bundle) == sorted(bundle.FILES)
+    with simulated_demo.app.app_context():
+        study = simulated_demo.study()
+        result = run_analysis(db.session, study, simulated_demo.library).result
+        events = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "export", AuditEvent.study_id == study.id)).all()
+    assert json.loads(demo_bundle["analysis.json"])["outcomes"] == json.loads(
+        json.dumps(result["outcomes"], default=str))
+    plan = json.loads(demo_bundle["plan.json"])
+    assert plan["version"] == result["sap"]["version"]
+    assert plan["sha256"] == result["sap"]["sha256"] and plan["plan"]["primary_outcome"]
+    assert demo_bundle["reproduce.R"].startswith(b"# Recompute")
+    assert demo_bundle["codebook.csv"] and demo_bundle["wide.csv"].count(b"\n") > 1
+    readme = demo_bundle["README.txt"].decode()
+    assert all(name in readme for name in bundle.FILES if name != "README.txt")
+    assert {event.details.get("table") for event in events} >= {"bundle", "wide", "codebook"}
+
+
+def test_the_long_csv_gives_the_same_figures_through_analyze(
+        simulated_demo: Demo, demo_bundle: dict[str, bytes]) -> None:
+    result = json.loads(demo_bundle["analysis.json"])
+    frame = pd.read_csv(io.BytesIO(demo_bundle["long.csv"]), dtype={"participant": str})
+    assert list(frame.columns[:3]) == ["participant", "arm", "time"]
+    assert set(result["outcomes"]) <= set(frame.columns)
+    again = analysis.analyze(frame, outcomes=list(result["outcomes"]),
+                             control_arm=result["control_arm"],
+                             primary=result["primary_outcome"],
+                             holm_family=result["multiplicity"]["family"],
+                             mi=None, primary_time=result["primary_time"])
+    for name, entry in result["outcomes"].items():
+        for key in ("mixed_anova", "ancova", "hedges_g_post", "lmm", "change_welch"):
+            expected = leaves(entry[key])
+            got = leaves(json.loads(json.dumps(again["outcomes"][name][key], default=str)))
+            assert got == pytest.approx(expected, rel=1e-9), (name, key)
+
+
+def test_the_blinded_bundle_names_no_real_arm(
+        simulated_demo: Demo, demo_bundle: dict[str, bytes]) -> None:
+    with simulated_demo.app.app_context():
+        study = simulated_demo.study()
+        assert study.blinded
+        arm_names = [(arm.key, arm.name) for arm in study.arms]
+    # The codebook and the wide CSV carry the questionnaires' wording ("the closest contact you
+    # have had…"): there, the arm column is what could name an arm.
+    text = " ".join(demo_bundle[name].decode()
+                    for name in ("README.txt", "long.csv", "analysis.json", "plan.json"))
+    assert "arm_a" in text and "arm_b" in text
+    # "Prior contact" is a background item (contact with people with lived experience), not an arm.
+    unrelated = re.sub(r"prior[\s_]+contact", "", text, flags=re.IGNORECASE)
+    wide = pd.read_csv(io.BytesIO(demo_bundle["wide.csv"]))
+    codebook = pd.read_csv(io.BytesIO(demo_bundle["codebook.csv"]), dtype=str).fillna("")
+    arm_rows = " ".join(" ".join(row) for row in codebook.values if row[0] == "arm")
+    assert set(wide["arm"].dropna()) <= {"arm_a", "arm_b"} and "arm_a" in arm_rows
+    for key, name in arm_names:
+        assert key not in unrelated.lower() and name not in unrelated
+        assert key not in arm_rows.lower() and name not in arm_rows
+
+
+def test_reproduce_r_recomputes_the_figures_of_the_json(
+        demo_bundle: dict[str, bytes], tmp_path: Path) -> None:
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        pytest.skip("Rscript is not installed (.ci/run installs R from Debian)")
+    for name, body in demo_bundle.items():
+        (tmp_path / name).write_bytes(body)
+    done = subprocess.run([rscript, "reproduce.R"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = re.search(r"Compared (\d+) figures of (\d+) outcomes: (\d+) disagreement",
+                        done.stdout)
+    assert summary, done.stdout
+    figures, outcomes, disagreements = map(int, summary.groups())
+    result = json.loads(demo_bundle["analysis.json"])
+    assert outcomes == len({result["primary_outcome"], *result["multiplicity"]["family"]})
+    # mixed ANOVA 3 x 4, ANCOVA 3 + 3, Hedges' g 3, mixed model 3 per outcome
+    assert figures == 24 * outcomes and disagreements == 0
+    for figure in ("mixed_anova.interaction.F", "ancova.arm.F", "hedges_g_post.estimate",
+                   "lmm.interaction.estimate"):
+        assert f" {figure} " in done.stdout
+
+
+def test_a_disagreement_makes_reproduce_r_fail(
+        demo_bundle: dict[str, bytes], tmp_path: Path) -> None:
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        pytest.skip("Rscript is not installed (.ci/run installs R from Debian)")
+    result = json.loads(demo_bundle["analysis.json"])
+    result["outcomes"][result["primary_outcome"]]["ancova"]["arm"]["F"] *= 1.001
+    for name, body in demo_bundle.items():
+        (tmp_path / name).write_bytes(body)
+    (tmp_path / "analysis.json").write_text(json.dumps(result))
+    done = subprocess.run([rscript, "reproduce.R"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 1 and ": 1 disagreement" in done.stdout, done.stdout + done.stderr
+
+
+def test_report_command_writes_the_bundle_beside_the_pdf(
+        simulated_demo: Demo, tmp_path: Path) -> None:
+    runner = simulated_demo.app.test_cli_runner()
+    out, zipped = tmp_path / "report.pdf", tmp_path / "bundle.zip"
+    done = runner.invoke(args=["report", "demo", "--out", str(out), "--bundle", str(zipped)])
+    assert done.exit_code == 0, done.output
+    assert out.read_bytes().startswith(b"%PDF")
+    assert sorted(files(zipped.read_bytes())) == sorted(bundle.FILES)
+    assert str(zipped) in done.output
+
+
+def test_researchers_download_the_bundle_coordinators_do_not(
+        app: Flask, simulated_demo: Demo, staff_client: StaffClient) -> None:
+    researcher = staff_client("researcher")
+    overview = researcher.get("/researcher/demo/").get_data(as_text=True)
+    assert "/researcher/demo/bundle.zip" in overview
+    token = re.search(r'name="csrf_token" value="([^"]+)"', overview)
+    assert token
+    response = researcher.post("/researcher/demo/bundle.zip",
+                               data={"csrf_token": token.group(1)})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "application/zip"
+    assert sorted(files(response.data)) == sorted(bundle.FILES)
+    assert staff_client("coordinator").post("/researcher/demo/bundle.zip").status_code in (
+        400, 403)
