@@ -19,7 +19,7 @@ from sqlalchemy import select
 import analysis
 from study.extensions import db
 from study.models import AuditEvent
-from study.services import bundle
+from study.services import bundle, sap
 from study.services.analysis_service import run_analysis
 from tests.helpers import Demo, StaffClient
 
@@ -80,6 +80,8 @@ def test_the_long_csv_gives_the_same_figures_through_analyze(
                              control_arm=result["control_arm"],
                              primary=result["primary_outcome"],
                              holm_family=result["multiplicity"]["family"],
+                             covariates=result["outcomes"][result["primary_outcome"]]["ancova"][
+                                 "covariates"],
                              mi=None, primary_time=result["primary_time"])
     for name, entry in result["outcomes"].items():
         for key in ("mixed_anova", "ancova", "hedges_g_post", "lmm", "change_welch"):
@@ -110,15 +112,20 @@ def test_the_blinded_bundle_names_no_real_arm(
         assert key not in arm_rows.lower() and name not in arm_rows
 
 
-def test_reproduce_r_recomputes_the_figures_of_the_json(
-        demo_bundle: dict[str, bytes], tmp_path: Path) -> None:
+def reproduce(contents: dict[str, bytes], folder: Path) -> subprocess.CompletedProcess[str]:
+    """``Rscript reproduce.R`` run in ``folder`` holding the bundle's files."""
     rscript = shutil.which("Rscript")
     if rscript is None:
         pytest.skip("Rscript is not installed (.ci/run installs R from Debian)")
-    for name, body in demo_bundle.items():
-        (tmp_path / name).write_bytes(body)
-    done = subprocess.run([rscript, "reproduce.R"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300, check=False)
+    for name, body in contents.items():
+        (folder / name).write_bytes(body)
+    return subprocess.run([rscript, "reproduce.R"], cwd=folder, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+def test_reproduce_r_recomputes_the_figures_of_the_json(
+        demo_bundle: dict[str, bytes], tmp_path: Path) -> None:
+    done = reproduce(demo_bundle, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     summary = re.search(r"Compared (\d+) figures of (\d+) outcomes: (\d+) disagreement",
                         done.stdout)
@@ -135,17 +142,30 @@ def test_reproduce_r_recomputes_the_figures_of_the_json(
 
 def test_a_disagreement_makes_reproduce_r_fail(
         demo_bundle: dict[str, bytes], tmp_path: Path) -> None:
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        pytest.skip("Rscript is not installed (.ci/run installs R from Debian)")
     result = json.loads(demo_bundle["analysis.json"])
     result["outcomes"][result["primary_outcome"]]["ancova"]["arm"]["F"] *= 1.001
-    for name, body in demo_bundle.items():
-        (tmp_path / name).write_bytes(body)
-    (tmp_path / "analysis.json").write_text(json.dumps(result))
-    done = subprocess.run([rscript, "reproduce.R"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300, check=False)
+    done = reproduce({**demo_bundle, "analysis.json": json.dumps(result).encode()}, tmp_path)
     assert done.returncode == 1 and ": 1 disagreement" in done.stdout, done.stdout + done.stderr
+
+
+def test_reproduce_r_adjusts_for_the_plan_covariates(
+        simulated_demo: Demo, tmp_path: Path) -> None:
+    """A categorical (profession) and a numeric (training year) covariate in every ANCOVA."""
+    covariates = ["background.profession", "background.training_year"]
+    with simulated_demo.app.app_context():
+        study, library = simulated_demo.study(), simulated_demo.library
+        plan = sap.current_plan(db.session, study)
+        assert plan is not None
+        sap.set_plan(db.session, study, library, {**plan.plan, "covariates": covariates},
+                     reason="adjust", actor="test")
+        contents = files(bundle.build_bundle(db.session, study, library, actor="test"))
+        db.session.rollback()
+    result = json.loads(contents["analysis.json"])
+    assert result["outcomes"][result["primary_outcome"]]["ancova"]["covariates"] == covariates
+    assert covariates == pd.read_csv(io.BytesIO(contents["long.csv"])).columns[-2:].tolist()
+    done = reproduce(contents, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ": 0 disagreement(s)" in done.stdout
 
 
 def test_report_command_writes_the_bundle_beside_the_pdf(
