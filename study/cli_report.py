@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from study.cli import database_command, explained, fail
@@ -20,15 +21,21 @@ from study.extensions import instrument_library as library
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the PDF.")
 @click.option("--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True)
-def report_command(study_slug: str, out: Path, paper: str) -> None:
-    """Write STUDY's report (CONSORT diagram, baseline, analysis, delivery, methods) as PDF."""
-    from study.services.report import build_report
+@click.option("--cached", is_flag=True,
+              help="Reuse the cached report when the data have not changed since it was built.")
+def report_command(study_slug: str, out: Path, paper: str, cached: bool) -> None:
+    """Write STUDY's report (CONSORT diagram, baseline, analysis, delivery, methods) as PDF.
+
+    By default the report is rebuilt and the cache the web pages serve is refreshed with it.
+    """
+    from study.services.report_cache import report_pdf
     from study.services.studies import get_study
 
     started = time.perf_counter()
     with explained():
         study = get_study(db.session, study_slug)
-        pdf = build_report(db.session, study, library(), paper=paper)
+        pdf = report_pdf(db.session, study, library(), paper=paper,
+                         instance_path=current_app.instance_path, refresh=not cached)
     try:
         out.write_bytes(pdf)
     except OSError as error:
