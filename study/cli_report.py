@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from study.cli import database_command, explained, fail
@@ -22,16 +23,23 @@ from study.extensions import instrument_library as library
 @click.option("--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True)
 @click.option("--bundle", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the reproducibility bundle (data, analysis JSON, plan, R script).")
-def report_command(study_slug: str, out: Path, paper: str, bundle: Path | None) -> None:
-    """Write STUDY's report (CONSORT diagram, baseline, analysis, delivery, methods) as PDF."""
+@click.option("--cached", is_flag=True,
+              help="Reuse the cached report when the data have not changed since it was built.")
+def report_command(study_slug: str, out: Path, paper: str, bundle: Path | None,
+                   cached: bool) -> None:
+    """Write STUDY's report (CONSORT diagram, baseline, analysis, delivery, methods) as PDF.
+
+    By default the report is rebuilt and the cache the web pages serve is refreshed with it.
+    """
     from study.services.bundle import build_bundle
-    from study.services.report import build_report
+    from study.services.report_cache import report_pdf
     from study.services.studies import get_study
 
     started = time.perf_counter()
     with explained():
         study = get_study(db.session, study_slug)
-        pdf = build_report(db.session, study, library(), paper=paper)
+        pdf = report_pdf(db.session, study, library(), paper=paper,
+                         instance_path=current_app.instance_path, refresh=not cached)
         zipped = (build_bundle(db.session, study, library(), actor="cli")
                   if bundle is not None else None)
     written = [(out, pdf)] + ([(bundle, zipped)] if bundle is not None and zipped else [])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from sqlalchemy import select
 
 from study.auth.access import has_role, studies_for
@@ -154,7 +154,8 @@ def consort_counts(slug: str) -> Any:
 @bp.get("/studies/<slug>/report.pdf")
 def report(slug: str) -> Any:
     """The study report of DESIGN §12 as PDF; ``paper`` is ``a4`` (default) or ``letter``."""
-    from study.services.report import PAPERS, build_report
+    from study.services.report import PAPERS
+    from study.services.report_cache import report_pdf
 
     study = _study(slug)
     unknown = sorted(set(request.args) - {"paper"})
@@ -165,7 +166,8 @@ def report(slug: str) -> Any:
     if paper not in PAPERS:
         fail(422, "invalid_parameter", f"paper must be one of {', '.join(PAPERS)}, not "
              f"{paper!r}.", parameter="paper")
-    pdf = build_report(db.session, study, _library(), paper=paper)
+    pdf = report_pdf(db.session, study, _library(), paper=paper,
+                     instance_path=current_app.instance_path)
     db.session.commit()  # the token's last use, as _json does
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{study.slug}-report.pdf"',

@@ -79,12 +79,14 @@ def export(study: Study, table: str) -> Any:
 @bp.get("/<slug>/report.pdf")
 @study_role_required(Role.RESEARCHER)
 def report(study: Study) -> Any:
-    from study.services.report import PAPERS, build_report
+    from study.services.report import PAPERS
+    from study.services.report_cache import report_pdf
 
     paper = request.args.get("paper", "a4")
     if paper not in PAPERS:
         abort(404)
-    pdf = build_report(db.session, study, _library(), paper=paper)
+    pdf = report_pdf(db.session, study, _library(), paper=paper,
+                     instance_path=current_app.instance_path)
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{study.slug}-report.pdf"',
         "Cache-Control": "no-store",
