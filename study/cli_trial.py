@@ -7,6 +7,8 @@ from flask.cli import with_appcontext
 
 from study.cli import commit_or_explain, database_command, fail
 from study.extensions import db
+from study.services import trial
+from study.services.studies import get_study
 
 
 @click.command("close-recruitment")
@@ -15,9 +17,6 @@ from study.extensions import db
 @click.argument("study_slug")
 def close_recruitment_command(study_slug: str) -> None:
     """End recruitment of STUDY: no new trainees are consented or allocated."""
-    from study.services import trial
-    from study.services.studies import get_study
-
     with commit_or_explain():
         trial.close_recruitment(db.session, get_study(db.session, study_slug), actor="cli")
     click.echo(f"Recruitment of study {study_slug!r} is closed.")
@@ -29,9 +28,6 @@ def close_recruitment_command(study_slug: str) -> None:
 @click.argument("study_slug")
 def lock_data_command(study_slug: str) -> None:
     """Close STUDY's post and follow-up windows and lock its data (needed before unblinding)."""
-    from study.services import trial
-    from study.services.studies import get_study
-
     with commit_or_explain():
         trial.lock_data(db.session, get_study(db.session, study_slug), actor="cli")
     click.echo(f"The data of study {study_slug!r} are locked: no more answers are stored.")
@@ -46,9 +42,6 @@ def lock_data_command(study_slug: str) -> None:
               help="The study's slug typed again, to confirm.")
 def unblind_command(study_slug: str, reason: str, confirm: str) -> None:
     """Unblind STUDY: real arm names everywhere from now on. Needs a frozen plan, locked data."""
-    from study.services import trial
-    from study.services.studies import get_study
-
     if confirm != study_slug:
         fail(f"--confirm {confirm!r} does not match the study {study_slug!r}; nothing changed.")
     with commit_or_explain():

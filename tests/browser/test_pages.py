@@ -270,6 +270,10 @@ def test_staff_pages_pass_axe_and_log_no_console_errors_on_a_phone(
     sign_in(page, live_server.url, live_server.accounts.admin)
     page.goto(live_server.url + "/admin/")
     audit(page, watch)
+    page.goto(live_server.url + "/admin/studies/demo")
+    audit(page, watch)
+    page.click("main form[action$='/unblind'] button[type=submit]")  # empty reason, no slug
+    audit(page, watch)  # the 422 re-render with the errors beside the fields
 
     assert not problems, "\n".join(problems)
 
