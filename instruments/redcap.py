@@ -114,7 +114,8 @@ def export_rows(instrument: Instrument) -> list[dict[str, str]]:
 
 def write_redcap(instrument: Instrument, target: str | Path | IO[str]) -> None:
     """Write ``instrument`` as a REDCap data dictionary CSV (a path or an open text file)."""
-    write_table(target, COLUMNS, export_rows(instrument))
+    write_table(target, COLUMNS, export_rows(instrument),
+                numeric=("Text Validation Min", "Text Validation Max"))
 
 
 def redcap_csv(instrument: Instrument) -> str:
