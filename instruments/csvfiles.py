@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# Separators other than the comma (which the csv module quotes anyway) that spreadsheets may split at.
+# Separators besides the comma (which the csv module quotes anyway) that spreadsheets split at.
 OTHER_SEPARATORS = (";", "\t")
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
@@ -106,7 +106,7 @@ def write_table(target: str | Path | IO[str], columns: Sequence[str],
 
 def table_text(columns: Sequence[str], rows: Iterable[Mapping[str, Any]], *,
                numeric: Collection[str] = (), lineterminator: str = "\n") -> str:
-    """:func:`write_table` into a string (the exports' line ends are ``\\n``)."""
+    """:func:`write_table` into a string; the exports end their lines with a bare line feed."""
     buffer = io.StringIO(newline="")
     write_table(buffer, columns, rows, numeric=numeric, lineterminator=lineterminator)
     return buffer.getvalue()

@@ -93,7 +93,7 @@ def rows_for(session: Session, study: Study, table: str, library: Library
         rows = []
         for participant, timepoint, response, answers in _submitted_responses(session, study):
             instrument = library.get(response.instrument_id, response.instrument_version)
-            for item in instrument.items:
+            for item in instrument.research_items:  # contact data is never exported (§8)
                 if item.key in answers:
                     rows.append({"participant": participant.code,
                                  "arm": arms.get(participant.id, ""),

@@ -166,7 +166,7 @@ def _instrument_variables(instrument: Instrument) -> list[Variable]:
             name=f"{instrument.id}.{scale.name}", stat_name="", role="scale",
             label=scale.label, instrument=instrument.id, version=instrument.version,
             source=scale.name))
-    for item in instrument.items:
+    for item in instrument.research_items:  # contact data is never exported (DESIGN §8)
         held = kind_of(item).statistics(item)
         variable = Variable(
             name=f"{instrument.id}.{item.key}", stat_name="", role="item",

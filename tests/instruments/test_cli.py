@@ -120,7 +120,8 @@ def test_export_then_import_redcap(run, tmp_path):
 
 
 def test_import_redcap_prints_yaml_and_warnings(run):
-    result = run("import-redcap", DICTIONARY, "--form", "attitudes_survey", "--id", "local-att")
+    result = run("import-redcap", DICTIONARY, "--form", "attitudes_survey", "--id", "local-att",
+                 "--contact-field", "dob")
     assert result.exit_code == 0, result.output
     definition = yaml.safe_load(result.stdout)
     assert definition["id"] == "local-att"
