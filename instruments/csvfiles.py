@@ -8,9 +8,11 @@ else:
 - a text cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, which a
   spreadsheet would run as a formula, is written with a single quote in front (``'=HYPERLINK(…)``);
   spreadsheets show such a cell as the text typed, and :func:`read_table` drops the quote again;
-- a row holding such a cell, or a text cell with a ``;`` or a tab (separators that spreadsheets in
-  some locales split at, so that what follows would start a cell of its own), is written with every
-  cell quoted;
+- a cell may also hold a separator that a spreadsheet splits at although the file's is the comma
+  (``;`` in locales whose decimal mark is the comma, a tab when text is pasted): what follows it
+  starts a cell of its own there, quotes or not, so a formula character right after a ``;`` or a
+  tab gets the quote too (``fine;'=1+1``);
+- a row holding a neutralised cell is written with every cell quoted, as OWASP advises;
 - numbers are left alone: a cell holding an ``int`` or ``float``, or text that reads as a number in
   a column the caller names ``numeric``, is written as it is (a score of -1.5 stays -1.5, so R and
   pandas still read numeric columns as numbers). Text typed by a person is text, whatever it looks
@@ -37,13 +39,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# Separators besides the comma (which the csv module quotes anyway) that spreadsheets split at.
-OTHER_SEPARATORS = (";", "\t")
+# A formula character after a separator other than the comma (which is quoted) starts a cell too.
+INNER_FORMULA = re.compile(r"(?<=[;\t])(?=[=+\-@\t\r])")
+INNER_RESTORE = re.compile(r"(?<=[;\t])'(?=[=+\-@\t\r])")
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def neutralise(text: str) -> str:
-    """``text`` as a spreadsheet must show it: a quote before a leading formula character."""
+    """``text`` as a spreadsheet must show it: a quote before each formula character that could
+    start a cell (at the start, or after a ``;`` or a tab)."""
+    text = INNER_FORMULA.sub("'", text)
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
@@ -59,7 +64,7 @@ def _cell(value: Any, numeric: bool) -> tuple[Any, bool]:
     if numeric and NUMBER.fullmatch(text):
         return text, False
     safe = neutralise(text)
-    return safe, safe != text or any(sep in text for sep in OTHER_SEPARATORS)
+    return safe, safe != text
 
 
 def read_table(source: str | Path | IO[str], name: str) -> list[list[str]]:
@@ -80,6 +85,7 @@ def read_table(source: str | Path | IO[str], name: str) -> list[list[str]]:
 
 
 def _restore(cell: str) -> str:
+    cell = INNER_RESTORE.sub("", cell)
     return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
 
 
