@@ -46,8 +46,10 @@ NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def neutralise(text: str) -> str:
-    """``text`` as a spreadsheet must show it: a quote before each formula character that could
-    start a cell (at the start, or after a ``;`` or a tab)."""
+    """``text`` as a spreadsheet must show it: a quote before each formula character.
+
+    Those are the characters that could start a cell: at the start, or after a ``;`` or a tab.
+    """
     text = INNER_FORMULA.sub("'", text)
     return "'" + text if text.startswith(FORMULA_START) else text
 

@@ -1,4 +1,4 @@
-"""The one CSV writer: formula cells neutralised (DESIGN §9, OWASP "CSV Injection"), numbers kept."""
+"""The one CSV writer: formula cells neutralised (DESIGN §9, OWASP CSV Injection), numbers kept."""
 
 import csv
 import io

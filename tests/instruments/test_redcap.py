@@ -67,8 +67,8 @@ def test_import_needs_a_form_when_there_are_several():
 
 def test_import_overrides_id_version_and_title():
     survey = import_redcap(
-        DICTIONARY, form="attitudes_survey", instrument_id="local-att", version="2.1", title="Local",
-        contact_fields=["dob"],
+        DICTIONARY, form="attitudes_survey", instrument_id="local-att", version="2.1",
+        title="Local", contact_fields=["dob"],
     ).instrument
     assert (survey.id, survey.version, survey.title) == ("local-att", "2.1", "Local")
 
