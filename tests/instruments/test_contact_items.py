@@ -4,6 +4,7 @@ leaves contact items out; labels imported from REDCap cannot inject formulas int
 
 import csv
 import io
+from typing import Any
 
 import pytest
 import yaml
@@ -82,7 +83,7 @@ def test_the_flag_round_trips_through_yaml_redcap_and_the_fingerprint():
 
 
 def test_a_contact_item_cannot_be_scored_and_the_flag_is_a_boolean():
-    definition = {
+    definition: dict[str, Any] = {
         "schema": "allport.instrument/1", "id": "x", "version": "1.0", "title": "X",
         "instructions": None, "completed_by": "trainee",
         "items": [{"key": "a", "text": "A", "kind": "scale", "contact": True,
