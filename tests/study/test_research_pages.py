@@ -123,12 +123,14 @@ def test_an_outcome_that_cannot_be_analysed_gets_its_message(app: Flask,
 
 def test_other_staff_cannot_open_the_analysis(app: Flask, staff_client: StaffClient,
                                               stranger: FlaskClient) -> None:
-    for client in (staff_client("coordinator"), stranger):
-        assert client.get("/researcher/demo/analysis").status_code == 403
+    # A coordinator of the study is refused (403); a researcher of another study is answered
+    # as if the study did not exist (404).
+    for client, status in ((staff_client("coordinator"), 403), (stranger, 404)):
+        assert client.get("/researcher/demo/analysis").status_code == status
         token = csrf_from(client.get("/researcher/").get_data(as_text=True))
         assert client.post("/researcher/demo/export/wide.sav",
-                           data={"csrf_token": token}).status_code == 403
-        assert client.get("/researcher/demo/plan").status_code == 403
+                           data={"csrf_token": token}).status_code == status
+        assert client.get("/researcher/demo/plan").status_code == status
     assert app.test_client().get("/researcher/demo/analysis").status_code == 302
 
 
