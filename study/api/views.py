@@ -65,7 +65,9 @@ def _rate_limit_key() -> str:
     return "api-address:" + (request.remote_addr or "")
 
 
-limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=_rate_limit_key)(bp)
+# One count per token for the whole API, whichever endpoints it calls.
+limiter.shared_limit(lambda: current_app.config["API_RATE_LIMIT"], scope="api",
+                     key_func=_rate_limit_key)(bp)
 
 
 @bp.errorhandler(429)

@@ -329,3 +329,15 @@ def test_cli_page_and_api_give_the_same_numbers(app: Flask, runner: FlaskCliRunn
         study = db.session.scalars(select(Study).where(Study.slug == "demo")).one()
         assert study.blinded
 
+
+
+def test_the_api_is_rate_limited_per_token(app, client, tokens) -> None:
+    app.config["API_RATE_LIMIT"] = "3 per minute"
+    statuses = [get(client, "/api/v1/studies", tokens["researcher"]).status_code
+                for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    response = get(client, "/api/v1/studies/demo/analysis", tokens["researcher"])
+    assert "at most 3 per 1 minute" in assert_error(response, 429, "rate_limited")["message"]
+    assert int(response.headers["Retry-After"]) > 0
+    # Counted per token, not per address: another token from the same address goes on.
+    assert get(client, "/api/v1/studies", tokens["admin"]).status_code == 200

@@ -200,3 +200,14 @@ def test_unblinded_pages_name_the_arms_and_the_direction(app: Flask,
     assert ("Differences are Contact session with a peer specialist minus Education module "
             "(treatment minus control)") in html
     assert "Arm A" not in html
+
+
+def test_the_analysis_page_is_rate_limited_per_researcher(app: Flask,
+                                                          staff_client: StaffClient) -> None:
+    app.config["ANALYSIS_RATE_LIMIT"] = "1 per minute"
+    researcher, admin = staff_client("researcher"), staff_client("admin")
+    assert [researcher.get("/researcher/demo/analysis").status_code for _ in range(2)] == [
+        200, 429]
+    # Per account, not per address: another researcher on the same network is not held back.
+    assert admin.get("/researcher/demo/analysis").status_code == 200
+    assert researcher.get("/researcher/demo/").status_code == 200
