@@ -72,8 +72,9 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     if test_config:
         app.config.update(test_config)
 
-    app.config["HTTPS"] = app.config["ENV"] != "development" and not app.testing
-    if not app.config["HTTPS"]:
+    # Production is served over https (a TLS proxy in front); development and tests over http.
+    app.config["SERVED_OVER_HTTPS"] = app.config["ENV"] != "development" and not app.testing
+    if not app.config["SERVED_OVER_HTTPS"]:
         # Plain http on localhost: a Secure cookie would never come back.
         app.config["SESSION_COOKIE_SECURE"] = False
         app.config["REMEMBER_COOKIE_SECURE"] = False

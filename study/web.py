@@ -175,7 +175,7 @@ def register_request_hooks(app: Flask) -> None:
             "default-src 'self'; img-src 'self' data:; style-src 'self'; "
             "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         )
-        if app.config["HTTPS"]:
+        if app.config["SERVED_OVER_HTTPS"]:
             headers.setdefault("Strict-Transport-Security",
                                f"max-age={app.config['HSTS_MAX_AGE']}")
         if request.endpoint != "static":
