@@ -9,11 +9,13 @@ bad parameter or data that cannot be analysed.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, NoReturn
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from sqlalchemy import select
 
+from study import audit
 from study.auth.access import has_role, studies_for
 from study.extensions import db
 from study.extensions import instrument_library as _library
@@ -168,7 +170,9 @@ def report(slug: str) -> Any:
              f"{paper!r}.", parameter="paper")
     pdf = report_pdf(db.session, study, _library(), paper=paper,
                      instance_path=current_app.instance_path)
-    db.session.commit()  # the token's last use, as _json does
+    audit.record(db.session, "export", actor=f"user:{_user().id}", study=study, table="report",
+                 format="pdf", paper=paper, sha256=hashlib.sha256(pdf).hexdigest())
+    db.session.commit()  # the download in the audit trail and the token's last use
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{study.slug}-report.pdf"',
     })
