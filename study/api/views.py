@@ -10,10 +10,12 @@ that cannot be analysed, 429 past the per-token rate limit.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, NoReturn
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
+from study import audit
 from study.auth.access import has_role, studies_for, visible_study
 from study.extensions import db, limiter
 from study.extensions import instrument_library as _library
@@ -189,7 +191,9 @@ def report(slug: str) -> Any:
              f"{paper!r}.", parameter="paper")
     pdf = report_pdf(db.session, study, _library(), paper=paper,
                      instance_path=current_app.instance_path)
-    db.session.commit()  # the token's last use, as _json does
+    audit.record(db.session, "export", actor=f"user:{_user().id}", study=study, table="report",
+                 format="pdf", paper=paper, sha256=hashlib.sha256(pdf).hexdigest())
+    db.session.commit()  # the download in the audit trail and the token's last use
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{study.slug}-report.pdf"',
     })

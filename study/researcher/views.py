@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -87,6 +88,11 @@ def report(study: Study) -> Any:
         abort(404)
     pdf = report_pdf(db.session, study, _library(), paper=paper,
                      instance_path=current_app.instance_path)
+    # Who took which report away, as for the bundle and the exports (DESIGN §8).
+    audit.record(db.session, "export", actor=audit.actor_for(user=current_user), study=study,
+                 table="report", format="pdf", paper=paper,
+                 sha256=hashlib.sha256(pdf).hexdigest())
+    db.session.commit()
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{study.slug}-report.pdf"',
         "Cache-Control": "no-store",

@@ -268,12 +268,14 @@ def software_versions() -> dict[str, str]:
 
 
 def _figures(done: StudyAnalysis, order: list[str], labels: dict[str, str],
-             counts: dict[str, Any], allocations: dict[str, list[Any]]) -> dict[str, str]:
+             counts: dict[str, Any], allocations: dict[str, list[Any]], *,
+             followup: bool) -> dict[str, str]:
     from analysis import AnalysisInputError
     from analysis.consort_diagram import consort_diagram_svg
     from analysis.report_figures import change_distribution_svg, recruitment_svg
 
-    figures = {"consort": _svg_uri(consort_diagram_svg(counts, labels, consort.REASON_LABELS)),
+    figures = {"consort": _svg_uri(consort_diagram_svg(counts, labels, consort.REASON_LABELS,
+                                                       followup=followup)),
                "recruitment": _svg_uri(recruitment_svg(allocations))}
     info = done.result.get("outcome_info", {})
     for name in order:
@@ -323,14 +325,16 @@ def assemble(session: Session, study: Study, library: Library, *,
         problem = str(error)
         from analysis.consort_diagram import consort_diagram_svg
 
-        figures["consort"] = _svg_uri(consort_diagram_svg(counts, labels,
-                                                          consort.REASON_LABELS))
+        figures["consort"] = _svg_uri(consort_diagram_svg(
+            counts, labels, consort.REASON_LABELS,
+            followup=study.timepoint("followup") is not None))
     else:
         analysis = done.result
         order = _outcome_order(analysis, plan)
         digest = dataset_sha256(done.frame)
         rows = len(done.frame)
-        figures = _figures(done, order, labels, counts, allocations)
+        figures = _figures(done, order, labels, counts, allocations,
+                           followup=study.timepoint("followup") is not None)
         other_key = next(key for key in POPULATIONS if key != analysis["population"])
         try:
             other = run_analysis(session, study, library, population=other_key).result
