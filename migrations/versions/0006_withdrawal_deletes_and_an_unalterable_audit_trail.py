@@ -175,6 +175,7 @@ def downgrade() -> None:
     with op.batch_alter_table('allocations', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_allocations_study_id_stratum_id_position'), type_='unique')
         batch_op.alter_column('stratum', existing_type=sa.String(length=200), nullable=False)
+        batch_op.alter_column('stratum_id', existing_type=sa.String(length=64), nullable=True)
         batch_op.create_unique_constraint(batch_op.f('uq_allocations_study_id_stratum_position'), ['study_id', 'stratum', 'position'])
 
     with op.batch_alter_table('allocation_states', schema=None) as batch_op:
