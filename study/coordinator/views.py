@@ -60,8 +60,10 @@ def overview(study: Study) -> Any:
     flow = consort.consort_counts(db.session, study)
     if study.status is not StudyStatus.CLOSED:  # totals only while recruiting (DESIGN §4)
         flow = consort.pooled(flow)
-    page = max(request.args.get("page", 1, type=int), 1)
     per_page = 50
+    # Clamped to the pages there are: a huge ?page= would overflow the database's OFFSET.
+    last_page = max(1, -(-counts.total // per_page))
+    page = min(max(request.args.get("page", 1, type=int), 1), last_page)
     participants = list(db.session.scalars(
         select(Participant).where(Participant.study_id == study.id)
         .order_by(Participant.status_changed_at.desc()).offset((page - 1) * per_page)

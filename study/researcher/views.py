@@ -21,7 +21,7 @@ from flask_login import current_user, login_required
 from study import audit
 from study.auth.access import studies_for, study_role_required
 from study.errors import DomainError
-from study.extensions import db
+from study.extensions import db, limiter
 from study.extensions import instrument_library as _library
 from study.models import Role, Study
 from study.plan_page import render_plan_page
@@ -119,8 +119,13 @@ def plan(study: Study) -> Any:
     return render_plan_page(study, nav="researcher/_study_nav.html")
 
 
+def _per_user() -> str:
+    return f"user:{current_user.id}"
+
+
 @bp.get("/<slug>/analysis")
 @study_role_required(Role.RESEARCHER)
+@limiter.limit(lambda: current_app.config["ANALYSIS_RATE_LIMIT"], key_func=_per_user)
 def analysis(study: Study) -> Any:
     outcomes = study_outcomes(study, _library())
     choices = [(o.name, f"{o.label} ({o.name})") for o in outcomes]

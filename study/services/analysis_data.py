@@ -78,7 +78,7 @@ def baseline_items(study: Study, library: Library) -> dict[str, dict[str, Any]]:
         instrument = library.get(pinned.instrument_id, pinned.instrument_version)
         if instrument.scales:
             continue
-        for item in instrument.items:
+        for item in instrument.research_items:
             kind = BASELINE_ITEM_KINDS.get(item.kind)
             if kind is None:
                 continue

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from instruments import Library
+from instruments.csvfiles import frame_text
 from study import audit
 from study.models import AnalysisPlan, Study
 from study.services import sap, statistical_exports
@@ -94,7 +95,7 @@ def build_bundle(session: Session, study: Study, library: Library, *, actor: str
                            for cov in entry.get("ancova", {}).get("covariates", [])}]
     outcomes = [o.name for o in done.outcomes]
     long = done.frame[KEY_COLUMNS + outcomes + covariates]
-    long_csv = long.to_csv(index=False, lineterminator="\n", float_format="%.17g")
+    long_csv = frame_text(long, float_format="%.17g")
     audit.record(session, "export", actor=actor, study=study, table="bundle", format="zip",
                  rows=len(long))
     wide = statistical_exports.export_file(session, study, library, "wide.csv", actor=actor)

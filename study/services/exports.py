@@ -6,15 +6,15 @@ whose data were deleted on withdrawal appears with the arm and "data withdrawn" 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from instruments import Library, parse_answers, score
+from instruments import AnswerError, Library, parse_answers, score
+from instruments.csvfiles import table_text
+from instruments.kinds import parse_answer
 from study import audit
 from study.models import (
     Allocation,
@@ -126,7 +126,7 @@ def rows_for(session: Session, study: Study, table: str, library: Library
         rows = []
         for participant, timepoint, response, answers in _submitted_responses(session, study):
             instrument = library.get(response.instrument_id, response.instrument_version)
-            for item in instrument.items:
+            for item in instrument.research_items:  # contact data is never exported (§8)
                 if item.key in answers:
                     rows.append({"participant": participant.code,
                                  "arm": arms.get(participant.id, ""),
@@ -155,9 +155,22 @@ def export_csv(session: Session, study: Study, table: str, library: Library, *,
                actor: str) -> str:
     """One export table as CSV text; the export is audited."""
     header, rows = rows_for(session, study, table, library)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    if table == "responses":
+        rows = [{**row, "value": _typed_answer(library, row)} for row in rows]
     audit.record(session, "export", actor=actor, study=study, table=table, rows=len(rows))
-    return buffer.getvalue()
+    # Scores are numbers; an answer is a number when its item's kind stores one (_typed_answer).
+    return table_text(header, rows, numeric={"score"})
+
+
+def _typed_answer(library: Library, row: dict[str, Any]) -> Any:
+    """An answer as its item stores it: a number for scale and integer items, else the text.
+
+    The CSV writer leaves numbers alone and neutralises text that a spreadsheet would take for a
+    formula (DESIGN §9), so a free-text answer "-1.5" is written '-1.5 and a score -1.5 as it is.
+    """
+    item = library.get(row["instrument"], row["version"]).item(row["item"])
+    try:
+        value = parse_answer(item, row["value"])
+    except AnswerError:
+        return row["value"]
+    return value if isinstance(value, int | float) else row["value"]

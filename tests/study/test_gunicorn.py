@@ -18,6 +18,7 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,16 +63,18 @@ class Browser:
             raise
 
 
-@pytest.fixture
-def server(demo: Demo, database_url: str, tmp_path: Path) -> Iterator[tuple[Flask, str]]:
-    app = demo.app
+@contextmanager
+def gunicorn(database_url: str, tmp_path: Path, workers: int) -> Iterator[tuple[str, Path]]:
+    """A real gunicorn with ``workers`` workers on the test's database: its root and log file."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "gunicorn-test",
            "ALLPORT_ENV": "development", "ALLPORT_INSTANCE_PATH": str(tmp_path / "instance")}
-    log = (tmp_path / "gunicorn.log").open("w")
+    env.pop("REDIS_URL", None)
+    log_path = tmp_path / "gunicorn.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "app:create_app()", "--workers", "4",
-         "--bind", f"127.0.0.1:{port}", "--timeout", "120"],
+        [str(Path(sys.executable).parent / "gunicorn"), "app:create_app()", "--workers",
+         str(workers), "--bind", f"127.0.0.1:{port}", "--timeout", "120"],
         cwd=Path(__file__).resolve().parents[2], env=env, stdout=log, stderr=subprocess.STDOUT)
     root = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -82,15 +85,23 @@ def server(demo: Demo, database_url: str, tmp_path: Path) -> Iterator[tuple[Flas
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                pytest.fail("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text())
+                pytest.fail("gunicorn did not start: " + log_path.read_text())
             time.sleep(0.2)
-    yield app, root
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
-    errors = [line for line in (tmp_path / "gunicorn.log").read_text().splitlines()
+    try:
+        yield root, log_path
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+    errors = [line for line in log_path.read_text().splitlines()
               if "Traceback" in line or "[ERROR]" in line]
     assert not errors, errors
+
+
+@pytest.fixture
+def server(demo: Demo, database_url: str, tmp_path: Path) -> Iterator[tuple[Flask, str]]:
+    with gunicorn(database_url, tmp_path, workers=4) as (root, _):
+        yield demo.app, root
 
 
 def walk(root: str, token: str, stop_after_consent: bool, failures: list[str]) -> None:
@@ -152,3 +163,24 @@ def test_sixty_trainees_at_once(server) -> None:
         total = db.session.scalar(select(func.count(Participant.id)))
     print(f"\n{TRAINEES} trainees allocated (+{STOP_AFTER_CONSENT} stopped after consent) "
           f"through gunicorn x4 in {elapsed:.1f}s; arms {dict(per_arm)}; participants {total}")
+
+
+def test_the_access_log_hides_trainee_links_and_warns_of_per_process_limits(
+        demo: Demo, database_url: str, tmp_path: Path) -> None:
+    with demo.app.app_context():
+        study = get_study(db.session, "demo")
+        token = invitations.invite(db.session, study, study.cohorts[0], 1,
+                                   actor="test")[0].token
+        db.session.commit()
+    with gunicorn(database_url, tmp_path, workers=2) as (root, log_path):
+        browser = Browser(root)
+        browser.opener.addheaders = [("Referer", f"{root}/t/{token}/consent")]
+        path, _ = browser.request(f"/t/{token}")
+        assert path.startswith(f"/t/{token}")
+    log = log_path.read_text()
+    assert token not in log
+    assert '"GET /t/<redacted> HTTP/1.1" 302' in log, log
+    assert f'"{root}/t/<redacted>/consent"' in log
+    # Two workers, no REDIS_URL: each counts sign-in attempts on its own, and the log says so.
+    assert "2 workers count rate limits each in their own memory" in log
+    assert log.count("set REDIS_URL") == 1
