@@ -68,6 +68,14 @@ def _configure_sqlite(engine: Engine) -> None:
     # except in read-only requests (GET): those begin DEFERRED and never queue behind writers,
     # and query_only makes any write attempted there fail loudly instead of racing.
     lock_path = _writer_lock_path(engine)
+    database_path = _database_file(engine)
+
+    @event.listens_for(engine, "do_connect")
+    def _create_privately(*_args: Any) -> None:
+        # The file holds password hashes and the allocation seeds: readable by its owner only.
+        # SQLite gives the -wal and -shm files the mode of the database file.
+        if database_path is not None:
+            create_private_file(database_path)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -77,6 +85,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Deleted rows (a withdrawn trainee's answers) are overwritten, not left in free pages.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
         if lock_path is not None:
             record.info["writer_lock"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -116,11 +126,24 @@ def _configure_sqlite(engine: Engine) -> None:
 # SQLite's busy handler then covers in a millisecond or two).
 
 
-def _writer_lock_path(engine: Engine) -> str | None:
+def _database_file(engine: Engine) -> str | None:
     database = engine.url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return f"{database}-writers.lock"
+    return database
+
+
+def _writer_lock_path(engine: Engine) -> str | None:
+    database = _database_file(engine)
+    return None if database is None else f"{database}-writers.lock"
+
+
+def create_private_file(path: str | Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (never widening an existing file)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _queue_for_writing(info: dict[str, Any]) -> None:

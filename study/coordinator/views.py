@@ -34,6 +34,7 @@ from study.models import (
     Role,
     Study,
     StudyStatus,
+    WithdrawalReason,
 )
 from study.plan_page import render_plan_page
 from study.services import consort, contact, invitations, journey, progress
@@ -225,6 +226,7 @@ def _participant_page(study: Study, participant: Participant, *, status: int = 2
     return render_template(
         "coordinator/participant.html", study=study, participant=participant, events=events,
         allocation=allocation, booking=contact.booking_of(db.session, participant),
+        withdrawal_reason=db.session.get(WithdrawalReason, participant.id),
         step=journey.next_step(db.session, participant),
         link_form=ActionForm(prefix="link"), lost_form=lost_form or LostForm(prefix="lost"),
         withdraw_form=withdraw_form or StaffWithdrawForm(prefix="withdraw"),
