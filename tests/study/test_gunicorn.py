@@ -7,10 +7,6 @@ PostgreSQL when TEST_DATABASE_URL is set); each trainee is a thread with its own
 from __future__ import annotations
 
 import http.cookiejar
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -28,18 +24,12 @@ from study.extensions import db
 from study.models import Allocation, Participant, ParticipantStatus
 from study.services import invitations
 from study.services.studies import get_study
-from tests.helpers import Demo, csrf_from, questionnaire_fields
+from tests.helpers import Demo, csrf_from, gunicorn, questionnaire_fields
 
 pytestmark = pytest.mark.slow
 
 TRAINEES = 60
 STOP_AFTER_CONSENT = 10
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Browser:
@@ -64,33 +54,8 @@ class Browser:
 
 @pytest.fixture
 def server(demo: Demo, database_url: str, tmp_path: Path) -> Iterator[tuple[Flask, str]]:
-    app = demo.app
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "gunicorn-test",
-           "ALLPORT_ENV": "development", "ALLPORT_INSTANCE_PATH": str(tmp_path / "instance")}
-    log = (tmp_path / "gunicorn.log").open("w")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "app:create_app()", "--workers", "4",
-         "--bind", f"127.0.0.1:{port}", "--timeout", "120"],
-        cwd=Path(__file__).resolve().parents[2], env=env, stdout=log, stderr=subprocess.STDOUT)
-    root = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(root + "/healthz", timeout=2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text())
-            time.sleep(0.2)
-    yield app, root
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
-    errors = [line for line in (tmp_path / "gunicorn.log").read_text().splitlines()
-              if "Traceback" in line or "[ERROR]" in line]
-    assert not errors, errors
+    with gunicorn(database_url, tmp_path) as root:
+        yield demo.app, root
 
 
 def walk(root: str, token: str, stop_after_consent: bool, failures: list[str]) -> None:
