@@ -13,6 +13,7 @@ import os
 import random
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -31,6 +32,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
+from app import create_app
 from study import outage
 from study.extensions import db
 from study.models import (
@@ -60,7 +62,7 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.slow
 
-TRAINEES = 12
+TRAINEES = 10
 
 
 # --- the private cluster -------------------------------------------------------------------
@@ -456,3 +458,26 @@ def test_sqlite_locked_answers_503(tmp_path, seeded_snapshot, monkeypatch) -> No
                                                       "choice": "agree"})
     assert posted.status_code == 303
     dispose_engine(app)
+
+
+# --- a server that never answers ------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)  # without a connect timeout, the first request never returns
+def test_a_server_that_never_answers_gives_503_not_a_hang(tmp_path, monkeypatch) -> None:
+    """A failover's old address can swallow connection attempts: give up, don't hang."""
+    monkeypatch.setattr("study.database.POSTGRES_CONNECT_TIMEOUT_S", 2)
+    monkeypatch.setattr(outage, "RETRY_PAUSE_SECONDS", 0.1)
+    with socket.socket() as silent:  # accepts connections (the backlog) and never speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        app = create_app({"TESTING": True, "SECRET_KEY": "test-secret",
+                          "INSTANCE_PATH": str(tmp_path / "instance"),
+                          "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/allport"})
+        started = time.monotonic()
+        health = app.test_client().get("/healthz")
+        assert_unavailable(health.status_code, health.headers, health.get_data(as_text=True))
+        page = app.test_client().get("/t/" + "x" * 43)
+        assert_unavailable(page.status_code, page.headers, page.get_data(as_text=True))
+        assert time.monotonic() - started < 15
