@@ -24,6 +24,7 @@ What the app does, in order:
    ``study.services.allocation``), the allocation happens inside the same transaction as the last
    baseline answers, and a post whose first attempt did commit (a double submit, in effect) finds
    the work done, as every trainee write does (``study.trainee.views``).
+   Running the hooks again counts a rate-limited request twice, in an outage only.
 3. **Otherwise** (the database still away after the pause, a write whose fate is unknown, a
    locked SQLite database, a pool with no free connection) the answer is 503 with
    ``Retry-After``: a page telling trainees that what they already sent is kept, JSON under
@@ -35,7 +36,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Flask, current_app, g, has_request_context, jsonify, request
+from flask import Flask, current_app, g, has_request_context, jsonify, request, url_for
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -63,7 +64,9 @@ def register(app: Flask) -> None:
         watch_writes(db.engine)
     for outage in OUTAGES:
         app.register_error_handler(outage, database_unavailable)
-    app.teardown_request(end_transaction)
+    # Registered after Flask-SQLAlchemy-Lite's own teardown, so it runs before it (Flask runs
+    # them in reverse order) and leaves it nothing to close.
+    app.teardown_appcontext(end_transaction)
 
 
 def watch_writes(engine: Engine) -> None:
@@ -129,9 +132,11 @@ def unavailable_response() -> Any:
     else:
         # Rendered without the context processors: Flask-Login's would load the signed-in
         # user, from the database that is away.
+        token = (request.view_args or {}).get("token") if request.blueprint == "trainee" else None
+        start = url_for("trainee.start", token=token) if token else None
+        again = request.full_path.rstrip("?") if request.method == "GET" else start
         page = current_app.jinja_env.get_template("errors/503.html").render(
-            trainee=request.path.startswith("/t/"),
-            retry_path=request.full_path.rstrip("?") if request.method == "GET" else None)
+            trainee=request.path.startswith("/t/"), start=start, again=again)
         response = current_app.make_response(page)
     response.status_code = 503
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -139,7 +144,7 @@ def unavailable_response() -> Any:
 
 
 def end_transaction(_error: BaseException | None) -> None:
-    """Close the request's session before the response leaves, whatever became of the server.
+    """Close the session before the response leaves, whatever became of the server.
 
     A page that read and never committed still has its transaction open when the response is
     ready; if the server went away meanwhile, the rollback that closes it fails. The server
@@ -148,8 +153,9 @@ def end_transaction(_error: BaseException | None) -> None:
     try:
         db.session.close()
     except OUTAGES as error:
-        current_app.logger.warning("database went away at the end of %s %s: %s",
-                                   request.method, request.endpoint, str(error).splitlines()[0])
+        # The request has gone by now (app contexts end after request contexts).
+        current_app.logger.warning("database went away before a session was closed: %s",
+                                   str(error).splitlines()[0])
 
 
 def _rollback() -> None:

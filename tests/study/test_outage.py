@@ -335,6 +335,7 @@ def test_while_the_database_is_stopped(cluster, outage_demo, monkeypatch) -> Non
             "csrf_token": csrf_from(consent.get_data(as_text=True)), "choice": "agree"})
         assert_unavailable(posted.status_code, posted.headers, posted.get_data(as_text=True))
         assert "press it again" in posted.get_data(as_text=True)
+        assert f'href="/t/{token}">Try again' in posted.get_data(as_text=True)
 
         staff = coordinator.get("/coordinator/demo/")
         assert_unavailable(staff.status_code, staff.headers, staff.get_data(as_text=True))
