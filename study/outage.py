@@ -38,7 +38,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, jsonify, request, url_for
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from study.extensions import db
@@ -49,11 +49,11 @@ RETRY_AFTER_SECONDS = 30
 # running a cut-off request again. A worker waits this long at most once per request.
 RETRY_PAUSE_SECONDS = 1.0
 
-# What a database that is away or busy raises: OperationalError (PostgreSQL's "terminating
-# connection", "connection refused", "the database system is starting up"; SQLite's "database
-# is locked", "unable to open database file"), InterfaceError (a connection already closed),
-# and the pool's TimeoutError (no connection free). Other database errors are bugs: a 500.
-OUTAGES = (OperationalError, InterfaceError, PoolTimeoutError)
+# What a database that is away or busy raises: OperationalError (psycopg 3's "terminating
+# connection", "connection refused", "the database system is starting up", "the connection is
+# closed"; SQLite's "database is locked", "unable to open database file") and the pool's
+# TimeoutError (no connection free). Other database errors are bugs, and stay 500s.
+OUTAGES = (OperationalError, PoolTimeoutError)
 
 _WROTE = "allport_wrote"  # on a pooled connection's info: its open transaction has written
 
