@@ -12,6 +12,10 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# During a failover the old address may swallow connection attempts without an answer; without a
+# limit a request would wait for the kernel's TCP timeout (about two minutes), past gunicorn's
+# worker timeout. A ``connect_timeout`` in DATABASE_URL wins.
+POSTGRES_CONNECT_TIMEOUT_S = 10
 
 # How SQLite transactions begin in this context: IMMEDIATE (take the write lock first) unless a
 # read-only request asked for DEFERRED. See ``read_only_requests`` in study/web.py.
@@ -45,8 +49,13 @@ def default_sqlite_url(instance_path: str) -> str:
 def engine_options(url: str) -> dict[str, Any]:
     """Pool settings for PostgreSQL; busy timeout and cross-thread use for SQLite."""
     options: dict[str, Any] = {"url": url}
-    if make_url(url).get_backend_name() == "postgresql":
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        # pool_pre_ping: a connection that died while idle in the pool (a restart, a failover)
+        # is replaced at checkout instead of failing the request (study.outage).
         options.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+        if "connect_timeout" not in parsed.query:
+            options["connect_args"] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
     else:
         options.update(connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                                      "check_same_thread": False})

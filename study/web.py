@@ -113,6 +113,10 @@ def _wants_json() -> bool:
 
 def register_error_handlers(app: Flask) -> None:
     """Error pages (JSON under ``/api``) that roll back first and never show a traceback."""
+    from study import outage
+
+    outage.register(app)  # database away: one safe retry, then 503 with Retry-After
+
     def rollback() -> None:
         try:
             db.session.rollback()

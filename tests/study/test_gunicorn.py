@@ -7,40 +7,27 @@ PostgreSQL when TEST_DATABASE_URL is set); each trainee is a thread with its own
 from __future__ import annotations
 
 import http.cookiejar
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from sqlalchemy import func, select
 
 from study.extensions import db
 from study.models import Allocation, Participant, ParticipantStatus
 from study.services import invitations
 from study.services.studies import get_study
-from tests.helpers import Demo, csrf_from, questionnaire_fields
+from tests.helpers import Demo, csrf_from, gunicorn, questionnaire_fields
 
 pytestmark = pytest.mark.slow
 
 TRAINEES = 60
 STOP_AFTER_CONSENT = 10
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Browser:
@@ -63,45 +50,6 @@ class Browser:
             raise
 
 
-@contextmanager
-def gunicorn(database_url: str, tmp_path: Path, workers: int) -> Iterator[tuple[str, Path]]:
-    """A real gunicorn with ``workers`` workers on the test's database: its root and log file."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "gunicorn-test",
-           "ALLPORT_ENV": "development", "ALLPORT_INSTANCE_PATH": str(tmp_path / "instance")}
-    env.pop("REDIS_URL", None)
-    log_path = tmp_path / "gunicorn.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "app:create_app()", "--workers",
-         str(workers), "--bind", f"127.0.0.1:{port}", "--timeout", "120"],
-        cwd=Path(__file__).resolve().parents[2], env=env, stdout=log, stderr=subprocess.STDOUT)
-    root = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(root + "/healthz", timeout=2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("gunicorn did not start: " + log_path.read_text())
-            time.sleep(0.2)
-    try:
-        yield root, log_path
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
-    errors = [line for line in log_path.read_text().splitlines()
-              if "Traceback" in line or "[ERROR]" in line]
-    assert not errors, errors
-
-
-@pytest.fixture
-def server(demo: Demo, database_url: str, tmp_path: Path) -> Iterator[tuple[Flask, str]]:
-    with gunicorn(database_url, tmp_path, workers=4) as (root, _):
-        yield demo.app, root
 
 
 def walk(root: str, token: str, stop_after_consent: bool, failures: list[str]) -> None:
@@ -172,7 +120,8 @@ def test_the_access_log_hides_trainee_links_and_warns_of_per_process_limits(
         token = invitations.invite(db.session, study, study.cohorts[0], 1,
                                    actor="test")[0].token
         db.session.commit()
-    with gunicorn(database_url, tmp_path, workers=2) as (root, log_path):
+    with gunicorn(database_url, tmp_path, workers=2) as root:
+        log_path = tmp_path / "gunicorn.log"
         browser = Browser(root)
         browser.opener.addheaders = [("Referer", f"{root}/t/{token}/consent")]
         path, _ = browser.request(f"/t/{token}")
