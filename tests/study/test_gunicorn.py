@@ -13,9 +13,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select
 
 from study.extensions import db
@@ -50,6 +52,12 @@ class Browser:
             raise
 
 
+
+
+@pytest.fixture
+def server(demo: Demo, database_url: str, tmp_path: Path) -> Iterator[tuple[Flask, str]]:
+    with gunicorn(database_url, tmp_path) as root:
+        yield demo.app, root
 
 
 def walk(root: str, token: str, stop_after_consent: bool, failures: list[str]) -> None:

@@ -162,7 +162,9 @@ def invite(demo: Demo, count: int) -> list[str]:
 
 def assert_unavailable(status: int, headers: Any, body: str) -> None:
     assert status == 503, body
-    assert headers["Retry-After"] == str(outage.RETRY_AFTER_SECONDS)
+    # Flask-Limiter keeps the later of our Retry-After and its own window's reset on limited routes
+    # (the API), so the header may be larger there, never smaller.
+    assert int(headers["Retry-After"]) >= outage.RETRY_AFTER_SECONDS
 
 
 # --- trainees answering through a restart --------------------------------------------------
