@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, InputRequired, Length, ValidationError
 
 from study.services.staff import ADMIN, ROLE_NAMES
@@ -35,13 +36,14 @@ class AddRoleForm(FlaskForm):
     ``studies`` are the slugs offered.
     """
 
-    role = SelectField("Role", choices=[(name, name) for name in ROLE_NAMES],
+    role = SelectField("Role", choices=[SelectChoice(name, name) for name in ROLE_NAMES],
                        validators=[InputRequired("Choose a role.")])
     study = SelectField("Study (for a coordinator or researcher)")
 
     def __init__(self, studies: list[str], **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self.study.choices = [("", "No study (admin)"), *((slug, slug) for slug in studies)]
+        self.study.choices = [SelectChoice("", "No study (admin)"),
+                              *(SelectChoice(slug, slug) for slug in studies)]
 
     def validate_study(self, field: SelectField) -> None:
         if self.role.data != ADMIN and not field.data:
