@@ -51,7 +51,12 @@ class AddRoleForm(FlaskForm):
 
 
 class RemoveRoleForm(FlaskForm):
-    """One of an account's roles, named by the button that takes it away."""
+    """One of an account's roles, named by the button that takes it away.
+
+    templates/admin/account.html writes one small form per role with these fields by hand
+    (``remove-role``, ``remove-study``, ``remove-csrf_token``): WTForms would give every
+    form's hidden inputs the same ids.
+    """
 
     role = HiddenField(validators=[InputRequired()])
     study = HiddenField()

@@ -115,7 +115,7 @@ def _account_page(user: User, *, password_form: PasswordForm | None = None,
     return render_template(
         "admin/account.html", user=user, memberships=memberships,
         is_self=user.id == current_user.id,
-        status_form=ActionForm(prefix="status"), remove_form=RemoveRoleForm(prefix="remove"),
+        status_form=ActionForm(prefix="status"),
         password_form=password_form or PasswordForm(prefix="password"),
         role_form=role_form or AddRoleForm(_study_slugs(), prefix="role")), status
 
