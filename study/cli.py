@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -20,7 +19,6 @@ from sqlalchemy.exc import OperationalError
 from study.errors import DomainError
 from study.extensions import db
 from study.extensions import instrument_library as library
-from study.services import staff
 
 
 def fail(message: str) -> NoReturn:
@@ -184,38 +182,6 @@ def export_command(study_slug: str, table: str, out: Path) -> None:
     click.echo(f"Wrote {body.count(chr(10)) - 1} rows to {out}.")
 
 
-def new_password() -> str:
-    """The password of a new account: never an argument, which would end up in shell history."""
-    password = os.environ.get("ALLPORT_PASSWORD")
-    if password:
-        return password
-    if not sys.stdin.isatty():
-        fail("Set ALLPORT_PASSWORD or run in a terminal to type the password.")
-    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
-
-
-@click.command("create-user")
-@with_appcontext
-@database_command
-@click.argument("email")
-@click.option("--role", required=True, type=click.Choice(staff.ROLE_NAMES))
-@click.option("--study", "study_slug", help="The study the coordinator or researcher works on.")
-def create_user_command(email: str, role: str, study_slug: str | None) -> None:
-    """Create a staff account (or add a role to one). Password: ALLPORT_PASSWORD or a prompt."""
-    from study.services.studies import get_study
-
-    with commit_or_explain():
-        email = staff.normalise_email(email)
-        if role != staff.ADMIN and not study_slug:
-            fail(f"A {role} needs --study SLUG.")
-        study = get_study(db.session, study_slug) if study_slug else None
-        password = None if staff.find_account(db.session, email) else new_password()
-        change = staff.create_account(db.session, email, password, role=role, study=study,
-                                      actor="cli")
-    where = f" on study {study.slug!r}" if study is not None else ""
-    click.echo(f"{'Created' if change.created else 'Updated'} {email}: {role}{where}.")
-
-
 @click.command("analyze")
 @with_appcontext
 @click.argument("csv_path", required=False, type=click.Path(dir_okay=False, path_type=Path))
@@ -266,54 +232,6 @@ def analyze_command(csv_path: Path | None, study_slug: str | None, control: str 
                + (f"; not analysable: {', '.join(problems)}" if problems else "") + ").")
 
 
-@click.command("create-token")
-@with_appcontext
-@database_command
-@click.argument("email")
-@click.option("--name", default="API token", show_default=True,
-              help="What the token is for, to recognise it later.")
-def create_token_command(email: str, name: str) -> None:
-    """Issue a personal API token for EMAIL; it is printed once and only its hash is kept."""
-    from study.services import api_tokens
-
-    with commit_or_explain():
-        user = staff.get_account(db.session, email)
-        token, raw = api_tokens.issue_token(db.session, user, name, actor="cli")
-    click.echo(f"Token {token.id} ({token.name}) for {user.email}; it is shown only now:",
-               err=True)
-    click.echo(raw)
-
-
-@click.command("list-tokens")
-@with_appcontext
-@database_command
-@click.argument("email")
-def list_tokens_command(email: str) -> None:
-    """List EMAIL's API tokens (never the tokens themselves)."""
-    from study.services import api_tokens
-
-    with explained():
-        user = staff.get_account(db.session, email)
-    for token in api_tokens.tokens_of(db.session, user):
-        used = token.last_used_at.isoformat(timespec="minutes") if token.last_used_at else "never"
-        state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
-        click.echo(f"{token.id}\t{token.name}\tcreated {token.created_at:%Y-%m-%d}\t"
-                   f"last used {used}\t{state}")
-
-
-@click.command("revoke-token")
-@with_appcontext
-@database_command
-@click.argument("token_id", type=int)
-def revoke_token_command(token_id: int) -> None:
-    """Revoke the API token with id TOKEN_ID (see list-tokens); it stops working at once."""
-    from study.services import api_tokens
-
-    with commit_or_explain():
-        token = api_tokens.revoke_token(db.session, token_id, actor="cli")
-    click.echo(f"Revoked token {token.id} ({token.name}).")
-
-
 def register(app: Flask) -> None:
     """Add every Allport command to ``flask``."""
     # The other command modules use this one's helpers, so they are imported only here.
@@ -321,11 +239,11 @@ def register(app: Flask) -> None:
     from study.cli_report import report_command
     from study.cli_sap import sap_cli
     from study.cli_sequence import verify_sequence_command
+    from study.cli_staff import staff_commands
     from study.cli_trial import close_recruitment_command, lock_data_command, unblind_command
 
     for command in (init_db_command, demo_command, invite_command, export_command,
-                    create_user_command, analyze_command, create_token_command,
-                    list_tokens_command, revoke_token_command, sap_cli, verify_sequence_command,
+                    analyze_command, *staff_commands, sap_cli, verify_sequence_command,
                     close_recruitment_command, lock_data_command, unblind_command,
                     instruments_cli, report_command):
         app.cli.add_command(command)

@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from study import audit
-from study.admin.forms import UnblindForm
+from study.admin.forms import AddRoleForm, PasswordForm, RemoveRoleForm, UnblindForm
 from study.auth.access import admin_required
 from study.extensions import db
 from study.forms import ActionForm
 from study.models import Membership, Study, User
-from study.services import trial
+from study.services import staff, trial
 from study.views import require_button, write_or_explain
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -93,3 +93,118 @@ def unblind(slug: str) -> Any:
     if attempt.refused:
         return _study_page(study, form, 422)
     return redirect(url_for("admin.study", slug=slug), code=303)
+
+
+# --- staff accounts (DESIGN §7: the life cycle of an account) ---------------------------------
+
+
+def _account(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+def _study_slugs() -> list[str]:
+    return list(db.session.scalars(select(Study.slug).order_by(Study.created_at)))
+
+
+def _account_page(user: User, *, password_form: PasswordForm | None = None,
+                  role_form: AddRoleForm | None = None, status: int = 200) -> Any:
+    memberships = sorted(user.memberships, key=lambda m: (m.study.slug, m.role.value))
+    return render_template(
+        "admin/account.html", user=user, memberships=memberships,
+        is_self=user.id == current_user.id,
+        status_form=ActionForm(prefix="status"),
+        password_form=password_form or PasswordForm(prefix="password"),
+        role_form=role_form or AddRoleForm(_study_slugs(), prefix="role")), status
+
+
+def _back_to(user: User) -> Any:
+    return redirect(url_for("admin.account", user_id=user.id), code=303)
+
+
+def _actor() -> str:
+    return audit.actor_for(user=current_user)
+
+
+@bp.get("/users/<int:user_id>")
+@admin_required
+def account(user_id: int) -> Any:
+    return _account_page(_account(user_id))
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+@admin_required
+def deactivate(user_id: int) -> Any:
+    user = _account(user_id)
+    require_button("status")
+    with write_or_explain() as attempt:
+        revoked = staff.deactivate_account(db.session, user, actor=_actor())
+        attempt.done(f"{user.email} is deactivated: its sessions are ended and {revoked} API "
+                     f"token{'' if revoked == 1 else 's'} revoked. Reactivate it to undo.")
+    return _back_to(user)
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+@admin_required
+def reactivate(user_id: int) -> Any:
+    user = _account(user_id)
+    require_button("status")
+    with write_or_explain() as attempt:
+        staff.reactivate_account(db.session, user, actor=_actor())
+        attempt.done(f"{user.email} can sign in again with its password; API tokens revoked "
+                     "at deactivation stay revoked.")
+    return _back_to(user)
+
+
+@bp.post("/users/<int:user_id>/password")
+@admin_required
+def set_password(user_id: int) -> Any:
+    user = _account(user_id)
+    form = PasswordForm(prefix="password")
+    if not form.validate_on_submit():
+        return _account_page(user, password_form=form, status=422)
+    with write_or_explain(beside=form.password) as attempt:
+        revoked = staff.set_password(db.session, user, form.password.data or "", actor=_actor())
+        attempt.done(f"{user.email} has a new password: its sessions are ended and {revoked} "
+                     f"API token{'' if revoked == 1 else 's'} revoked.")
+    if attempt.refused:
+        return _account_page(user, password_form=form, status=422)
+    return _back_to(user)
+
+
+@bp.post("/users/<int:user_id>/roles")
+@admin_required
+def add_role(user_id: int) -> Any:
+    user = _account(user_id)
+    form = AddRoleForm(_study_slugs(), prefix="role")
+    if not form.validate_on_submit():
+        return _account_page(user, role_form=form, status=422)
+    role = form.role.data or ""
+    study = _study(form.study.data) if role != staff.ADMIN else None
+    with write_or_explain(beside=form.role) as attempt:
+        if staff.grant_role(db.session, user, role, study, actor=_actor()):
+            where = f" in study {study.slug}" if study is not None else ""
+            attempt.done(f"{user.email} is now {role}{where}.")
+        else:
+            attempt.done(f"{user.email} held that role already; nothing changed.", "info")
+    if attempt.refused:
+        return _account_page(user, role_form=form, status=422)
+    return _back_to(user)
+
+
+@bp.post("/users/<int:user_id>/roles/remove")
+@admin_required
+def remove_role(user_id: int) -> Any:
+    user = _account(user_id)
+    form = RemoveRoleForm(prefix="remove")
+    if not form.validate_on_submit() or form.role.data not in staff.ROLE_NAMES:
+        abort(400, description="The form expired; please reload the page and try again.")
+    role = form.role.data
+    study = _study(form.study.data or "") if role != staff.ADMIN else None
+    with write_or_explain() as attempt:
+        staff.remove_role(db.session, user, role, study, actor=_actor())
+        where = f" in study {study.slug}" if study is not None else ""
+        attempt.done(f"{user.email} is no longer {role}{where}; its sessions are ended.")
+    return _back_to(user)

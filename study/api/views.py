@@ -3,9 +3,10 @@
 Every request carries ``Authorization: Bearer <token>`` (``flask --app app create-token``); the
 session cookie is never looked at, so cross-site request forgery has nothing to ride on and the
 blueprint is exempt from CSRF. Errors are JSON ``{"error": ..., "message": ...}``: 401 without a
-valid token, 404 for what does not exist and for a study the caller has no role in, 403 for a
-study in which the caller holds another role than researcher, 422 for a bad parameter or data
-that cannot be analysed, 429 past the per-token rate limit.
+valid token (unknown, revoked or expired), 404 for what does not exist, for a study the caller
+has no role in and, for a token limited to one study, for every other study; 403 for a study in
+which the caller holds another role than researcher, 422 for a bad parameter or data that cannot
+be analysed, 429 past the per-token rate limit.
 """
 
 from __future__ import annotations
@@ -87,10 +88,12 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not raw.strip():
         fail(401, "unauthorized",
              "Send a personal API token in the header 'Authorization: Bearer <token>'.")
-    token = api_tokens.authenticate(db.session, raw.strip())
-    if token is None:
-        fail(401, "invalid_token", "The API token is not valid, or it has been revoked.")
+    try:
+        token = api_tokens.authenticate(db.session, raw.strip())
+    except api_tokens.TokenRefused as refusal:
+        fail(401, "invalid_token", str(refusal))
     g.api_user = token.user
+    g.api_study_id = token.study_id
 
 
 def _user() -> User:
@@ -100,7 +103,9 @@ def _user() -> User:
 
 def _study(slug: str) -> Study:
     study = visible_study(_user(), slug)
-    if study is None:  # or the caller has no part in it: the same answer (DESIGN §8)
+    # A study the caller has no part in gives the same answer as a missing one (DESIGN §8), and a
+    # token limited to one study learns nothing of the others, not even that they exist.
+    if study is None or g.api_study_id not in (None, study.id):
         fail(404, "not_found", f"There is no study {slug!r}.")
     if not has_role(_user(), study, Role.RESEARCHER):
         fail(403, "forbidden", f"Your account has no researcher role in study {slug!r}.")
@@ -120,7 +125,8 @@ def _summary(study: Study) -> dict[str, Any]:
 
 @bp.get("/studies")
 def studies() -> Any:
-    return _json({"studies": [_summary(s) for s in studies_for(_user(), Role.RESEARCHER)]})
+    return _json({"studies": [_summary(s) for s in studies_for(_user(), Role.RESEARCHER)
+                              if g.api_study_id in (None, s.id)]})
 
 
 @bp.get("/studies/<slug>")

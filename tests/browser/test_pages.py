@@ -274,6 +274,20 @@ def test_staff_pages_pass_axe_and_log_no_console_errors_on_a_phone(
     audit(page, watch)
     page.click("main form[action$='/unblind'] button[type=submit]")  # empty reason, no slug
     audit(page, watch)  # the 422 re-render with the errors beside the fields
+    page.goto(live_server.url + "/admin/")
+    page.click("main a:has-text('researcher@allport.example')")  # a staff account's page
+    audit(page, watch)
+    page.fill("#password-password", "short")
+    page.click("main form[action$='/password'] button[type=submit]")  # not typed twice
+    expect(page.locator("#password-confirm-error")).to_be_visible()
+    audit(page, watch)  # the 422 re-render with the errors beside the fields
+    page.select_option("#role-role", "coordinator")
+    page.click("main form[action$='/roles'] button[type=submit]")  # no study chosen
+    expect(page.locator("#role-study-error")).to_be_visible()
+    audit(page, watch)
+    page.click("main button:has-text('Deactivate this account')")
+    expect(page.locator(".flash-success")).to_be_visible()
+    audit(page, watch)  # deactivated, with the Reactivate button
 
     assert not problems, "\n".join(problems)
 

@@ -341,3 +341,115 @@ def test_the_api_is_rate_limited_per_token(app, client, tokens) -> None:
     assert int(response.headers["Retry-After"]) > 0
     # Counted per token, not per address: another token from the same address goes on.
     assert get(client, "/api/v1/studies", tokens["admin"]).status_code == 200
+
+
+# --- tokens that expire, tokens limited to one study (DESIGN §7) ---------------------------
+
+
+def issue(app: Flask, email: str, **limits: Any) -> tuple[int, str]:
+    with app.app_context():
+        user = db.session.scalars(select(User).where(User.email == email)).one()
+        study_slug = limits.pop("study", None)
+        study = db.session.scalars(select(Study).where(Study.slug == study_slug)).one() \
+            if study_slug else None
+        token, raw = api_tokens.issue_token(db.session, user, "limited", actor="test",
+                                            study=study, **limits)
+        db.session.commit()
+        return token.id, raw
+
+
+def test_an_expired_token_is_401_with_a_json_error(app, client, tokens) -> None:
+    token_id, raw = issue(app, "researcher@allport.example", expires_days=1)
+    assert get(client, "/api/v1/studies", raw).status_code == 200
+    with app.app_context():
+        token = db.session.get(ApiToken, token_id)
+        token.expires_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+    body = assert_error(get(client, "/api/v1/studies/demo", raw), 401, "invalid_token")
+    assert body["message"].startswith("The API token expired on ")
+    assert get(client, "/api/v1/studies", tokens["researcher"]).status_code == 200
+
+
+def test_a_token_expires_after_its_days(app, tokens) -> None:
+    token_id, raw = issue(app, "researcher@allport.example", expires_days=30)
+    with app.app_context():
+        token = db.session.get(ApiToken, token_id)
+        assert token.expires_at is not None
+        assert timedelta(days=30) - (token.expires_at - token.created_at) == timedelta(0)
+        later = token.expires_at
+        assert api_tokens.authenticate(db.session, raw, now=later - timedelta(seconds=1))
+        with pytest.raises(api_tokens.TokenRefused, match="expired"):
+            api_tokens.authenticate(db.session, raw, now=later)
+
+
+@pytest.mark.parametrize("url", ENDPOINTS[1:])
+def test_a_token_limited_to_a_study_sees_no_other(app, client, tokens, url) -> None:
+    """The admin may see every study; a token limited to 'other' finds no 'demo' at all."""
+    _, limited = issue(app, "admin@allport.example", study="other")
+    assert get(client, url, tokens["admin"]).status_code == 200
+    # The same answer as for a study that does not exist.
+    body = assert_error(get(client, url, limited), 404, "not_found")
+    assert body == {"error": "not_found", "message": "There is no study 'demo'."}
+    nosuch = get(client, url.replace("/demo", "/nosuch"), limited).get_json()
+    assert nosuch == {"error": "not_found", "message": "There is no study 'nosuch'."}
+    assert get(client, "/api/v1/studies/other", limited).status_code == 200
+
+
+def test_a_token_limited_to_a_study_lists_that_study_only(app, client, tokens) -> None:
+    _, limited = issue(app, "admin@allport.example", study="other")
+    every = [s["slug"] for s in get(client, "/api/v1/studies", tokens["admin"]).get_json()[
+        "studies"]]
+    assert {"demo", "other"} <= set(every)
+    only = get(client, "/api/v1/studies", limited).get_json()["studies"]
+    assert [s["slug"] for s in only] == ["other"]
+
+
+def test_create_token_with_an_expiry_and_a_study_from_the_command_line(app, runner) -> None:
+    run(runner, "demo")
+    result = runner.invoke(args=["create-token", "researcher@allport.example", "--name", "R",
+                                 "--expires-days", "30", "--study", "demo"])
+    assert result.exit_code == 0, result.output
+    assert "study demo only" in result.stderr and "expires " in result.stderr
+    raw = result.stdout.strip()
+    client = app.test_client()
+    assert get(client, "/api/v1/studies/demo", raw).status_code == 200
+    run(runner, "create-token", "researcher@allport.example", "--name", "open")
+    with app.app_context():
+        limited = db.session.scalars(select(ApiToken).where(ApiToken.name == "R")).one()
+        assert limited.study is not None and limited.study.slug == "demo"
+        expires = f"{limited.expires_at:%Y-%m-%d %H:%M}"
+        events = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "api_token_created")).all()
+        assert events[0].study_id == limited.study_id
+        assert events[0].details["expires_at"] == limited.expires_at.isoformat()
+    listed = run(runner, "list-tokens", "researcher@allport.example").output.splitlines()
+    assert listed[0].endswith(f"\texpires {expires}\tstudy demo\tactive")
+    assert listed[1].endswith("\texpires never\tall studies\tactive")
+    with app.app_context():
+        db.session.get(ApiToken, limited.id).expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    listed = run(runner, "list-tokens", "researcher@allport.example").output.splitlines()
+    assert listed[0].endswith("\tstudy demo\texpired")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--expires-days", "0"], "A token expires after 1 to 3650 days."),
+    (["--expires-days", "3651"], "A token expires after 1 to 3650 days."),
+    (["--expires-days", "soon"], "'soon' is not a valid integer"),
+    (["--study", "nosuch"], "No study with the slug 'nosuch'."),
+])
+def test_create_token_misuse_is_one_line(app, runner, args, message) -> None:
+    run(runner, "demo")
+    result = runner.invoke(args=["create-token", "researcher@allport.example", *args])
+    assert result.exit_code != 0 and message in result.output
+    assert "Traceback" not in result.output
+    with app.app_context():
+        assert db.session.scalars(select(ApiToken)).all() == []
+
+
+def test_a_token_for_a_study_needs_a_researcher_role_there(app, runner) -> None:
+    run(runner, "demo")
+    result = runner.invoke(args=["create-token", "coordinator@allport.example", "--study",
+                                 "demo"])
+    assert result.exit_code == 1
+    assert "coordinator@allport.example is not a researcher in study 'demo'" in result.output

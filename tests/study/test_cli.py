@@ -180,3 +180,36 @@ def test_an_unreachable_database_is_one_line(tmp_path) -> None:
     assert "Cannot reach the database postgresql+psycopg://nobody@127.0.0.1:9/none" in result.output
     result = app.test_cli_runner().invoke(args=["init-db"])
     assert result.exit_code != 0 and "Cannot reach the database" in result.output
+
+
+def test_migration_0007_keeps_existing_tokens_and_goes_back(make_app, database_url) -> None:
+    """API tokens from before expiry and study limits keep working, unlimited; downgrade works."""
+    if database_url.startswith("postgresql"):
+        pytest.skip("the PostgreSQL schema is created once per session by the fixtures")
+    from alembic import command
+    from sqlalchemy import text
+
+    from study.migrate import alembic_config, upgrade
+    from study.models import Base
+
+    app = make_app()
+    with app.app_context():
+        Base.metadata.drop_all(db.engine)
+        upgrade(app, "0006")
+        with db.engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO users (id, email, password_hash, is_admin, active, "
+                "session_version, created_at) VALUES (1, 'r@example.org', 'x', 0, 1, 1, "
+                "'2026-01-01 00:00:00')"))
+            connection.execute(text(
+                "INSERT INTO api_tokens (id, user_id, name, token_sha256, created_at) "
+                "VALUES (1, 1, 'old', :sha, '2026-01-01 00:00:00')"), {"sha": "a" * 64})
+        upgrade(app)
+        with db.engine.connect() as connection:
+            row = connection.execute(text(
+                "SELECT name, expires_at, study_id FROM api_tokens")).one()
+        assert tuple(row) == ("old", None, None)
+        command.downgrade(alembic_config(app), "0006")
+        columns = {c["name"] for c in inspect(db.engine).get_columns("api_tokens")}
+        assert "expires_at" not in columns and "study_id" not in columns
+        upgrade(app)

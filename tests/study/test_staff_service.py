@@ -51,8 +51,8 @@ def test_a_new_account_holds_its_role_in_the_study(session: Session, study: Stud
     assert user.roles_in(study) == {Role.RESEARCHER}
     [event] = events(session, "staff_account")
     assert event.study_id == study.id
-    assert event.details == {"email_domain": "example.org", "role": "researcher",
-                             "created": True}
+    assert event.details == {"user_id": user.id, "email_domain": "example.org",
+                             "role": "researcher", "created": True}
 
 
 def test_the_service_flushes_and_leaves_the_commit_to_its_caller(session: Session) -> None:
@@ -67,9 +67,10 @@ def test_an_existing_account_gains_a_role_without_a_password(session: Session,
     change = create(session, "sam@example.org", None, role="coordinator")
     assert not change.created and change.user is first
     assert first.check_password(PASSWORD)
-    create(session, "sam@example.org", None, role="coordinator")  # a second time: no duplicate
+    again = create(session, "sam@example.org", None, role="coordinator")  # no duplicate
+    assert not again.changed
     assert sorted(m.role for m in first.memberships) == [Role.COORDINATOR, Role.RESEARCHER]
-    assert [e.details["created"] for e in events(session, "staff_account")] == [True, False, False]
+    assert [e.details["created"] for e in events(session, "staff_account")] == [True, False]
 
 
 def test_an_admin_is_a_flag_not_a_study_role(session: Session) -> None:
@@ -194,3 +195,128 @@ def test_signing_out_a_deleted_account_does_nothing(session: Session) -> None:
     staff.sign_out(session, 999)
     assert events(session, "logout") == []
     assert session.scalars(select(User)).all() == []
+
+
+# --- the life cycle of an account (DESIGN §7) ----------------------------------------------
+
+
+def token_of(session: Session, user: User) -> str:
+    from study.services import api_tokens
+
+    return api_tokens.issue_token(session, user, "script", actor="test")[1]
+
+
+def token_works(session: Session, raw: str) -> bool:
+    from study.services import api_tokens
+
+    try:
+        api_tokens.authenticate(session, raw)
+    except api_tokens.TokenRefused:
+        return False
+    return True
+
+
+def no_password_in_the_audit_trail(session: Session, *passwords: str) -> None:
+    for event in session.scalars(select(AuditEvent)):
+        for password in passwords:
+            assert password not in repr(event.details), event.action
+
+
+def test_an_existing_account_s_password_is_refused_not_ignored(session: Session) -> None:
+    user = create(session).user
+    with pytest.raises(NotAllowed, match="has an account already; its password is not changed"):
+        create(session, "sam@example.org", "another long password", role="coordinator")
+    assert user.check_password(PASSWORD)
+
+
+def test_deactivation_ends_sessions_revokes_tokens_and_can_be_undone(session: Session,
+                                                                    study: Study) -> None:
+    user = create(session).user
+    session_id, raw = user.get_id(), token_of(session, user)
+    assert token_works(session, raw)
+
+    assert staff.deactivate_account(session, user, actor="cli") == 1
+    assert not user.active and user.roles_in(study) == {Role.RESEARCHER}
+    assert staff.user_for_session(session, session_id) is None
+    assert not token_works(session, raw)
+    with pytest.raises(staff.LoginFailed):
+        staff.authenticate(session, "sam@example.org", PASSWORD)
+    with pytest.raises(NotAllowed, match="is deactivated already"):
+        staff.deactivate_account(session, user, actor="cli")
+    [event] = events(session, "staff_account_deactivated")
+    assert event.details == {"user_id": user.id, "api_tokens_revoked": 1}
+
+    staff.reactivate_account(session, user, actor="cli")
+    assert staff.authenticate(session, "sam@example.org", PASSWORD) is user
+    assert not token_works(session, raw)  # revoked for good: a reactivation is no amnesty
+    assert events(session, "staff_account_reactivated")[0].details == {"user_id": user.id}
+    with pytest.raises(NotAllowed, match="is active already"):
+        staff.reactivate_account(session, user, actor="cli")
+
+
+def test_a_new_password_follows_the_rule_and_ends_sessions_and_tokens(session: Session) -> None:
+    user = create(session).user
+    session_id, raw = user.get_id(), token_of(session, user)
+    with pytest.raises(NotAllowed, match="at least 10 characters"):
+        staff.set_password(session, user, "short", actor="cli")
+    assert staff.user_for_session(session, session_id) is user and token_works(session, raw)
+
+    assert staff.set_password(session, user, "a brand new password", actor="cli") == 1
+    assert user.check_password("a brand new password") and not user.check_password(PASSWORD)
+    assert staff.user_for_session(session, session_id) is None
+    assert not token_works(session, raw)
+    [event] = events(session, "staff_password_changed")
+    assert event.details == {"user_id": user.id, "api_tokens_revoked": 1}
+    no_password_in_the_audit_trail(session, PASSWORD, "a brand new password", "short")
+
+
+def test_taking_roles_away_ends_the_sessions(session: Session, study: Study) -> None:
+    user = create(session).user
+    create(session, "sam@example.org", None, role="coordinator")
+    session_id = user.get_id()
+
+    assert staff.remove_role(session, user, "coordinator", study, actor="cli") == ["coordinator"]
+    assert user.roles_in(study) == {Role.RESEARCHER}
+    assert staff.user_for_session(session, session_id) is None
+    with pytest.raises(NotAllowed, match="sam@example.org is not a coordinator in study 'trial'"):
+        staff.remove_role(session, user, "coordinator", study, actor="cli")
+
+    assert staff.remove_role(session, user, None, study, actor="cli") == ["researcher"]
+    assert user.memberships == []
+    with pytest.raises(NotAllowed, match="has no role in study 'trial'"):
+        staff.remove_role(session, user, None, study, actor="cli")
+    assert [e.details["roles"] for e in events(session, "staff_role_removed")] == [
+        ["coordinator"], ["researcher"]]
+    session.flush()
+    session.expire_all()
+    assert user.memberships == []  # gone from the database, not only from the collection
+
+
+def test_administration_never_locks_itself_out(session: Session) -> None:
+    first = create(session, "first@example.org", role=staff.ADMIN).user
+    second = create(session, "second@example.org", role=staff.ADMIN).user
+    as_first = f"user:{first.id}"
+
+    with pytest.raises(NotAllowed, match="cannot deactivate your own account"):
+        staff.deactivate_account(session, first, actor=as_first)
+    with pytest.raises(NotAllowed, match="cannot take away the admin role of your own account"):
+        staff.remove_role(session, first, staff.ADMIN, None, actor=as_first)
+
+    staff.deactivate_account(session, second, actor=as_first)
+    with pytest.raises(NotAllowed, match="first@example.org is the last active administrator"):
+        staff.deactivate_account(session, first, actor="cli")
+    with pytest.raises(NotAllowed, match="is the last active administrator"):
+        staff.remove_role(session, first, staff.ADMIN, None, actor="cli")
+    assert first.active and first.is_admin
+
+    staff.reactivate_account(session, second, actor=as_first)
+    assert staff.remove_role(session, first, staff.ADMIN, None, actor="cli") == [staff.ADMIN]
+    assert not first.is_admin
+
+
+def test_a_role_given_twice_is_written_once(session: Session, study: Study) -> None:
+    user = create(session).user
+    assert not staff.grant_role(session, user, "researcher", study, actor="cli")
+    assert staff.grant_role(session, user, staff.ADMIN, None, actor="cli") and user.is_admin
+    assert [e.details["role"] for e in events(session, "staff_account")] == [
+        "researcher", staff.ADMIN]
