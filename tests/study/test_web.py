@@ -169,11 +169,13 @@ def test_every_staff_page_is_no_store(app: Flask, demo: Demo,
         admin = db.session.scalars(select(User).where(
             User.email == demo.accounts.admin[0])).one()
         _, token = api_tokens.issue_token(db.session, admin, "test", actor="test")
+        admin_id = admin.id
         session_id = db.session.scalars(select(ContactSession.id).where(
             ContactSession.study_id == study.id)).first()
         db.session.commit()
     client = staff_client("admin")
-    urls = staff_get_urls(app, slug="demo", code=code, session_id=session_id, table="scores")
+    urls = staff_get_urls(app, slug="demo", code=code, session_id=session_id, table="scores",
+                          user_id=admin_id)
     assert {"auth.login", "coordinator.overview", "researcher.analysis", "admin.index",
             "api.study"} <= {endpoint for endpoint, _ in urls}
     for endpoint, url in urls:
