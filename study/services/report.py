@@ -18,6 +18,7 @@ which arm does what (adherence by activity, the per-protocol definition) are lef
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import platform
 import statistics
@@ -252,13 +253,19 @@ def _methods(study: Study) -> dict[str, Any]:
 
 def software_versions() -> dict[str, str]:
     """Python and the installed version of each package the analysis and the report use."""
-    versions = {"python": platform.python_version()}
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    # Read once per process: importlib.metadata scans site-packages on every call (~0.1 s).
+    versions = [("python", platform.python_version())]
     for name in SOFTWARE:
         try:
-            versions[name] = metadata.version(name)
+            versions.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
             continue
-    return versions
+    return tuple(versions)
 
 
 def _figures(done: StudyAnalysis, order: list[str], labels: dict[str, str],

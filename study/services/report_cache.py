@@ -63,11 +63,11 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlalchemy import Select, Table, func, select
@@ -76,6 +76,9 @@ from sqlalchemy.orm import Session
 from instruments import Library
 from study.models import Allocation, ResponseStatus, Study, utcnow
 from study.models.base import Base
+
+if TYPE_CHECKING:
+    from study.services.analysis_service import Outcome
 
 # Tables outside every output: staff accounts, their tokens (touched by every API call), the
 # audit log (each download adds to it) and trainees' email addresses.
@@ -130,17 +133,33 @@ def _scoped_queries(study_id: int) -> list[tuple[str, Select]]:  # type: ignore[
 def data_digest(session: Session, study: Study) -> str:
     """SHA-256 of the rows of ``study`` that any cached output can print (module docstring)."""
     digest = hashlib.sha256()
-    connection = session.connection()
     for name, query in _scoped_queries(study.id):
         digest.update(f"\x1e{name}\n".encode())
-        result = connection.execution_options(stream_results=True).execute(query)
-        try:
-            cursor = result.cursor  # the driver's own cursor: plain tuples, no Row objects
-            while rows := cursor.fetchmany(CHUNK):
-                digest.update(repr(rows).encode("utf-8", "surrogateescape"))
-        finally:
-            result.close()
+        for rows in _driver_chunks(session, query):
+            digest.update(repr(rows).encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
+
+
+def _driver_chunks(session: Session, query: Select) -> Iterator[Sequence[Any]]:  # type: ignore[type-arg]
+    """The rows of ``query`` as the database driver returns them (tuples), in chunks.
+
+    The driver's own cursor, not SQLAlchemy's result: no Row objects, no type conversion (the
+    hash needs the stored values, not Python ones), and on PostgreSQL a server-side cursor so
+    that the rows are never all in memory. The query's only parameters are the study's id and
+    constants, rendered into the SQL.
+    """
+    connection = session.connection()
+    sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    cursor = (driver.cursor(name="allport_cache_key") if connection.dialect.name == "postgresql"
+              else driver.cursor())
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(CHUNK):
+            yield rows
+    finally:
+        cursor.close()
 
 
 def _fingerprinted_files(roots: Iterable[Path]) -> list[Path]:
@@ -335,3 +354,86 @@ def report_pdf(session: Session, study: Study, library: Library, *, paper: str,
             entry.store(pdf)
         return pdf
     return entry.fetch(build, unchanged)
+
+
+@dataclass(frozen=True)
+class CachedAnalysis:
+    """One population's analysis as the analysis page and the API show it.
+
+    ``result`` and ``outcomes`` hold the outcomes asked for (all by default); ``plots`` the
+    interaction plot of each of them as SVG, ``None`` where drawing it failed, absent where the
+    outcome could not be analysed.
+    """
+
+    result: dict[str, Any]
+    outcomes: list[Outcome]
+    labels: dict[str, str]
+    reference_arm: str
+    plots: dict[str, str | None]
+
+
+def _analysis_file(session: Session, study: Study, library: Library, population: str) -> bytes:
+    """The whole analysis of ``population`` with its plots, as the cached file's JSON."""
+    from flask import current_app
+
+    from study.services.analysis_service import NothingToAnalyse, analyse_population
+
+    try:
+        done = analyse_population(session, study, library, population)
+    except NothingToAnalyse as error:
+        return json.dumps({"problem": str(error)}).encode()
+    plots: dict[str, str | None] = {}
+    for outcome in done.outcomes:
+        if "error" in done.result["outcomes"][outcome.name]:
+            continue
+        try:
+            plots[outcome.name] = done.plot_svg(outcome.name)
+        except Exception as error:  # noqa: BLE001 - a plot that fails leaves the numbers standing
+            current_app.logger.warning("interaction plot of %s failed: %s", outcome.name, error)
+            plots[outcome.name] = None
+    return json.dumps({"result": done.result, "labels": done.labels,
+                       "reference_arm": done.reference_arm, "plots": plots}).encode()
+
+
+def cached_analysis(session: Session, study: Study, library: Library, *,
+                    population: str | None, outcomes: Sequence[str] | None,
+                    instance_path: str | Path) -> CachedAnalysis:
+    """The analysis page's and the API's analysis, from the cache while the data are unchanged.
+
+    Computes :func:`~study.services.analysis_service.run_analysis`'s figures for every outcome
+    of the population (the plan's primary one by default) and keeps them with their plots; the
+    outcomes asked for are then chosen from the whole result, as ``run_analysis`` chooses them.
+
+    Raises
+    ------
+    AnalysisRequestError
+        An unknown population or outcome.
+    NothingToAnalyse
+        Nothing to analyse in this population (this answer is cached too).
+    """
+    from study.services import report
+    from study.services.analysis_service import (
+        NothingToAnalyse,
+        check_request,
+        select_outcomes,
+        study_outcomes,
+    )
+
+    chosen = check_request(session, study, library, population=population, outcomes=outcomes)
+    versions = report.software_versions()
+
+    def key() -> str:
+        return analysis_key(session, study, population=chosen.key, versions=versions)
+
+    entry = Entry(cache_dir(instance_path, "analysis"), study.slug, chosen.key, key(), ".json")
+    stored = json.loads(entry.fetch(
+        lambda: _analysis_file(session, study, library, chosen.key),
+        lambda: key() == entry.key))
+    if "problem" in stored:
+        raise NothingToAnalyse(stored["problem"])
+    result = select_outcomes(stored["result"], outcomes)
+    selected = [o for o in study_outcomes(study, library) if o.name in result["outcomes"]]
+    return CachedAnalysis(result=result, outcomes=selected, labels=stored["labels"],
+                          reference_arm=stored["reference_arm"],
+                          plots={o.name: stored["plots"][o.name] for o in selected
+                                 if o.name in stored["plots"]})
