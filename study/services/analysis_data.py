@@ -38,6 +38,7 @@ from study.models import (
 )
 from study.services.blinding import arm_code
 from study.services.exports import TIME_LABELS
+from study.services.report_cache import driver_chunks
 from study.services.sap import COHORT_COVARIATE, covariate_item
 
 # Item kinds that describe participants in the baseline table (free text does not).
@@ -79,14 +80,15 @@ def load_answers(session: Session, study: Study) -> SubmittedAnswers:
         .where(Allocation.study_id == study.id)).all())
     kept = (Participant.study_id == study.id, Participant.data_withdrawn.is_(False),
             Response.status == ResponseStatus.SUBMITTED)
-    rows = session.execute(
+    rows = [row for chunk in driver_chunks(
+        session,
         select(Response.id, Participant.code, Participant.id, Timepoint.name,
                Response.instrument_id, Response.instrument_version)
         .join(Participant, Response.participant_id == Participant.id)
         .join(Timepoint, Response.timepoint_id == Timepoint.id)
         .where(*kept)
-        .order_by(Participant.code, Timepoint.position, Response.instrument_id)
-    ).all()
+        .order_by(Participant.code, Timepoint.position, Response.instrument_id), CHUNK)
+        for row in chunk]
     codes = {key: arm_code(study, key) for key in set(arms.values())}
     responses = pd.DataFrame({
         "response": np.array([r[0] for r in rows], dtype=np.int64),
@@ -97,18 +99,18 @@ def load_answers(session: Session, study: Study) -> SubmittedAnswers:
         "version": [r[5] for r in rows],
     })
     del rows
-    chunks = []
-    result = session.execute(
-        select(Answer.response_id, Answer.item_key, Answer.value)
-        .join(Response, Answer.response_id == Response.id)
-        .join(Participant, Response.participant_id == Participant.id)
-        .where(*kept).execution_options(yield_per=CHUNK))
-    for part in result.partitions():
-        chunks.append(pd.DataFrame({
-            "response": np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part)),
-            "item": pd.Categorical([r[1] for r in part]),
-            "value": pd.Categorical([r[2] for r in part]),
-        }))
+    # Each chunk of driver tuples becomes compact columns at once (categoricals: a few hundred
+    # distinct items and texts), so the answers are never all in memory as Python objects.
+    chunks = [
+        pd.DataFrame.from_records(part, columns=["response", "item", "value"])
+        .astype({"response": np.int64, "item": "category", "value": "category"})
+        for part in driver_chunks(
+            session,
+            select(Answer.response_id, Answer.item_key, Answer.value)
+            .join(Response, Answer.response_id == Response.id)
+            .join(Participant, Response.participant_id == Participant.id)
+            .where(*kept), CHUNK)
+    ]
     if chunks:
         from pandas.api.types import union_categoricals
 

@@ -36,6 +36,7 @@ from study.errors import DomainError
 from study.models import (
     Allocation,
     AnalysisPlan,
+    Arm,
     ContactSession,
     Facilitator,
     Response,
@@ -52,7 +53,6 @@ from study.services.analysis_service import (
     run_analysis,
 )
 from study.services.blinding import arm_code, arm_labels
-from study.services.exports import rows_for
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -314,12 +314,13 @@ def assemble(session: Session, study: Study, library: Library, *,
     figures: dict[str, str] = {}
     digest: str | None = None
     rows = 0
-    _, allocation_rows = rows_for(session, study, "allocations", library)
     allocations: dict[str, list[Any]] = {label: [] for label in labels.values()}
-    for row in allocation_rows:
-        label = labels.get(row["arm"])
+    for key, allocated_at in session.execute(
+            select(Arm.key, Allocation.allocated_at).join(Arm, Allocation.arm_id == Arm.id)
+            .where(Allocation.study_id == study.id).order_by(Allocation.allocated_at)):
+        label = labels.get(arm_code(study, key))
         if label is not None:
-            allocations[label].append(datetime.fromisoformat(row["allocated_at"]).date())
+            allocations[label].append(allocated_at.date())
     # The answers are read and scored once, for both populations and the reliability tables.
     submitted = load_answers(session, study)
     try:

@@ -135,18 +135,20 @@ def data_digest(session: Session, study: Study) -> str:
     digest = hashlib.sha256()
     for name, query in _scoped_queries(study.id):
         digest.update(f"\x1e{name}\n".encode())
-        for rows in _driver_chunks(session, query):
+        for rows in driver_chunks(session, query):
             digest.update(repr(rows).encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
-def _driver_chunks(session: Session, query: Select) -> Iterator[Sequence[Any]]:  # type: ignore[type-arg]
-    """The rows of ``query`` as the database driver returns them (tuples), in chunks.
+def driver_chunks(session: Session, query: Select,  # type: ignore[type-arg]
+                  size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    """The rows of ``query`` as the database driver returns them (tuples), ``size`` at a time.
 
-    The driver's own cursor, not SQLAlchemy's result: no Row objects, no type conversion (the
-    hash needs the stored values, not Python ones), and on PostgreSQL a server-side cursor so
-    that the rows are never all in memory. The query's only parameters are the study's id and
-    constants, rendered into the SQL.
+    The driver's own cursor, not SQLAlchemy's result: no Row objects and no type conversion
+    (stored values: the key hashes those; a few columns of ids and texts need none), and on
+    PostgreSQL a server-side cursor, so that the rows are never all in memory at once. The
+    query's parameters must be plain values that SQLAlchemy can render into the SQL (ids,
+    constants): they are, as ``literal_binds``.
     """
     connection = session.connection()
     sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
@@ -156,7 +158,7 @@ def _driver_chunks(session: Session, query: Select) -> Iterator[Sequence[Any]]: 
               else driver.cursor())
     try:
         cursor.execute(sql)
-        while rows := cursor.fetchmany(CHUNK):
+        while rows := cursor.fetchmany(size):
             yield rows
     finally:
         cursor.close()
