@@ -15,10 +15,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# Created 0600 before the key is written into it (umask), not narrowed afterwards.
 instance/secret_key:
 	mkdir -p instance
-	$(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > $@
-	chmod 600 $@
+	umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > $@.tmp
+	mv $@.tmp $@
 
 run: install instance/secret_key
 	SECRET_KEY=$$(cat instance/secret_key) ALLPORT_ENV=development $(BIN)/flask --app app init-db

@@ -24,4 +24,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.register_commands(app)
     web.register_error_handlers(app)
     web.register_request_hooks(app)
+    web.register_middleware(app)
     return app

@@ -64,7 +64,8 @@ def _total(reasons: Mapping[str, int]) -> int:
 
 
 def consort_diagram_svg(counts: Mapping[str, Any], arm_labels: Mapping[str, str],
-                        reason_labels: Mapping[str, str] | None = None) -> str:
+                        reason_labels: Mapping[str, str] | None = None, *,
+                        followup: bool = True) -> str:
     """The CONSORT flow diagram of ``counts`` as a standalone SVG document.
 
     Parameters
@@ -76,6 +77,9 @@ def consort_diagram_svg(counts: Mapping[str, Any], arm_labels: Mapping[str, str]
         Arm code -> the name printed in the boxes ("Arm A" while blinded), in display order.
     reason_labels
         Reason category -> readable text; a category without one is shown with spaces.
+    followup
+        Whether the study has a follow-up questionnaire: without one the follow-up boxes do
+        not count its completions (a "(n = 0)" there would read as nobody answering it).
     """
     labels = dict(reason_labels or {})
     arms = [code for code in arm_labels if code in counts["allocation"]]
@@ -102,8 +106,11 @@ def consort_diagram_svg(counts: Mapping[str, Any], arm_labels: Mapping[str, str]
 
     def follow_up(code: str) -> list[tuple[str, bool]]:
         row = counts["follow_up"][code]
-        return [(f"Post questionnaire completed {_n(row['post_done'])}", False),
-                (f"Follow-up questionnaire completed {_n(row['followup_done'])}", False),
+        completions = [(f"Post questionnaire completed {_n(row['post_done'])}", False)]
+        if followup:
+            completions.append(
+                (f"Follow-up questionnaire completed {_n(row['followup_done'])}", False))
+        return [*completions,
                 (f"Lost to follow-up {_n(_total(row['lost']))}", False),
                 *_reasons(row["lost"], labels),
                 (f"Discontinued the intervention {_n(_total(row['discontinued']))}", False),

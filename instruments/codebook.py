@@ -2,7 +2,8 @@
 
 One row per item (its variable name in the ``responses`` export) and one per scale (the ``scale``
 column of the ``scores`` export), for every instrument given, with the instrument version, so that
-a data file can be read without Allport.
+a data file can be read without Allport. Contact items are not research data and are never
+exported, so the codebook leaves them out.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def codebook_rows(instruments: Instrument | Iterable[Instrument]) -> list[dict[s
         instruments = [instruments]
     rows = []
     for instrument in instruments:
-        rows += [_item_row(instrument, item) for item in instrument.items]
+        rows += [_item_row(instrument, item) for item in instrument.research_items]
         rows += [_scale_row(instrument, scale) for scale in instrument.scales]
     return rows
 

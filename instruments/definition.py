@@ -21,6 +21,7 @@ A definition is a YAML mapping::
       - key: omshc_03             # the variable name in every export
         text: null                # explicit: null only for licensed wording
         kind: scale               # scale (default) | choice | integer | text
+        contact: true             # optional: contact data (email, phone), never exported
         response: agree5
         reverse: true
         subscale: social_distance
@@ -62,7 +63,7 @@ TOP_FIELDS = {
     "note", "page_size", "response_scales", "items", "scales",
 }  # fmt: skip
 REQUIRED_TOP = ("schema", "id", "version", "title", "completed_by", "items")
-ITEM_FIELDS = {"key", "text", "kind", "required"}
+ITEM_FIELDS = {"key", "text", "kind", "required", "contact"}
 SCALE_FIELDS = {"name", "label", "items", "rule", "min_answered", "direction", "range"}
 
 
@@ -219,13 +220,21 @@ def _parse_item(raw: Any, number: int, top: Spot, responses: Mapping[str, Any]) 
     required = raw.get("required", True)
     if not isinstance(required, bool):
         raise spot.fail(f"required must be true or false, not {required!r}")
-    return Item(
+    contact = raw.get("contact", False)
+    if not isinstance(contact, bool):
+        raise spot.fail(f"contact must be true or false, not {contact!r}")
+    item = Item(
         key=key,
         text=None if text is None else text.strip(),
         kind=kind_name,
         required=required,
+        contact=contact,
         **kind.build(raw, spot, responses),
     )
+    if item.contact and item.scored:
+        raise spot.fail("a contact item holds contact data and cannot be scored; make it a text,"
+                        " integer or choice item")
+    return item
 
 
 def _item_range(item: Item) -> tuple[int, int]:
@@ -356,6 +365,8 @@ def to_definition(instrument: Instrument, *, shared_responses: bool = False) -> 
         entry: dict[str, Any] = {"key": item.key, "text": item.text, "kind": item.kind}
         if not item.required:
             entry["required"] = False
+        if item.contact:
+            entry["contact"] = True
         entry.update(kind.dump(item))
         if shared_responses and "choices" in entry:
             choices = entry.pop("choices")

@@ -41,6 +41,8 @@ class Item:
     mean for it. ``min``/``max`` bound an integer item; for a scale item they are the lowest and
     highest *scored* values of its choices, which reverse keying uses: ``(min + max) - x``.
     ``scored`` is set only by kinds whose answers score (scales); only such items enter a scale.
+    ``contact`` marks contact data (an email, a phone number): the trainee answers it, but no
+    export, analysis or report ever shows it (DESIGN §8); such an item is never scored.
     """
 
     key: str
@@ -55,6 +57,7 @@ class Item:
     required: bool = True
     multiline: bool = False
     widget: Literal["radio", "dropdown"] = "radio"
+    contact: bool = False
 
     def choice(self, value: int | str) -> Choice:
         """The option stored as ``value``; ``LookupError`` when there is none."""
@@ -121,6 +124,11 @@ class Instrument:
             if scale.name == name:
                 return scale
         raise LookupError(f"instrument {self.id} {self.version} has no scale {name!r}")
+
+    @property
+    def research_items(self) -> tuple[Item, ...]:
+        """The items whose answers are research data: every item but contact data (DESIGN §8)."""
+        return tuple(item for item in self.items if not item.contact)
 
     @property
     def has_wording(self) -> bool:

@@ -9,6 +9,12 @@ fields become ``integer`` items when validated as integers and ``text`` items ot
 field type out with a warning (``calc``, ``descriptive``, ``checkbox``, ``yesno``, ``slider``,
 ``file``, ...).
 
+A field that identifies a person (``Identifier? = y``, or a text field validated as an email or
+a phone number) is refused, naming it, unless the import names it as a contact field
+(``contact_fields``, the CLI's ``--contact-field NAME``): it then becomes a contact item
+(``contact: true``), whose answers the trainee gives but no research export, analysis or report
+ever carries (DESIGN §8). Export marks contact items ``Identifier? = y``.
+
 What REDCap cannot express (reverse keying, subscales, option scoring, missing licensed wording,
 and the instrument's scales and metadata) is written in the Field Annotation as ``allport:{json}``
 lines, which REDCap keeps, so an exported dictionary imports back to the same definition. The
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -62,6 +68,9 @@ NAMES = dict(zip(SHORT, COLUMNS, strict=True))
 ITEM_TAG = "allport:"
 INSTRUMENT_TAG = "allport-instrument:"
 NO_WORDING = "[licensed wording not supplied]"
+YES = ("y", "yes", "1")
+# REDCap's validation types for contact details: email, phone and its national variants.
+IDENTIFYING_VALIDATION = ("email", "phone")
 
 
 @dataclass(frozen=True)
@@ -98,8 +107,11 @@ def export_rows(instrument: Instrument) -> list[dict[str, str]]:
         row["Text Validation Min"] = spec.min
         row["Text Validation Max"] = spec.max
         row["Required Field?"] = "y" if item.required else ""
+        row["Identifier?"] = "y" if item.contact else ""
         notes = []
         meta = dict(spec.annotation)
+        if item.contact:
+            meta["contact"] = True
         if item.text is None:
             meta["text"] = None
         if meta:
@@ -114,7 +126,8 @@ def export_rows(instrument: Instrument) -> list[dict[str, str]]:
 
 def write_redcap(instrument: Instrument, target: str | Path | IO[str]) -> None:
     """Write ``instrument`` as a REDCap data dictionary CSV (a path or an open text file)."""
-    write_table(target, COLUMNS, export_rows(instrument))
+    write_table(target, COLUMNS, export_rows(instrument),
+                numeric=("Text Validation Min", "Text Validation Max"))
 
 
 def redcap_csv(instrument: Instrument) -> str:
@@ -185,6 +198,7 @@ def import_rows(
     instrument_id: str | None = None,
     version: str | None = None,
     title: str | None = None,
+    contact_fields: Collection[str] = (),
 ) -> RedcapImport:
     """Build an instrument from data dictionary rows (see :func:`import_redcap`)."""
     rows = list(rows)
@@ -197,6 +211,11 @@ def import_rows(
         form = forms[0]
     elif form not in forms:
         raise DefinitionError(file, f"has no form {form!r} (forms: {', '.join(forms)})")
+    fields = {row["Variable / Field Name"] for row in rows if row["Form Name"] == form}
+    for name in contact_fields:
+        if name not in fields:
+            raise DefinitionError(file, f"--contact-field {name}: form {form!r} has no field "
+                                        f"{name!r}")
     kept = list(dict.fromkeys(name for kind in KINDS.values() for name in kind.redcap_types))
     warnings: list[str] = []
     items: list[dict[str, Any]] = []
@@ -216,18 +235,23 @@ def import_rows(
                 instructions = row["Section Header"]
             else:
                 warnings.append(f"{key}: section header left out")
-        if row["Identifier?"].lower() in ("y", "yes", "1"):
-            warnings.append(
-                f"{key}: an identifier in REDCap, but Allport's exports must stay de-identified"
-            )
+        contact = (key in contact_fields or annotation.get("contact") is True)
+        why = _identifying(row)
+        if why and not contact:
+            raise DefinitionError(
+                file, f"{why}, so its answers would reach de-identified research exports; leave"
+                      f" it out of the form, or import it as contact data that is never exported"
+                      f" with --contact-field {key}", key)
         if row["Branching Logic (Show field only if...)"]:
             warnings.append(f"{key}: branching logic left out")
         entry: dict[str, Any] = {"key": key}
         label = row["Field Label"]
         entry["text"] = None if "text" in annotation and annotation["text"] is None else label
         entry |= _import_field(row, annotation, Spot(file, key), warnings)
-        if row["Required Field?"].lower() not in ("y", "yes", "1"):
+        if row["Required Field?"].lower() not in YES:
             entry["required"] = False
+        if contact:
+            entry["contact"] = True
         items.append(entry)
     if not items:
         raise DefinitionError(file, f"form {form!r} has no {_or(kept)} field")
@@ -253,6 +277,16 @@ def import_rows(
                     file, f"scale {scale.get('name')!r} needs {lost[0]!r}, which was left out"
                 )
     return RedcapImport(parse_definition(definition, file), warnings)
+
+
+def _identifying(row: Mapping[str, str]) -> str | None:
+    """Why a field identifies a person (REDCap's identifier flag, email or phone), or None."""
+    if row["Identifier?"].lower() in YES:
+        return "marked as an identifier in REDCap (Identifier? = y)"
+    validation = row["Text Validation Type OR Show Slider Number"].lower()
+    if validation.startswith(IDENTIFYING_VALIDATION):
+        return f"validated as {validation} in REDCap: it holds contact details"
+    return None
 
 
 def _or(words: list[str]) -> str:
@@ -290,6 +324,7 @@ def import_redcap(
     instrument_id: str | None = None,
     version: str | None = None,
     title: str | None = None,
+    contact_fields: Collection[str] = (),
 ) -> RedcapImport:
     """Import one form of a REDCap data dictionary CSV as an instrument.
 
@@ -302,6 +337,9 @@ def import_redcap(
     instrument_id, version, title
         Override what the dictionary says (by default the id is the form name with ``-`` for ``_``,
         the version ``"1.0"``, unless the file carries Allport's own annotation).
+    contact_fields
+        Fields that identify a person and are kept as contact items (module docstring); any
+        other identifying field is refused.
 
     Raises
     ------
@@ -316,6 +354,7 @@ def import_redcap(
         instrument_id=instrument_id,
         version=version,
         title=title,
+        contact_fields=contact_fields,
     )
 
 

@@ -9,7 +9,6 @@ merges it in.
 
 from __future__ import annotations
 
-import csv
 import os
 import tempfile
 from collections.abc import Mapping
@@ -17,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
-from instruments.csvfiles import read_table
+from instruments.csvfiles import read_table, write_table
 from instruments.errors import DefinitionError
 from instruments.model import Instrument
 
@@ -128,11 +127,8 @@ def write_wording(instrument: Instrument, wording: Mapping[str, str], folder: st
     )
     try:
         with handle:
-            writer = csv.writer(handle)
-            writer.writerow(["key", "text"])
-            for key in order:
-                if key in wording:
-                    writer.writerow([key, wording[key]])
+            write_table(handle, ["key", "text"],
+                        [{"key": key, "text": wording[key]} for key in order if key in wording])
         os.replace(handle.name, target)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)

@@ -105,6 +105,10 @@ def check_command(file: Path) -> None:
 @click.option("--id", "instrument_id", help="Instrument id (default: the form name).")
 @click.option("--version", help='Version (default: "1.0").')
 @click.option("--title", help="Title (default: from the form name).")
+@click.option("--contact-field", "contact_fields", multiple=True, metavar="NAME",
+              help="Keep this identifying field (an identifier, email or phone in REDCap) as "
+                   "contact data that no research export carries; repeatable. Other identifying "
+                   "fields are refused.")
 def import_redcap_command(
     csv_file: Path,
     out: Path | None,
@@ -112,11 +116,13 @@ def import_redcap_command(
     instrument_id: str | None,
     version: str | None,
     title: str | None,
+    contact_fields: tuple[str, ...],
 ) -> None:
     """Turn a REDCap data dictionary CSV into an instrument definition (YAML)."""
     with explained(DefinitionError):
         result = import_redcap(
-            csv_file, form=form, instrument_id=instrument_id, version=version, title=title
+            csv_file, form=form, instrument_id=instrument_id, version=version, title=title,
+            contact_fields=contact_fields,
         )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from study.cli import database_command, explained, fail
 from study.extensions import db
 from study.models import Allocation, AllocationState, Arm, AuditEvent, Participant, Study
-from study.services.sequence import parse_block_sizes, sequence_key, slots
+from study.services.sequence import parse_block_sizes, sequence_key, slots, stratum_id
 from study.services.studies import get_study
 
 
@@ -49,7 +49,12 @@ def _seed_mismatches(session: Session, study: Study, seed: str) -> list[str]:
 
 
 def verify_sequence(session: Session, study: Study) -> SequenceCheck:
-    """Regenerate every stratum's sequence from the seed and compare each allocation with it."""
+    """Regenerate every stratum's sequence from the seed and compare each allocation with it.
+
+    Allocations name their stratum by its opaque id only. Scheme 2 derives the sequence from that
+    id; scheme 1 from the stratum's label, read from the stratum's state row, whose label must
+    hash to the id (so a label changed by hand is caught).
+    """
     seed = study.allocation_seed
     if seed is None:
         return SequenceCheck(0, 0, study.sequence_scheme,
@@ -62,13 +67,24 @@ def verify_sequence(session: Session, study: Study) -> SequenceCheck:
         .join(Participant, Allocation.participant_id == Participant.id)
         .join(Arm, Allocation.arm_id == Arm.id)
         .where(Allocation.study_id == study.id)
-        .order_by(Allocation.stratum, Allocation.position)).all()
+        .order_by(Allocation.stratum_id, Allocation.position)).all()
     by_stratum: dict[str, list[tuple[Allocation, str, str]]] = defaultdict(list)
     for allocation, code, arm in rows:
-        by_stratum[allocation.stratum].append((allocation, code, arm))
-    for label, allocations in by_stratum.items():
-        key = sequence_key(study.sequence_scheme, seed, label)
-        expected_id = None if study.sequence_scheme == 1 else key
+        by_stratum[allocation.stratum_id].append((allocation, code, arm))
+    states = {state.stratum_id: state for state in session.scalars(
+        select(AllocationState).where(AllocationState.study_id == study.id))}
+    for opaque_id, allocations in by_stratum.items():
+        state = states.get(opaque_id)
+        label = state.stratum if state is not None else None
+        if label is None or stratum_id(seed, label) != opaque_id:
+            mismatches.append(f"stratum {opaque_id}: no stratum state whose label has this id")
+            label = None
+        if study.sequence_scheme != 1:
+            key = opaque_id
+        elif label is not None:
+            key = sequence_key(1, seed, label)
+        else:
+            continue  # a scheme-1 sequence is keyed by the label, which is not to be had
         last = max(allocation.position for allocation, _, _ in allocations)
         sequence = [slot for slot, _ in zip(
             slots(seed, key, ratios, block_sizes, scheme=study.sequence_scheme),
@@ -76,20 +92,16 @@ def verify_sequence(session: Session, study: Study) -> SequenceCheck:
         for allocation, code, arm in allocations:
             slot = sequence[allocation.position]
             where = f"{code} (position {allocation.position})"
-            if allocation.stratum_id != expected_id:
-                mismatches.append(f"{where}: stratum id expected {expected_id}, "
-                                  f"recorded {allocation.stratum_id}")
             if arm != slot.arm:
                 mismatches.append(f"{where}: arm expected {slot.arm}, recorded {arm}")
             if allocation.block_size != slot.block_size:
                 mismatches.append(f"{where}: block size expected {slot.block_size}, "
                                   f"recorded {allocation.block_size}")
         positions = sorted(allocation.position for allocation, _, _ in allocations)
-        used = session.scalars(select(AllocationState.next_position).where(
-            AllocationState.study_id == study.id, AllocationState.stratum == label)).first()
+        used = state.next_position if state is not None else None
         if positions != list(range(len(positions))) or used != len(positions):
-            mismatches.append(f"stratum {key}: {len(positions)} allocation(s) but {used} slot(s) "
-                              "used, or positions with gaps: an allocation was removed")
+            mismatches.append(f"stratum {opaque_id}: {len(positions)} allocation(s) but {used} "
+                              "slot(s) used, or positions with gaps: an allocation was removed")
     return SequenceCheck(len(rows), len(by_stratum), study.sequence_scheme, mismatches)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -46,6 +47,14 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_HEADERS_ENABLED": True,
     "LOGIN_RATE_LIMIT": "10 per minute;50 per hour",
+    # Per API token, and per researcher on the analysis page: each call may run the analysis.
+    "API_RATE_LIMIT": "60 per minute;1000 per hour",
+    "ANALYSIS_RATE_LIMIT": "20 per minute;200 per hour",
+    # ALLPORT_TRUSTED_PROXIES: how many proxies in front of the app set X-Forwarded-For and
+    # X-Forwarded-Proto (0: none, the headers are ignored). See web.register_middleware.
+    "TRUSTED_PROXIES": 0,
+    # Strict-Transport-Security in production (served over https): a year.
+    "HSTS_MAX_AGE": 365 * 24 * 3600,
 }
 
 
@@ -57,17 +66,25 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     env = os.environ
     if env.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = env["SECRET_KEY"]
-    if env.get("REDIS_URL"):
-        app.config["RATELIMIT_STORAGE_URI"] = env["REDIS_URL"]
+    app.config["RATELIMIT_STORAGE_URI"] = rate_limit_storage(env)
     database_url = env.get("DATABASE_URL") or default_sqlite_url(app.instance_path)
     app.config["DATABASE_URL"] = database_url
     if test_config:
         app.config.update(test_config)
 
-    if app.config["ENV"] == "development" or app.testing:
+    # Production is served over https (a TLS proxy in front); development and tests over http.
+    app.config["SERVED_OVER_HTTPS"] = app.config["ENV"] != "development" and not app.testing
+    if not app.config["SERVED_OVER_HTTPS"]:
         # Plain http on localhost: a Secure cookie would never come back.
         app.config["SESSION_COOKIE_SECURE"] = False
         app.config["REMEMBER_COOKIE_SECURE"] = False
+    elif app.config["SESSION_COOKIE_NAME"] == "session" and not app.config.get(
+            "SESSION_COOKIE_DOMAIN"):
+        # The __Host- prefix makes browsers refuse the cookie unless it is Secure, for this
+        # host only (no Domain) and for every path: no subdomain or http page can plant one.
+        app.config["SESSION_COOKIE_NAME"] = "__Host-session"
+        app.config["SESSION_COOKIE_PATH"] = "/"
+    app.config["TRUSTED_PROXIES"] = _trusted_proxies(app.config["TRUSTED_PROXIES"])
 
     if not app.config.get("SECRET_KEY"):
         # A `flask` command other than a server (init-db, analyze, export, …) signs nothing
@@ -83,6 +100,33 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     url = normalise_database_url(app.config["DATABASE_URL"])
     app.config["DATABASE_URL"] = url
     app.config["SQLALCHEMY_ENGINES"] = {"default": engine_options(url)}
+
+
+def rate_limit_storage(environ: Mapping[str, str]) -> str:
+    """Where rate limits are counted, from the environment alone (gunicorn's master asks too)."""
+    return (environ.get("REDIS_URL") or environ.get("ALLPORT_RATELIMIT_STORAGE_URI")
+            or str(DEFAULTS["RATELIMIT_STORAGE_URI"]))
+
+
+def per_process_rate_limits_warning(workers: int, environ: Mapping[str, str]) -> str | None:
+    """The warning to log when several workers each count rate limits in their own memory."""
+    if workers <= 1 or not rate_limit_storage(environ).startswith("memory://"):
+        return None
+    return (f"{workers} workers count rate limits each in their own memory, so every limit "
+            f"(sign-in attempts, the API) is in effect {workers} times the configured one: "
+            "set REDIS_URL to a Redis all workers and servers share.")
+
+
+def _trusted_proxies(value: Any) -> int:
+    try:
+        hops = int(value)
+    except (TypeError, ValueError):
+        hops = -1
+    if hops < 0 or str(value).strip() != str(hops):
+        raise ConfigurationError(
+            f"ALLPORT_TRUSTED_PROXIES must be the number of proxies in front of Allport "
+            f"(0 or more), not {value!r}.")
+    return hops
 
 
 def _running_a_cli_command() -> bool:

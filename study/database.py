@@ -12,6 +12,10 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# During a failover the old address may swallow connection attempts without an answer; without a
+# limit a request would wait for the kernel's TCP timeout (about two minutes), past gunicorn's
+# worker timeout. A ``connect_timeout`` in DATABASE_URL wins.
+POSTGRES_CONNECT_TIMEOUT_S = 10
 
 # How SQLite transactions begin in this context: IMMEDIATE (take the write lock first) unless a
 # read-only request asked for DEFERRED. See ``read_only_requests`` in study/web.py.
@@ -45,8 +49,13 @@ def default_sqlite_url(instance_path: str) -> str:
 def engine_options(url: str) -> dict[str, Any]:
     """Pool settings for PostgreSQL; busy timeout and cross-thread use for SQLite."""
     options: dict[str, Any] = {"url": url}
-    if make_url(url).get_backend_name() == "postgresql":
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        # pool_pre_ping: a connection that died while idle in the pool (a restart, a failover)
+        # is replaced at checkout instead of failing the request (study.outage).
         options.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+        if "connect_timeout" not in parsed.query:
+            options["connect_args"] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
     else:
         options.update(connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                                      "check_same_thread": False})
@@ -68,6 +77,14 @@ def _configure_sqlite(engine: Engine) -> None:
     # except in read-only requests (GET): those begin DEFERRED and never queue behind writers,
     # and query_only makes any write attempted there fail loudly instead of racing.
     lock_path = _writer_lock_path(engine)
+    database_path = _database_file(engine)
+
+    @event.listens_for(engine, "do_connect")
+    def _create_privately(*_args: Any) -> None:
+        # The file holds password hashes and the allocation seeds: readable by its owner only.
+        # SQLite gives the -wal and -shm files the mode of the database file.
+        if database_path is not None:
+            create_private_file(database_path)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -77,6 +94,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Deleted rows (a withdrawn trainee's answers) are overwritten, not left in free pages.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
         if lock_path is not None:
             record.info["writer_lock"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -116,11 +135,24 @@ def _configure_sqlite(engine: Engine) -> None:
 # SQLite's busy handler then covers in a millisecond or two).
 
 
-def _writer_lock_path(engine: Engine) -> str | None:
+def _database_file(engine: Engine) -> str | None:
     database = engine.url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return f"{database}-writers.lock"
+    return database
+
+
+def _writer_lock_path(engine: Engine) -> str | None:
+    database = _database_file(engine)
+    return None if database is None else f"{database}-writers.lock"
+
+
+def create_private_file(path: str | Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (never widening an existing file)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _queue_for_writing(info: dict[str, Any]) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from study import audit
+from study.access_log import redact_tokens
 from study.extensions import csrf, db, limiter, login_manager
 from study.services import sap
 
@@ -57,8 +60,30 @@ def format_datetime(value: datetime | None) -> str:
     return f"{value:%A} {value.day} {value:%B %Y, %H:%M} UTC"
 
 
+def register_middleware(app: Flask) -> None:
+    """Trust ``TRUSTED_PROXIES`` proxies' X-Forwarded-For and -Proto, and no more (DESIGN §9).
+
+    Behind a TLS proxy the client's address (for rate limits) and the scheme (for the links
+    built with ``_external``) are in those headers; with no proxy configured they are the
+    client's to forge, so they are ignored.
+    """
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops)
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """``<int:…>`` in URLs: ids beyond a 64-bit integer are 404, not an overflow in the driver."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def register_blueprints(app: Flask) -> None:
     """Every blueprint; the API is exempt from CSRF (bearer tokens only)."""
+    app.url_map.converters["int"] = DatabaseIdConverter
     from study.admin.views import bp as admin_bp
     from study.api.views import bp as api_bp
     from study.auth.views import bp as auth_bp
@@ -88,6 +113,10 @@ def _wants_json() -> bool:
 
 def register_error_handlers(app: Flask) -> None:
     """Error pages (JSON under ``/api``) that roll back first and never show a traceback."""
+    from study import outage
+
+    outage.register(app)  # database away: one safe retry, then 503 with Retry-After
+
     def rollback() -> None:
         try:
             db.session.rollback()
@@ -113,7 +142,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def server_error(error: Exception) -> Any:
         rollback()
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        app.logger.exception("unhandled error on %s %s", request.method,
+                             redact_tokens(request.path))
         if _wants_json():
             return jsonify(error="server_error", message="Something went wrong on our side."), 500
         return render_template("errors/500.html"), 500
@@ -149,6 +179,11 @@ def register_request_hooks(app: Flask) -> None:
             "default-src 'self'; img-src 'self' data:; style-src 'self'; "
             "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         )
-        if getattr(g, "private_page", False):
-            headers["Cache-Control"] = "no-store"
+        if app.config["SERVED_OVER_HTTPS"]:
+            headers.setdefault("Strict-Transport-Security",
+                               f"max-age={app.config['HSTS_MAX_AGE']}")
+        if request.endpoint != "static":
+            # Staff pages show invitation links, trainee pages answers, the API exports: no
+            # page but the static files may be kept by a browser or a shared cache.
+            headers.setdefault("Cache-Control", "no-store")
         return response

@@ -102,6 +102,8 @@ def create_test_app(database_url: str, instance_path: Path, **overrides: Any) ->
         "INSTANCE_PATH": str(instance_path),
         "SECRET_KEY": "test-secret",
         "LOGIN_RATE_LIMIT": "1000 per minute",
+        "API_RATE_LIMIT": "1000 per minute",
+        "ANALYSIS_RATE_LIMIT": "1000 per minute",
         "SERVER_NAME": None,
         **overrides,
     }

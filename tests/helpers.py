@@ -3,11 +3,20 @@ helpers for driving pages through the test client."""
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Connection, text
@@ -168,3 +177,47 @@ class TraineeDriver:
                 return self.page
             self.answer_page(choose)
         raise AssertionError("questionnaire never ended")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(database_url: str, folder: Path, workers: int = 4) -> Iterator[str]:
+    """A real gunicorn on ``database_url``, as a subprocess; yields its root URL.
+
+    Its log is ``folder/gunicorn.log``; a traceback or an ``[ERROR]`` line in it fails the test.
+    """
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "gunicorn-test",
+           "ALLPORT_ENV": "development", "ALLPORT_INSTANCE_PATH": str(folder / "instance")}
+    env.pop("REDIS_URL", None)  # rate limits per process, as the per-worker warning test expects
+    log_path = folder / "gunicorn.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "app:create_app()", "--workers",
+             str(workers), "--bind", f"127.0.0.1:{port}", "--timeout", "120"],
+            cwd=Path(__file__).resolve().parents[1], env=env, stdout=log,
+            stderr=subprocess.STDOUT)
+        root = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(root + "/healthz", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    process.kill()
+                    pytest.fail("gunicorn did not start: " + log_path.read_text())
+                time.sleep(0.2)
+        try:
+            yield root
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    errors = [line for line in log_path.read_text().splitlines()
+              if "Traceback" in line or "[ERROR]" in line]
+    assert not errors, errors

@@ -3,19 +3,21 @@
 Every request carries ``Authorization: Bearer <token>`` (``flask --app app create-token``); the
 session cookie is never looked at, so cross-site request forgery has nothing to ride on and the
 blueprint is exempt from CSRF. Errors are JSON ``{"error": ..., "message": ...}``: 401 without a
-valid token, 403 without a researcher role in the study, 404 for what does not exist, 422 for a
-bad parameter or data that cannot be analysed.
+valid token, 404 for what does not exist and for a study the caller has no role in, 403 for a
+study in which the caller holds another role than researcher, 422 for a bad parameter or data
+that cannot be analysed, 429 past the per-token rate limit.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, NoReturn
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
-from sqlalchemy import select
 
-from study.auth.access import has_role, studies_for
-from study.extensions import db
+from study import audit
+from study.auth.access import has_role, studies_for, visible_study
+from study.extensions import db, limiter
 from study.extensions import instrument_library as _library
 from study.models import Role, Study, User
 from study.services import api_tokens, consort, progress, statistical_exports
@@ -57,9 +59,30 @@ def api_error(error: ApiError) -> Any:
     return response
 
 
+def _rate_limit_key() -> str:
+    """Requests are counted per API token (by its hash), not per address (DESIGN §9)."""
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and raw.strip():
+        return "api-token:" + api_tokens.token_hash(raw.strip())
+    return "api-address:" + (request.remote_addr or "")
+
+
+# One count per token for the whole API, whichever endpoints it calls.
+limiter.shared_limit(lambda: current_app.config["API_RATE_LIMIT"], scope="api",
+                     key_func=_rate_limit_key)(bp)
+
+
+@bp.errorhandler(429)
+def too_many_requests(error: Any) -> Any:
+    response = jsonify(error="rate_limited",
+                       message=f"Too many requests with this token (at most {error.description}); "
+                               "wait a little and try again.")
+    response.status_code = 429
+    return response
+
+
 @bp.before_request
 def authenticate() -> None:
-    g.private_page = True  # Cache-Control: no-store
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         fail(401, "unauthorized",
@@ -76,8 +99,8 @@ def _user() -> User:
 
 
 def _study(slug: str) -> Study:
-    study = db.session.scalars(select(Study).where(Study.slug == slug)).first()
-    if study is None:
+    study = visible_study(_user(), slug)
+    if study is None:  # or the caller has no part in it: the same answer (DESIGN §8)
         fail(404, "not_found", f"There is no study {slug!r}.")
     if not has_role(_user(), study, Role.RESEARCHER):
         fail(403, "forbidden", f"Your account has no researcher role in study {slug!r}.")
@@ -169,7 +192,9 @@ def report(slug: str) -> Any:
              f"{paper!r}.", parameter="paper")
     pdf = report_pdf(db.session, study, _library(), paper=paper,
                      instance_path=current_app.instance_path)
-    db.session.commit()  # the token's last use, as _json does
+    audit.record(db.session, "export", actor=f"user:{_user().id}", study=study, table="report",
+                 format="pdf", paper=paper, sha256=hashlib.sha256(pdf).hexdigest())
+    db.session.commit()  # the download in the audit trail and the token's last use
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{study.slug}-report.pdf"',
     })

@@ -35,14 +35,30 @@ def has_role_anywhere(user: User, role: Role) -> bool:
     return user.is_admin or any(m.role is role for m in user.memberships)
 
 
+def visible_study(user: User, slug: str) -> Study | None:
+    """The study ``slug`` if ``user`` holds some role in it (admins: any study), else None.
+
+    A study the user has no part in is answered exactly as one that does not exist, so that
+    slugs cannot be probed for which studies there are.
+    """
+    study = db.session.scalars(select(Study).where(Study.slug == slug)).first()
+    if study is None or not (user.is_admin or user.roles_in(study)):
+        return None
+    return study
+
+
 def study_role_required(role: Role) -> Callable[[Any], Any]:
-    """Resolve ``slug`` to a study the signed-in user holds ``role`` in, else 404/403."""
+    """Resolve ``slug`` to a study the signed-in user holds ``role`` in.
+
+    404 when the study does not exist or the user has no role in it (the same answer), 403
+    when the user holds another role in it (a coordinator on a researcher page).
+    """
 
     def decorator(view: Any) -> Any:
         @wraps(view)
         @login_required
         def wrapper(slug: str, **kwargs: Any) -> Any:
-            study = db.session.scalars(select(Study).where(Study.slug == slug)).first()
+            study = visible_study(current_user, slug)
             if study is None:
                 abort(404)
             if not has_role(current_user, study, role):

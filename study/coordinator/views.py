@@ -34,6 +34,7 @@ from study.models import (
     Role,
     Study,
     StudyStatus,
+    WithdrawalReason,
 )
 from study.plan_page import render_plan_page
 from study.services import consort, contact, invitations, journey, progress
@@ -59,8 +60,10 @@ def overview(study: Study) -> Any:
     flow = consort.consort_counts(db.session, study)
     if study.status is not StudyStatus.CLOSED:  # totals only while recruiting (DESIGN §4)
         flow = consort.pooled(flow)
-    page = max(request.args.get("page", 1, type=int), 1)
     per_page = 50
+    # Clamped to the pages there are: a huge ?page= would overflow the database's OFFSET.
+    last_page = max(1, -(-counts.total // per_page))
+    page = min(max(request.args.get("page", 1, type=int), 1), last_page)
     participants = list(db.session.scalars(
         select(Participant).where(Participant.study_id == study.id)
         .order_by(Participant.status_changed_at.desc()).offset((page - 1) * per_page)
@@ -223,6 +226,7 @@ def _participant_page(study: Study, participant: Participant, *, status: int = 2
     return render_template(
         "coordinator/participant.html", study=study, participant=participant, events=events,
         allocation=allocation, booking=contact.booking_of(db.session, participant),
+        withdrawal_reason=db.session.get(WithdrawalReason, participant.id),
         step=journey.next_step(db.session, participant),
         link_form=ActionForm(prefix="link"), lost_form=lost_form or LostForm(prefix="lost"),
         withdraw_form=withdraw_form or StaffWithdrawForm(prefix="withdraw"),

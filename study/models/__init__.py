@@ -14,6 +14,7 @@ from study.models.participant import (
     Participant,
     ParticipantContact,
     ParticipantStatus,
+    WithdrawalReason,
 )
 from study.models.questionnaire import Answer, Response, ResponseStatus
 from study.models.staff import Membership, Role, User
@@ -35,5 +36,5 @@ __all__ = [
     "ConsentDocument", "ContactSession", "Facilitator", "Invitation", "Membership",
     "ModulePage", "ModuleProgress", "Participant", "ParticipantContact", "ParticipantStatus",
     "Response", "ResponseStatus", "Role", "SessionStatus", "Study", "StudyInstrument",
-    "StudyStatus", "Timepoint", "User", "utcnow",
+    "StudyStatus", "Timepoint", "User", "WithdrawalReason", "utcnow",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from study.errors import InvalidTransition
@@ -113,6 +113,23 @@ class ParticipantContact(Base):
         ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True
     )
     email: Mapped[str | None] = mapped_column(String(320))
+
+
+class WithdrawalReason(Base):
+    """What a trainee (or the coordinator for them) wrote when withdrawing (DESIGN §8).
+
+    Free text can hold anything (a name, an email, a health statement), so it lives here, where
+    it can be deleted, and never in the append-only audit trail, which records the withdrawal as
+    a category. A withdrawal that deletes the trainee's data keeps no reason at all.
+    """
+
+    __tablename__ = "withdrawal_reasons"
+
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Invitation(Base):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -192,6 +194,19 @@ class ConsentDocument(Base):
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def is_web_link(url: str) -> bool:
+    """True for an absolute ``http``/``https`` URL with a host, and nothing else.
+
+    A module page's video link is shown to trainees as a link, so ``javascript:``, ``data:`` and
+    the like must never pass; neither may spaces or control characters, which browsers strip
+    before reading the scheme (``java<TAB>script:``).
+    """
+    if re.search(r"[\x00-\x20\x7f]", url):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
 class ModulePage(Base):
     """One page of the education module that the education arm works through."""
 
@@ -206,3 +221,12 @@ class ModulePage(Base):
     video_url: Mapped[str | None] = mapped_column(String(500))
 
     study: Mapped[Study] = relationship(back_populates="module_pages")
+
+    @property
+    def safe_video_url(self) -> str | None:
+        """The video link if it is a web link, else None: pages render this, never ``video_url``.
+
+        :func:`~study.services.studies.set_module_pages` refuses any other link; this is the
+        second line, for rows written some other way.
+        """
+        return self.video_url if self.video_url and is_web_link(self.video_url) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -21,7 +22,7 @@ from flask_login import current_user, login_required
 from study import audit
 from study.auth.access import studies_for, study_role_required
 from study.errors import DomainError
-from study.extensions import db
+from study.extensions import db, limiter
 from study.extensions import instrument_library as _library
 from study.models import Role, Study
 from study.plan_page import render_plan_page
@@ -87,6 +88,11 @@ def report(study: Study) -> Any:
         abort(404)
     pdf = report_pdf(db.session, study, _library(), paper=paper,
                      instance_path=current_app.instance_path)
+    # Who took which report away, as for the bundle and the exports (DESIGN §8).
+    audit.record(db.session, "export", actor=audit.actor_for(user=current_user), study=study,
+                 table="report", format="pdf", paper=paper,
+                 sha256=hashlib.sha256(pdf).hexdigest())
+    db.session.commit()
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{study.slug}-report.pdf"',
         "Cache-Control": "no-store",
@@ -119,8 +125,13 @@ def plan(study: Study) -> Any:
     return render_plan_page(study, nav="researcher/_study_nav.html")
 
 
+def _per_user() -> str:
+    return f"user:{current_user.id}"
+
+
 @bp.get("/<slug>/analysis")
 @study_role_required(Role.RESEARCHER)
+@limiter.limit(lambda: current_app.config["ANALYSIS_RATE_LIMIT"], key_func=_per_user)
 def analysis(study: Study) -> Any:
     outcomes = study_outcomes(study, _library())
     choices = [(o.name, f"{o.label} ({o.name})") for o in outcomes]

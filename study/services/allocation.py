@@ -6,9 +6,12 @@ are ``SELECT … FOR UPDATE``; on SQLite every transaction already holds the dat
 the stratum lock is held, and unique constraints on (participant) and (stratum, position) stand
 behind it all.
 
-The stratum's lock row is keyed by its label; under sequence scheme 2 the sequence itself is keyed
-by the stratum's opaque id, which the state row and every allocation also record so that
-``verify-sequence`` can regenerate it from the seed alone.
+The stratum's lock row is keyed by its label, computed from the trainee's cohort and baseline
+answers. Allocations and their audit events record only the stratum's opaque id (HMAC of the
+label with the study's key), under every sequence scheme: they are part of the minimal trial
+record that outlives a withdrawal deleting the trainee's data (DESIGN §8). Scheme 2 keys the
+sequence itself by that id; scheme 1 by the label, which ``verify-sequence`` then reads from the
+state row.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from study.models import (
     Study,
     Timepoint,
 )
-from study.services.sequence import parse_block_sizes, sequence_key, slot_at
+from study.services.sequence import parse_block_sizes, sequence_key, slot_at, stratum_id
 
 
 def lock_participant(session: Session, participant_id: int) -> Participant:
@@ -67,12 +70,13 @@ def stratum_of(session: Session, participant: Participant) -> str:
     return "|".join(parts)
 
 
-def _lock_state(session: Session, study: Study, stratum: str) -> AllocationState:
+def _lock_state(session: Session, study: Study, stratum: str, opaque_id: str
+                ) -> AllocationState:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(
         insert(AllocationState)
-        .values(study_id=study.id, stratum=stratum, next_position=0)
+        .values(study_id=study.id, stratum=stratum, stratum_id=opaque_id, next_position=0)
         .on_conflict_do_nothing(index_elements=["study_id", "stratum"])
     )
     return session.execute(
@@ -98,23 +102,23 @@ def allocate(session: Session, participant: Participant, *, actor: str) -> Alloc
     The caller must hold the participant's row lock (``lock_participant``).
     """
     study = participant.study
+    seed = study.allocation_seed
+    if seed is None:  # no sequence, so no allocation can exist yet either
+        raise NotAllowed("This study has not opened recruitment.")
     stratum = stratum_of(session, participant)
-    state = _lock_state(session, study, stratum)
+    opaque_id = stratum_id(seed, stratum)
+    state = _lock_state(session, study, stratum, opaque_id)
 
     allocation = existing_allocation(session, participant)
     if allocation is not None:
         return allocation
     if participant.status is not ParticipantStatus.BASELINE_DONE:
         raise NotAllowed("Allocation happens only after every baseline questionnaire is complete.")
-    if study.allocation_seed is None:
-        raise NotAllowed("This study has not opened recruitment.")
 
     ratios = {arm.key: arm.ratio for arm in study.arms}
     block_sizes = parse_block_sizes(study.block_sizes)
-    key = sequence_key(study.sequence_scheme, study.allocation_seed, stratum)
-    stratum_id = None if study.sequence_scheme == 1 else key
-    state.stratum_id = stratum_id
-    slot = slot_at(study.allocation_seed, key, ratios, block_sizes, state.next_position,
+    key = sequence_key(study.sequence_scheme, seed, stratum)
+    slot = slot_at(seed, key, ratios, block_sizes, state.next_position,
                    scheme=study.sequence_scheme)
     arm = study.arm_by_key(slot.arm)
     assert arm is not None
@@ -122,8 +126,7 @@ def allocate(session: Session, participant: Participant, *, actor: str) -> Alloc
         study_id=study.id,
         participant_id=participant.id,
         arm_id=arm.id,
-        stratum=stratum,
-        stratum_id=stratum_id,
+        stratum_id=opaque_id,
         position=slot.position,
         block_size=slot.block_size,
     )
@@ -133,7 +136,7 @@ def allocate(session: Session, participant: Participant, *, actor: str) -> Alloc
     session.flush()
     audit.record(
         session, "allocation", actor=actor, participant=participant,
-        arm=arm.key, stratum=stratum, stratum_id=stratum_id, position=slot.position,
+        arm=arm.key, stratum_id=opaque_id, position=slot.position,
         block_size=slot.block_size,
     )
     return allocation

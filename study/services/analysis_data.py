@@ -279,7 +279,7 @@ def baseline_items(study: Study, library: Library) -> dict[str, dict[str, Any]]:
         instrument = library.get(pinned.instrument_id, pinned.instrument_version)
         if instrument.scales:
             continue
-        for item in instrument.items:
+        for item in instrument.research_items:
             kind = BASELINE_ITEM_KINDS.get(item.kind)
             if kind is None:
                 continue
@@ -356,7 +356,9 @@ def _covariate_values(session: Session, study: Study, library: Library,
             dtype=object)
     wanted = {name: item for name, item in items.items() if item is not None}
     if wanted:
-        long = _baseline_texts(submitted, list(wanted), allocated_only=False)
+        # Contact items are never research data (DESIGN §8): such a covariate stays missing.
+        long = _baseline_texts(submitted, [n for n, i in wanted.items() if not i.contact],
+                               allocated_only=False)
         for name, item in wanted.items():
             chosen = long[long["name"] == name].drop_duplicates("participant")
             values = pd.Series(chosen["value"].to_numpy(), index=chosen["participant"],

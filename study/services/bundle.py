@@ -3,7 +3,9 @@
 :func:`build_bundle` writes, beside the PDF report, the data the analysis used and the means to
 check it: ``long.csv`` (the de-identified frame that :func:`analysis.analyze` was given by
 :func:`~study.services.analysis_service.run_analysis`: participant code, arm code, time, one
-column per outcome and the plan's covariates), the wide CSV and its codebook (the exports of
+column per outcome and the plan's covariates) with ``long_codebook.csv``, which gives each of
+its columns the class the engine read it as (so that R reads a cohort "1", "2", "3" as a
+factor, not a number), the wide CSV and its codebook (the exports of
 :mod:`study.services.statistical_exports`), ``analysis.json`` (the §6 result), ``plan.json``
 (the analysis plan with its version and SHA-256), ``reproduce.R`` and a README. Arms are the
 codes of :mod:`study.services.blinding`, so a blinded study's bundle names no real arm. Every
@@ -14,6 +16,7 @@ commits.
 from __future__ import annotations
 
 import copy
+import csv
 import io
 import json
 import zipfile
@@ -21,16 +24,18 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from instruments import Library
+from instruments.csvfiles import frame_text
 from study import audit
 from study.models import AnalysisPlan, Study
 from study.services import sap, statistical_exports
 from study.services.analysis_service import KEY_COLUMNS, run_analysis
 
-FILES = ("README.txt", "long.csv", "wide.csv", "codebook.csv", "analysis.json", "plan.json",
-         "reproduce.R")
+FILES = ("README.txt", "long.csv", "long_codebook.csv", "wide.csv", "codebook.csv",
+         "analysis.json", "plan.json", "reproduce.R")
 
 
 def reproduce_script() -> str:
@@ -50,19 +55,56 @@ Made {datetime.now(UTC).isoformat(timespec="seconds")} by Allport.
 
 long.csv       the de-identified data the analysis used, one row per participant x time:
                participant (pseudonymous code), arm (code), time (pre, post, followup), one
-               column per outcome (instrument.scale), then the plan's covariates.
+               column per outcome (instrument.scale), then the plan's covariates. An empty
+               cell is a missing value.
+long_codebook.csv  the columns of long.csv: role, label and class (numeric or character, as
+               the analysis read it: a covariate of class character is categorical, however
+               its codes look). Read long.csv with these classes, e.g. in R
+               read.csv("long.csv", colClasses = setNames(cb$class, cb$variable),
+                        na.strings = "", check.names = FALSE).
 wide.csv       scores and item answers, one row per participant (the wide export).
 codebook.csv   the variables of wide.csv: names, labels, value labels.
 analysis.json  the analysis result (DESIGN section 6) the report shows.
 plan.json      {plan_line}.
-reproduce.R    recomputes the primary and secondary outcomes' pre/post figures from long.csv
-               (afex: mixed ANOVA, Type III; car: ANCOVA post ~ pre [+ covariates] + arm, Type
-               III F and confint; effectsize: Hedges' g; lme4: mixed model) and compares them
-               with analysis.json. Run it here with "Rscript reproduce.R": it prints a table and
-               exits with status 1 when a figure differs by more than 1e-6 relative (1e-4 for
-               the mixed model).
+reproduce.R    recomputes the primary and secondary outcomes' figures from long.csv and
+               compares them with analysis.json: pre/post (afex: mixed ANOVA, Type III; car:
+               ANCOVA post ~ pre [+ covariates] + arm, Type III F and confint; effectsize:
+               Hedges' g; lme4: mixed model) and, when the data hold follow-up rows, the
+               follow-up object (the arm x time (pre, post, follow-up) mixed ANOVA with the
+               Greenhouse-Geisser correction, the ANCOVA followup ~ pre [+ covariates] + arm,
+               the mixed model's arm x post and arm x follow-up terms). Run it here with
+               "Rscript reproduce.R": it prints a table and exits with status 1 when a figure
+               differs by more than 1e-6 relative (1e-4 for the mixed models).
 
 Arms: {arms}. Differences are {result["difference"]}.{blinded}"""
+
+
+def _long_codebook(long: pd.DataFrame, outcomes: dict[str, str]) -> str:
+    """``variable,role,class,label`` for each column of ``long``.
+
+    The class is the one :func:`analysis.data.read_covariates` gives the column: a non-numeric
+    (or boolean) column is categorical, so ``character``; a numeric one is ``numeric``.
+    """
+    roles = {"participant": ("key", "Pseudonymous participant code"),
+             "arm": ("key", "Arm (code)"),
+             "time": ("key", "Time point: pre, post or followup")}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["variable", "role", "class", "label"])
+    for name in long.columns:
+        column = long[name]
+        numeric = (pd.api.types.is_numeric_dtype(column)
+                   and not pd.api.types.is_bool_dtype(column))
+        if name in roles:
+            role, label = roles[name]
+            numeric = False
+        elif name in outcomes:
+            role, label = "outcome", outcomes[name]
+        else:
+            role, label = "covariate", "The plan's covariate " + name + (
+                "" if numeric else " (categorical)")
+        writer.writerow([name, role, "numeric" if numeric else "character", label])
+    return out.getvalue()
 
 
 def _plan_file(current: AnalysisPlan, *, blinded: bool) -> dict[str, Any]:
@@ -94,7 +136,7 @@ def build_bundle(session: Session, study: Study, library: Library, *, actor: str
                            for cov in entry.get("ancova", {}).get("covariates", [])}]
     outcomes = [o.name for o in done.outcomes]
     long = done.frame[KEY_COLUMNS + outcomes + covariates]
-    long_csv = long.to_csv(index=False, lineterminator="\n", float_format="%.17g")
+    long_csv = frame_text(long, float_format="%.17g")
     audit.record(session, "export", actor=actor, study=study, table="bundle", format="zip",
                  rows=len(long))
     wide = statistical_exports.export_file(session, study, library, "wide.csv", actor=actor)
@@ -105,6 +147,8 @@ def build_bundle(session: Session, study: Study, library: Library, *, actor: str
     contents = {
         "README.txt": _readme(study, result, plan).encode("utf-8"),
         "long.csv": long_csv.encode("utf-8"),
+        "long_codebook.csv": _long_codebook(
+            long, {o.name: o.label for o in done.outcomes}).encode("utf-8"),
         "wide.csv": wide.body,
         "codebook.csv": codebook.body,
         "analysis.json": json.dumps(result, indent=2, default=str).encode("utf-8"),

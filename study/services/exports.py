@@ -1,19 +1,24 @@
-"""De-identified exports (DESIGN §7, §8): pseudonymous codes only, every export audited."""
+"""De-identified exports (DESIGN §7, §8): pseudonymous codes only, every export audited.
+
+Times are exported as dates: a time of day could tell who was in a session together. A trainee
+whose data were deleted on withdrawal appears with the arm and "data withdrawn" only.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from instruments import Library, parse_answers, score
+from instruments import AnswerError, Library, parse_answers, score
+from instruments.csvfiles import table_text
+from instruments.kinds import parse_answer
 from study import audit
 from study.models import (
     Allocation,
+    AllocationState,
     Answer,
     Arm,
     Cohort,
@@ -59,6 +64,41 @@ def _submitted_responses(session: Session, study: Study
         yield participant, timepoint, response, answers.get(response.id, {})
 
 
+ALLOCATION_HEADER = ["participant", "arm", "stratum", "allocated_at", "data_withdrawn"]
+
+
+def allocation_rows(session: Session, study: Study) -> list[dict[str, Any]]:
+    """The allocations export: the stratum's label and the date, or "data withdrawn" (DESIGN §8).
+
+    For a trainee whose data are kept, ``stratum`` is the label of the stratum they were
+    randomized in (``cohort=…|profession=…``, read from the stratum's state row), which
+    stratified analyses need, and ``allocated_at`` the date (never the time of day, which could
+    tell who sat together in a session). A trainee whose data were deleted on withdrawal is
+    listed with the arm and ``data_withdrawn`` = 1 only: no label, no opaque id (which, matched
+    with the rows of other trainees, would name the stratum), no date; rows are in code order,
+    so neither does a row's place tell when it was allocated.
+    """
+    rows: list[dict[str, Any]] = []
+    for allocation, code, key, data_withdrawn, label in session.execute(
+            select(Allocation, Participant.code, Arm.key, Participant.data_withdrawn,
+                   AllocationState.stratum)
+            .join(Participant, Allocation.participant_id == Participant.id)
+            .join(Arm, Allocation.arm_id == Arm.id)
+            .outerjoin(AllocationState, (AllocationState.study_id == Allocation.study_id)
+                       & (AllocationState.stratum_id == Allocation.stratum_id))
+            .where(Allocation.study_id == study.id)
+            .order_by(Participant.code)):  # random codes: the order tells nothing of time
+        if data_withdrawn:
+            rows.append({"participant": code, "arm": arm_code(study, key), "stratum": "",
+                         "allocated_at": "", "data_withdrawn": 1})
+        else:
+            rows.append({"participant": code, "arm": arm_code(study, key),
+                         "stratum": label or "",
+                         "allocated_at": allocation.allocated_at.date().isoformat(),
+                         "data_withdrawn": 0})
+    return rows
+
+
 def rows_for(session: Session, study: Study, table: str, library: Library
              ) -> tuple[list[str], list[dict[str, Any]]]:
     """The header and de-identified rows of one export table (DESIGN §7)."""
@@ -67,33 +107,26 @@ def rows_for(session: Session, study: Study, table: str, library: Library
     if table == "participants":
         header = ["participant", "cohort", "arm", "status", "status_changed_on", "withdrawn",
                   "data_withdrawn"]
-        rows = [
-            {"participant": p.code, "cohort": cohort, "arm": arms.get(p.id, ""),
-             "status": p.status.value, "status_changed_on": p.status_changed_at.date().isoformat(),
-             "withdrawn": int(p.withdrawn_at is not None), "data_withdrawn": int(p.data_withdrawn)}
-            for p, cohort in session.execute(
+        rows = []
+        for p, cohort in session.execute(
                 select(Participant, Cohort.name).join(Cohort)
-                .where(Participant.study_id == study.id).order_by(Participant.code))
-        ]
+                .where(Participant.study_id == study.id).order_by(Participant.code)):
+            kept = not p.data_withdrawn
+            rows.append({"participant": p.code, "cohort": cohort if kept else "",
+                         "arm": arms.get(p.id, ""), "status": p.status.value,
+                         "status_changed_on": p.status_changed_at.date().isoformat() if kept
+                         else "",
+                         "withdrawn": int(p.withdrawn_at is not None),
+                         "data_withdrawn": int(p.data_withdrawn)})
         return header, rows
     if table == "allocations":
-        header = ["participant", "arm", "stratum", "allocated_at"]
-        rows = [
-            {"participant": code, "arm": arm_code(study, key), "stratum": a.stratum,
-             "allocated_at": a.allocated_at.isoformat()}
-            for a, code, key in session.execute(
-                select(Allocation, Participant.code, Arm.key)
-                .join(Participant, Allocation.participant_id == Participant.id)
-                .join(Arm, Allocation.arm_id == Arm.id)
-                .where(Allocation.study_id == study.id).order_by(Allocation.allocated_at))
-        ]
-        return header, rows
+        return ALLOCATION_HEADER, allocation_rows(session, study)
     if table == "responses":
         header = ["participant", "arm", "time", "instrument", "version", "item", "value"]
         rows = []
         for participant, timepoint, response, answers in _submitted_responses(session, study):
             instrument = library.get(response.instrument_id, response.instrument_version)
-            for item in instrument.items:
+            for item in instrument.research_items:  # contact data is never exported (§8)
                 if item.key in answers:
                     rows.append({"participant": participant.code,
                                  "arm": arms.get(participant.id, ""),
@@ -122,9 +155,22 @@ def export_csv(session: Session, study: Study, table: str, library: Library, *,
                actor: str) -> str:
     """One export table as CSV text; the export is audited."""
     header, rows = rows_for(session, study, table, library)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    if table == "responses":
+        rows = [{**row, "value": _typed_answer(library, row)} for row in rows]
     audit.record(session, "export", actor=actor, study=study, table=table, rows=len(rows))
-    return buffer.getvalue()
+    # Scores are numbers; an answer is a number when its item's kind stores one (_typed_answer).
+    return table_text(header, rows, numeric={"score"})
+
+
+def _typed_answer(library: Library, row: dict[str, Any]) -> Any:
+    """An answer as its item stores it: a number for scale and integer items, else the text.
+
+    The CSV writer leaves numbers alone and neutralises text that a spreadsheet would take for a
+    formula (DESIGN §9), so a free-text answer "-1.5" is written '-1.5 and a score -1.5 as it is.
+    """
+    item = library.get(row["instrument"], row["version"]).item(row["item"])
+    try:
+        value = parse_answer(item, row["value"])
+    except AnswerError:
+        return row["value"]
+    return value if isinstance(value, int | float) else row["value"]

@@ -29,6 +29,7 @@ from study.models import (
     StudyInstrument,
     StudyStatus,
     Timepoint,
+    WithdrawalReason,
     utcnow,
 )
 from study.services.allocation import allocate, existing_allocation
@@ -467,10 +468,12 @@ def _check_category(category: str, allowed: tuple[str, ...]) -> None:
 
 def withdraw(session: Session, participant: Participant, *, actor: str, reason: str = "",
              category: str = "withdrew") -> None:
-    """Withdraw a trainee; their data follows the consent they gave (DESIGN §3).
+    """Withdraw a trainee; their data follows the consent they gave (DESIGN §3, §8).
 
     ``category`` is the CONSORT reason kept on the minimal trial record (``withdrew`` or
-    ``other``); the free-text ``reason`` goes to the audit trail only.
+    ``other``) and in the audit trail. The free-text ``reason`` can say anything (a name, a
+    diagnosis), so it never reaches the append-only audit trail: it is kept in
+    ``withdrawal_reasons`` when the trainee's data are kept, and not at all when they are deleted.
     """
     _check_category(category, DISCONTINUATION_REASONS)
     participant.move_to(ParticipantStatus.WITHDRAWN)
@@ -483,14 +486,31 @@ def withdraw(session: Session, participant: Participant, *, actor: str, reason: 
     ).first()
     document = session.get(ConsentDocument, consent.consent_document_id) if consent else None
     keep = document.data_kept_on_withdrawal if document is not None else False
-    if not keep:
-        for response in session.scalars(
-            select(Response).where(Response.participant_id == participant.id)
-        ):
-            session.delete(response)
-        participant.data_withdrawn = True
+    if keep:
+        if reason.strip():
+            session.merge(WithdrawalReason(participant_id=participant.id, text=reason[:500]))
+    else:
+        delete_withdrawn_data(session, participant)
     audit.record(session, "withdrawal", actor=actor, participant=participant,
-                 data_kept=keep, reason=reason[:500])
+                 data_kept=keep, category=category)
+
+
+def delete_withdrawn_data(session: Session, participant: Participant) -> None:
+    """Delete what a withdrawal under a deleting consent takes away (DESIGN §8).
+
+    The answers (with their responses), the withdrawal reason, and so everything that placed the
+    trainee in a stratum; what stays is the minimal trial record: the participant row (code,
+    status, the withdrawal as a category), the allocation (arm, position, opaque stratum id,
+    date) and audit events, which hold no answers, labels or free text.
+    """
+    for response in session.scalars(
+        select(Response).where(Response.participant_id == participant.id)
+    ):
+        session.delete(response)
+    reason = session.get(WithdrawalReason, participant.id)
+    if reason is not None:
+        session.delete(reason)
+    participant.data_withdrawn = True
 
 
 def mark_lost(session: Session, participant: Participant, *, actor: str, category: str) -> None:

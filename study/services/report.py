@@ -269,12 +269,14 @@ def _installed_versions() -> tuple[tuple[str, str], ...]:
 
 
 def _figures(done: StudyAnalysis, order: list[str], labels: dict[str, str],
-             counts: dict[str, Any], allocations: dict[str, list[Any]]) -> dict[str, str]:
+             counts: dict[str, Any], allocations: dict[str, list[Any]], *,
+             followup: bool) -> dict[str, str]:
     from analysis import AnalysisInputError
     from analysis.consort_diagram import consort_diagram_svg
     from analysis.report_figures import change_distribution_svg, recruitment_svg
 
-    figures = {"consort": _svg_uri(consort_diagram_svg(counts, labels, consort.REASON_LABELS)),
+    figures = {"consort": _svg_uri(consort_diagram_svg(counts, labels, consort.REASON_LABELS,
+                                                       followup=followup)),
                "recruitment": _svg_uri(recruitment_svg(allocations))}
     info = done.result.get("outcome_info", {})
     for name in order:
@@ -314,13 +316,13 @@ def assemble(session: Session, study: Study, library: Library, *,
     figures: dict[str, str] = {}
     digest: str | None = None
     rows = 0
+    # Every allocation's date, withdrawn trainees' too: the date is on the minimal trial record
+    # and the figure shows counts per day, not who (the export leaves such a trainee's out).
     allocations: dict[str, list[Any]] = {label: [] for label in labels.values()}
-    for key, allocated_at in session.execute(
+    for key, when in session.execute(
             select(Arm.key, Allocation.allocated_at).join(Arm, Allocation.arm_id == Arm.id)
-            .where(Allocation.study_id == study.id).order_by(Allocation.allocated_at)):
-        label = labels.get(arm_code(study, key))
-        if label is not None:
-            allocations[label].append(allocated_at.date())
+            .where(Allocation.study_id == study.id)):
+        allocations[labels[arm_code(study, key)]].append(when.date())
     # The answers are read and scored once, for both populations and the reliability tables.
     submitted = load_answers(session, study)
     try:
@@ -329,14 +331,16 @@ def assemble(session: Session, study: Study, library: Library, *,
         problem = str(error)
         from analysis.consort_diagram import consort_diagram_svg
 
-        figures["consort"] = _svg_uri(consort_diagram_svg(counts, labels,
-                                                          consort.REASON_LABELS))
+        figures["consort"] = _svg_uri(consort_diagram_svg(
+            counts, labels, consort.REASON_LABELS,
+            followup=study.timepoint("followup") is not None))
     else:
         analysis = done.result
         order = _outcome_order(analysis, plan)
         digest = dataset_sha256(done.frame)
         rows = len(done.frame)
-        figures = _figures(done, order, labels, counts, allocations)
+        figures = _figures(done, order, labels, counts, allocations,
+                           followup=study.timepoint("followup") is not None)
         other_key = next(key for key in POPULATIONS if key != analysis["population"])
         try:
             other = run_analysis(session, study, library, population=other_key,

@@ -116,6 +116,9 @@ def covariate_item(study: Study, library: Library, name: str) -> Item | None:
     except LookupError:
         raise LookupError(f"covariate {name!r}: the baseline questionnaire {instrument_id} has "
                           f"no item {item_key!r}") from None
+    if item.contact:
+        raise LookupError(f"covariate {name!r}: {item_key} holds contact data, which never "
+                          "enters an analysis")
     if item.kind == "text":
         raise LookupError(f"covariate {name!r}: {item_key} is a free-text item, which cannot "
                           "enter a model")

@@ -73,7 +73,11 @@ def study_key(seed: str) -> bytes:
 
 
 def stratum_id(seed: str, label: str) -> str:
-    """The opaque id of a stratum (64 hex digits): HMAC(study key, "stratum" ‖ 0x1f ‖ label)."""
+    """The opaque id of a stratum (64 hex digits): HMAC(study key, "stratum" ‖ 0x1f ‖ label).
+
+    Allocations and their audit events record it under every scheme, never the label (DESIGN §8);
+    scheme 2 also keys the sequence by it.
+    """
     return hmac.new(study_key(seed), b"stratum\x1f" + label.encode(), hashlib.sha256).hexdigest()
 
 

@@ -8,15 +8,19 @@ and so will the life-cycle commands of DESIGN §7 (deactivate-user, set-password
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from study import audit
 from study.errors import DomainError, NotAllowed, NotFound
 from study.models import Membership, Role, Study, User, utcnow
+from study.models import staff as staff_model
 
 MIN_PASSWORD_LENGTH = 10
 ADMIN = "admin"
@@ -102,14 +106,25 @@ def create_account(session: Session, email: str, password: str | None, *, role: 
 def authenticate(session: Session, email: str, password: str) -> User:
     """The active account ``email`` and ``password`` open, with the sign-in recorded.
 
-    Raises :class:`LoginFailed`. The password hash is compared in constant time by werkzeug.
+    Raises :class:`LoginFailed`. The password hash is compared in constant time by werkzeug,
+    and an unknown or deactivated account costs one hash too, so the time taken does not tell
+    which addresses have accounts.
     """
     user = find_account(session, email)
-    if user is None or not user.active or not user.check_password(password):
+    if user is None or not user.active:
+        check_password_hash(_dummy_hash(staff_model.PASSWORD_HASH_METHOD), password)
+        raise LoginFailed()
+    if not user.check_password(password):
         raise LoginFailed()
     user.last_login_at = utcnow()
     audit.record(session, "login", actor=audit.actor_for(user=user))
     return user
+
+
+@cache
+def _dummy_hash(method: str) -> str:
+    """A hash of no one's password, made as account passwords are, to compare against."""
+    return generate_password_hash(secrets.token_hex(16), method=method)
 
 
 def user_for_session(session: Session, session_id: str) -> User | None:

@@ -22,9 +22,7 @@ instrument, with their label; the codebook and the value labels give the mapping
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 import tempfile
 from collections.abc import Callable
@@ -37,6 +35,7 @@ from sqlalchemy.orm import Session
 from instruments import Instrument, Library
 from instruments.codebook import COLUMNS as CODEBOOK_COLUMNS
 from instruments.codebook import codebook_rows
+from instruments.csvfiles import table_text
 from instruments.kinds import kind_of
 from study import audit
 from study.errors import NotFound
@@ -167,7 +166,7 @@ def _instrument_variables(instrument: Instrument) -> list[Variable]:
             name=f"{instrument.id}.{scale.name}", stat_name="", role="scale",
             label=scale.label, instrument=instrument.id, version=instrument.version,
             source=scale.name))
-    for item in instrument.items:
+    for item in instrument.research_items:  # contact data is never exported (DESIGN §8)
         held = kind_of(item).statistics(item)
         variable = Variable(
             name=f"{instrument.id}.{item.key}", stat_name="", role="item",
@@ -270,10 +269,14 @@ def build_dataset(session: Session, study: Study, library: Library, shape: str) 
 
 
 def wide_csv(dataset: Dataset) -> bytes:
-    """The wide data set as UTF-8 CSV."""
-    buffer = io.StringIO()
-    dataset.frame.to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue().encode("utf-8")
+    """The wide data set as UTF-8 CSV.
+
+    Scores and the answers to numeric items are numbers; text (free-text answers, cohort names,
+    option codes) is neutralised where a spreadsheet would run it (DESIGN §9).
+    """
+    numeric = {v.name for v in dataset.variables if v.storage == "numeric" and v.codes is None}
+    return table_text(list(dataset.frame.columns), dataset.frame.to_dict("records"),
+                      numeric=numeric).encode("utf-8")
 
 
 def codebook(dataset: Dataset, instruments: list[Instrument]) -> bytes:
@@ -282,9 +285,7 @@ def codebook(dataset: Dataset, instruments: list[Instrument]) -> bytes:
                  for row in codebook_rows(instruments)}
     header = (["variable", "spss_stata_name", "time"] + CODEBOOK_COLUMNS[1:]
               + ["spss_stata_values"])
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
-    writer.writeheader()
+    rows = []
     for variable in dataset.variables:
         row = {column: "" for column in header}
         source = described.get((variable.instrument, variable.role, variable.source))
@@ -303,8 +304,8 @@ def codebook(dataset: Dataset, instruments: list[Instrument]) -> bytes:
             row["spss_stata_values"] = "; ".join(
                 f"{number} = {text} ({variable.value_labels.get(number, text)})"
                 for text, number in variable.codes.items())
-        writer.writerow(row)
-    return buffer.getvalue().encode("utf-8")
+        rows.append(row)
+    return table_text(header, rows).encode("utf-8")
 
 
 def _stat_frame(dataset: Dataset) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from study.models import (
     Timepoint,
     utcnow,
 )
+from study.models.study import is_web_link
 from study.services import sap
 from study.services.allocation import strata_factors
 from study.services.sequence import LATEST_SCHEME, parse_block_sizes, validate_block_sizes
@@ -112,7 +113,14 @@ def create_study(session: Session, spec: StudySpec, library: Library, *, actor: 
 
 def set_module_pages(session: Session, study: Study,
                      pages: Sequence[tuple[str, str, str | None]]) -> None:
-    """Replace the education module's pages with ``pages`` (title, Markdown body, video link)."""
+    """Replace the education module's pages with ``pages`` (title, Markdown body, video link).
+
+    A video link must be an ``http``/``https`` URL; anything else (``javascript:``) is refused.
+    """
+    for number, (title, _, video_url) in enumerate(pages, start=1):
+        if video_url is not None and not is_web_link(video_url):
+            raise NotAllowed(f"Module page {number} ({title}): the video link must be a web "
+                             f"address starting with http:// or https://, not {video_url!r}.")
     study.module_pages.clear()
     session.flush()
     for position, (title, body, video_url) in enumerate(pages):
@@ -190,7 +198,10 @@ def _strata_items(study: Study, library: Library) -> tuple[list[Item], list[str]
                 problems.append(f"Strata factor {factor!r}: the baseline questionnaire "
                                 f"{instrument_id} has no item {item_key!r}.")
                 continue
-            if item.kind != "choice":
+            if item.contact:
+                problems.append(f"Strata factor {factor!r}: {item_key} holds contact data, "
+                                "which never decides an allocation.")
+            elif item.kind != "choice":
                 problems.append(f"Strata factor {factor!r}: only a choice item can stratify "
                                 f"allocation, and {item_key} is of kind {item.kind}.")
             else:

@@ -66,7 +66,6 @@ def with_participant(view: Any = None, *, read_first: bool = False) -> Any:
     def decorate(view: Any) -> Any:
         @wraps(view)
         def wrapper(token: str, **kwargs: Any) -> Any:
-            g.private_page = True
             lock = request.method == "POST" and not read_first
             if request.method == "POST" and read_first:
                 begin_read_only()

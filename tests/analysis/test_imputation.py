@@ -63,7 +63,9 @@ def test_engine_draws_the_datasets_r_pooled(case: str) -> None:
     assert list(incomplete["pre"]) == list(imputed.pre)
     assert incomplete["post"].isna().to_numpy().tolist() == imputed.imputed.tolist()
     completed = stack[stack[".imp"] > 0]["post"].to_numpy().reshape(m, -1)
-    np.testing.assert_array_equal(completed, imputed.post)  # the CSV text round-trips exactly
+    # Equal to the last bit on the machine that wrote the reference; another numpy/BLAS build may
+    # round the regression behind each draw differently in the last place (seen: 1 ulp).
+    np.testing.assert_allclose(completed, imputed.post, rtol=1e-13, atol=0)
 
 
 @pytest.mark.parametrize("case", sorted(REFERENCE["cases"]))

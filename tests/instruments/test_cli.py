@@ -120,12 +120,29 @@ def test_export_then_import_redcap(run, tmp_path):
 
 
 def test_import_redcap_prints_yaml_and_warnings(run):
-    result = run("import-redcap", DICTIONARY, "--form", "attitudes_survey", "--id", "local-att")
+    result = run("import-redcap", DICTIONARY, "--form", "attitudes_survey", "--id", "local-att",
+                 "--contact-field", "dob")
     assert result.exit_code == 0, result.output
     definition = yaml.safe_load(result.stdout)
     assert definition["id"] == "local-att"
     assert [item["key"] for item in definition["items"]][:2] == ["att_1", "att_2"]
     assert "warning: att_total: calc field left out" in result.stderr
+
+
+def test_import_redcap_refuses_an_identifier_unless_named_as_a_contact_field(run, tmp_path):
+    result = run("import-redcap", DICTIONARY, "--form", "attitudes_survey")
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {DICTIONARY}: item 'dob': marked as an identifier in REDCap (Identifier? = y), so"
+        " its answers would reach de-identified research exports; leave it out of the form, or"
+        " import it as contact data that is never exported with --contact-field dob\n")
+    out = tmp_path / "attitudes-survey@1.0.yaml"
+    result = run("import-redcap", DICTIONARY, "--form", "attitudes_survey", "--contact-field",
+                 "dob", "--contact-field", "comments", "--out", out)
+    assert result.exit_code == 0, result.output
+    items = {item["key"]: item for item in yaml.safe_load(out.read_text())["items"]}
+    assert items["dob"]["contact"] is True and items["comments"]["contact"] is True
+    assert "contact" not in items["age"]
 
 
 def test_import_redcap_with_several_forms_asks_for_one(run):

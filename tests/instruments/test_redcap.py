@@ -13,7 +13,7 @@ DICTIONARY = Path(__file__).parent / "data" / "redcap_dictionary.csv"
 
 
 def test_import_keeps_radio_dropdown_text_and_notes_in_order():
-    result = import_redcap(DICTIONARY, form="attitudes_survey")
+    result = import_redcap(DICTIONARY, form="attitudes_survey", contact_fields=["dob"])
     survey = result.instrument
     assert (survey.id, survey.version, survey.title) == (
         "attitudes-survey", "1.0", "Attitudes survey",
@@ -38,17 +38,18 @@ def test_import_keeps_radio_dropdown_text_and_notes_in_order():
     assert [c.value for c in site.choices] == ["north", "south", "online"]
     age = survey.item("age")
     assert (age.kind, age.min, age.max) == ("integer", 18, 99)
-    assert survey.item("dob").kind == "text"
+    dob = survey.item("dob")
+    assert (dob.kind, dob.contact) == ("text", True)  # an identifier, kept as contact data
+    assert not any(item.contact for item in survey.items if item.key != "dob")
     comments = survey.item("comments")
     assert (comments.kind, comments.multiline) == ("text", True)
     assert survey.scales == ()
 
 
 def test_import_warns_about_what_it_leaves_out():
-    warnings = import_redcap(DICTIONARY, form="attitudes_survey").warnings
+    warnings = import_redcap(DICTIONARY, form="attitudes_survey", contact_fields=["dob"]).warnings
     assert warnings == [
         "intro: descriptive field left out",
-        "dob: an identifier in REDCap, but Allport's exports must stay de-identified",
         "dob: date_ymd validation left out",
         "sources: checkbox field left out",
         "att_total: calc field left out",
@@ -66,7 +67,8 @@ def test_import_needs_a_form_when_there_are_several():
 
 def test_import_overrides_id_version_and_title():
     survey = import_redcap(
-        DICTIONARY, form="attitudes_survey", instrument_id="local-att", version="2.1", title="Local"
+        DICTIONARY, form="attitudes_survey", instrument_id="local-att", version="2.1",
+        title="Local", contact_fields=["dob"],
     ).instrument
     assert (survey.id, survey.version, survey.title) == ("local-att", "2.1", "Local")
 
@@ -147,7 +149,7 @@ def test_round_trip_keeps_the_whole_definition(library, tmp_path, instrument_id)
 
 
 def test_round_trip_of_an_imported_redcap_form():
-    first = import_redcap(DICTIONARY, form="attitudes_survey").instrument
+    first = import_redcap(DICTIONARY, form="attitudes_survey", contact_fields=["dob"]).instrument
     again = import_redcap(io.StringIO(redcap_csv(first))).instrument
     assert again == first
 

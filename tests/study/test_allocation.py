@@ -179,4 +179,6 @@ def test_a_study_opened_under_scheme_1_keeps_allocating_by_it(app, study_with_ba
         allocations = list(db.session.scalars(select(Allocation).order_by(Allocation.position)))
         assert [(a.arm.key, a.block_size) for a in allocations] == \
             [(s.arm, s.block_size) for s in expected]
-        assert {a.stratum_id for a in allocations} == {None}
+        # The sequence is keyed by the label; the rows record only the opaque id (DESIGN §8).
+        assert {a.stratum_id for a in allocations} == {
+            sequence.stratum_id(study.allocation_seed, "cohort=Autumn 2026")}

@@ -113,10 +113,19 @@ def test_a_signed_in_browser_session_is_not_an_api_credential(staff_client: Staf
     assert_error(client.get("/api/v1/studies/demo"), 401, "unauthorized")
 
 
-@pytest.mark.parametrize("who", ["coordinator", "stranger"])
 @pytest.mark.parametrize("url", ENDPOINTS[1:])
-def test_no_researcher_role_in_the_study_is_403(client, tokens, who, url) -> None:
-    assert_error(get(client, url, tokens[who]), 403, "forbidden")
+def test_another_role_in_the_study_is_403(client, tokens, url) -> None:
+    assert_error(get(client, url, tokens["coordinator"]), 403, "forbidden")
+
+
+@pytest.mark.parametrize("url", ENDPOINTS[1:])
+def test_a_study_the_caller_has_no_role_in_is_answered_as_missing(client, tokens, url) -> None:
+    response = get(client, url, tokens["stranger"])
+    missing = get(client, url.replace("/demo", "/nosuch"), tokens["stranger"])
+    assert_error(response, 404, "not_found")
+    assert response.get_json() == {**missing.get_json(),
+                                   "message": missing.get_json()["message"].replace(
+                                       "nosuch", "demo")}
 
 
 def test_the_studies_list_is_the_caller_s(client, tokens) -> None:
@@ -180,8 +189,8 @@ def test_the_bundle_is_a_zip_audited_and_refused_elsewhere(
     assert {"bundle", "wide", "codebook"} <= tables
     assert_error(get(client, "/api/v1/studies/nosuch/bundle.zip", tokens["researcher"]), 404,
                  "not_found")
-    assert_error(get(client, "/api/v1/studies/other/bundle.zip", tokens["researcher"]), 403,
-                 "forbidden")
+    assert_error(get(client, "/api/v1/studies/other/bundle.zip", tokens["researcher"]), 404,
+                 "not_found")
     assert_error(get(client, "/api/v1/studies/other/bundle.zip", tokens["stranger"]), 422,
                  "not_analysable")
 
@@ -320,3 +329,15 @@ def test_cli_page_and_api_give_the_same_numbers(app: Flask, runner: FlaskCliRunn
         study = db.session.scalars(select(Study).where(Study.slug == "demo")).one()
         assert study.blinded
 
+
+
+def test_the_api_is_rate_limited_per_token(app, client, tokens) -> None:
+    app.config["API_RATE_LIMIT"] = "3 per minute"
+    statuses = [get(client, "/api/v1/studies", tokens["researcher"]).status_code
+                for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    response = get(client, "/api/v1/studies/demo/analysis", tokens["researcher"])
+    assert "at most 3 per 1 minute" in assert_error(response, 429, "rate_limited")["message"]
+    assert int(response.headers["Retry-After"]) > 0
+    # Counted per token, not per address: another token from the same address goes on.
+    assert get(client, "/api/v1/studies", tokens["admin"]).status_code == 200

@@ -207,8 +207,13 @@ def test_every_study_route_refuses_staff_without_a_role_in_the_study(
         if endpoint.startswith("api."):
             continue
         response = client.open(url, method=method, data={"csrf_token": token})
-        if per_study or endpoint.startswith("admin."):
+        if endpoint.startswith("admin."):
             assert response.status_code == 403, (method, url)
+        elif per_study:  # as if the study did not exist: slugs cannot be probed
+            assert response.status_code == 404, (method, url)
+            assert response.get_data() == client.open(
+                url.replace("/demo/", "/nosuch/"), method=method,
+                data={"csrf_token": token}).get_data(), (method, url)
         else:
             assert response.status_code == 200, (method, url)
             assert "demo" not in response.get_data(as_text=True).lower().split("</nav>")[-1]
@@ -238,5 +243,5 @@ def test_a_coordinator_of_another_study_sees_nothing_of_demo(
     client = staff_client("coordinator", study="other")
     index = client.get("/coordinator/").get_data(as_text=True)
     assert "Other study" in index and "Meeting as equals" not in index
-    assert client.get("/coordinator/demo/").status_code == 403
+    assert client.get("/coordinator/demo/").status_code == 404
     assert client.get("/coordinator/other/").status_code == 200

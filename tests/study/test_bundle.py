@@ -18,10 +18,11 @@ from sqlalchemy import select
 
 import analysis
 from study.extensions import db
-from study.models import AuditEvent
+from study.models import AuditEvent, Cohort, Participant
 from study.services import bundle, sap
 from study.services.analysis_service import run_analysis
 from tests.helpers import Demo, StaffClient
+from tests.study.test_analysis_followup import add_followup
 
 
 def files(data: bytes) -> dict[str, bytes]:
@@ -70,10 +71,19 @@ def test_the_bundle_holds_every_file_and_records_the_download(
     assert {event.details.get("table") for event in events} >= {"bundle", "wide", "codebook"}
 
 
+def read_long(contents: dict[str, bytes]) -> pd.DataFrame:
+    """long.csv with the classes of long_codebook.csv, as the README tells R users to read it."""
+    codebook = pd.read_csv(io.BytesIO(contents["long_codebook.csv"]), dtype=str)
+    dtypes = {row.variable: "float64" if row["class"] == "numeric" else "object"
+              for _, row in codebook.iterrows()}
+    return pd.read_csv(io.BytesIO(contents["long.csv"]), dtype=dtypes, keep_default_na=False,
+                       na_values=[""])
+
+
 def test_the_long_csv_gives_the_same_figures_through_analyze(
         simulated_demo: Demo, demo_bundle: dict[str, bytes]) -> None:
     result = json.loads(demo_bundle["analysis.json"])
-    frame = pd.read_csv(io.BytesIO(demo_bundle["long.csv"]), dtype={"participant": str})
+    frame = read_long(demo_bundle)
     assert list(frame.columns[:3]) == ["participant", "arm", "time"]
     assert set(result["outcomes"]) <= set(frame.columns)
     again = analysis.analyze(frame, outcomes=list(result["outcomes"]),
@@ -123,21 +133,92 @@ def reproduce(contents: dict[str, bytes], folder: Path) -> subprocess.CompletedP
                           timeout=300, check=False)
 
 
-def test_reproduce_r_recomputes_the_figures_of_the_json(
-        demo_bundle: dict[str, bytes], tmp_path: Path) -> None:
-    done = reproduce(demo_bundle, tmp_path)
+# The figures reproduce.R compares per outcome: pre/post n_complete 2, mixed ANOVA 3 x 6,
+# ANCOVA n 2 + arm 5 + adjusted difference 4, Hedges' g 3, mixed model 5 + 4;
+PRE_POST_FIGURES = 2 + 18 + 11 + 3 + 9
+# follow-up: n_complete 2, mixed ANOVA 6 + 8 + 8 (GG epsilon and p), ANCOVA 11, mixed model
+# 5 + 5 + 4.
+FOLLOWUP_FIGURES = 2 + 22 + 11 + 14
+
+
+def agreement(done: subprocess.CompletedProcess[str], result: dict[str, Any]) -> int:
+    """How many figures R compared, after checking that it compared every outcome and agreed."""
     assert done.returncode == 0, done.stdout + done.stderr
-    summary = re.search(r"Compared (\d+) figures of (\d+) outcomes: (\d+) disagreement",
+    summary = re.search(r"Compared (\d+) figures of (\d+) outcomes.*: (\d+) disagreement",
                         done.stdout)
     assert summary, done.stdout
     figures, outcomes, disagreements = map(int, summary.groups())
-    result = json.loads(demo_bundle["analysis.json"])
     assert outcomes == len({result["primary_outcome"], *result["multiplicity"]["family"]})
-    # mixed ANOVA 3 x 4, ANCOVA 3 + 3, Hedges' g 3, mixed model 3 per outcome
-    assert figures == 24 * outcomes and disagreements == 0
+    assert disagreements == 0 and "not compared" not in done.stdout, done.stdout
+    return figures // outcomes
+
+
+def test_reproduce_r_recomputes_the_figures_of_the_json(
+        demo_bundle: dict[str, bytes], tmp_path: Path) -> None:
+    done = reproduce(demo_bundle, tmp_path)
+    assert agreement(done, json.loads(demo_bundle["analysis.json"])) == PRE_POST_FIGURES
+    assert "with follow-up" not in done.stdout and " followup." not in done.stdout
     for figure in ("mixed_anova.interaction.F", "ancova.arm.F", "hedges_g_post.estimate",
                    "lmm.interaction.estimate"):
         assert f" {figure} " in done.stdout
+
+
+def test_reproduce_r_recomputes_the_followup_figures(
+        simulated_demo: Demo, tmp_path: Path) -> None:
+    """With follow-up rows: the 2 x 3 mixed ANOVA with GG, the follow-up ANCOVA, the LMM terms."""
+    with simulated_demo.app.app_context():
+        add_followup(simulated_demo)
+        contents = files(bundle.build_bundle(db.session, simulated_demo.study(),
+                                             simulated_demo.library, actor="test"))
+        db.session.rollback()
+    result = json.loads(contents["analysis.json"])
+    primary = result["outcomes"][result["primary_outcome"]]["followup"]
+    assert "error" not in primary and "p_gg" in primary["mixed_anova"]["interaction"]
+    done = reproduce(contents, tmp_path)
+    assert "(with follow-up)" in done.stdout
+    assert agreement(done, result) == PRE_POST_FIGURES + FOLLOWUP_FIGURES
+    for figure in ("followup.mixed_anova.interaction.p_gg", "followup.mixed_anova.time.gg_epsilon",
+                   "followup.ancova.adjusted_difference.ci_low", "followup.ancova.arm.F",
+                   "followup.lmm.interaction_post.estimate",
+                   "followup.lmm.interaction_followup.p"):
+        assert f" {figure} " in done.stdout
+
+
+def test_reproduce_r_reads_codes_that_look_like_numbers_as_categories(
+        simulated_demo: Demo, tmp_path: Path) -> None:
+    """Cohorts named "1", "2", "3" are three levels in the engine, so in R too (not a slope)."""
+    with simulated_demo.app.app_context():
+        study, library = simulated_demo.study(), simulated_demo.library
+        first = study.cohorts[0]
+        first.name = "1"
+        cohorts = [first] + [Cohort(study_id=study.id, name=name) for name in ("2", "3")]
+        db.session.add_all(cohorts[1:])
+        db.session.flush()
+        participants = db.session.scalars(select(Participant).where(
+            Participant.study_id == study.id).order_by(Participant.code)).all()
+        for index, participant in enumerate(participants):
+            participant.cohort_id = cohorts[index % 3].id
+        plan = sap.current_plan(db.session, study)
+        assert plan is not None
+        covariates = ["cohort", "background.training_year"]
+        sap.set_plan(db.session, study, library, {**plan.plan, "covariates": covariates},
+                     reason="adjust for cohort", actor="test")
+        db.session.commit()
+        add_followup(simulated_demo)
+        contents = files(bundle.build_bundle(db.session, study, library, actor="test"))
+        db.session.rollback()
+    classes = pd.read_csv(io.BytesIO(contents["long_codebook.csv"]), dtype=str).set_index(
+        "variable")["class"]
+    assert classes["cohort"] == "character"
+    assert classes["background.training_year"] == "numeric"
+    assert classes["participant"] == "character"
+    assert set(read_long(contents)["cohort"].dropna()) == {"1", "2", "3"}
+    result = json.loads(contents["analysis.json"])
+    entry = result["outcomes"][result["primary_outcome"]]
+    assert entry["ancova"]["covariates"] == covariates
+    assert entry["followup"]["ancova"]["covariates"] == covariates
+    done = reproduce(contents, tmp_path)
+    assert agreement(done, result) == PRE_POST_FIGURES + FOLLOWUP_FIGURES
 
 
 def test_a_disagreement_makes_reproduce_r_fail(
@@ -164,8 +245,7 @@ def test_reproduce_r_adjusts_for_the_plan_covariates(
     assert result["outcomes"][result["primary_outcome"]]["ancova"]["covariates"] == covariates
     assert covariates == pd.read_csv(io.BytesIO(contents["long.csv"])).columns[-2:].tolist()
     done = reproduce(contents, tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert ": 0 disagreement(s)" in done.stdout
+    assert agreement(done, result) == PRE_POST_FIGURES
 
 
 def test_report_command_writes_the_bundle_beside_the_pdf(

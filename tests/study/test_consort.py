@@ -74,7 +74,7 @@ class Builder:
         arm_row = self.study.arm_by_key(arm)
         assert arm_row is not None
         db.session.add(Allocation(study_id=self.study.id, participant_id=participant.id,
-                                  arm_id=arm_row.id, stratum="test", position=self.position,
+                                  arm_id=arm_row.id, stratum_id="test", position=self.position,
                                   block_size=2, allocated_at=utcnow() - ago))
         self.position += 1
         participant.status = ParticipantStatus.ALLOCATED

@@ -38,7 +38,7 @@ def contact_arm_trainees(demo: Demo, count: int) -> list[int]:
             participant = invitation.participant
             participant.status = ParticipantStatus.ALLOCATED
             db.session.add(Allocation(study_id=study.id, participant_id=participant.id,
-                                      arm_id=arm.id, stratum="test", position=position,
+                                      arm_id=arm.id, stratum_id="test", position=position,
                                       block_size=2))
             ids.append(participant.id)
         db.session.commit()

@@ -81,6 +81,8 @@ def test_withdrawing_for_a_trainee_needs_a_reason(app: Flask, coordinator: Flask
     assert status_of(app, code) is ParticipantStatus.WITHDRAWN
     page = coordinator.get(page_url).get_data(as_text=True)
     assert "nothing to change" in page and "withdrawal" in page
+    # The demo's consent keeps data, so the words are kept, in their own table (DESIGN §8).
+    assert "Emailed the study team on Monday" in page
 
 
 def test_lost_to_follow_up_only_after_allocation(app: Flask, coordinator: FlaskClient) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from study.database import begin_for_writing, begin_read_only
+from study.database import begin_for_writing, begin_read_only, configure_engine
 from study.extensions import db
 from study.models import Cohort
 
@@ -86,3 +90,61 @@ def test_get_pages_do_not_wait_for_a_writer(sqlite_app, client) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
         reader.join(timeout=10)
+
+
+# --- what the file holds stays private (DESIGN §8) ----------------------------------------------
+
+
+def test_the_database_file_is_created_readable_by_its_owner_only(make_app, database_url,
+                                                                 tmp_path) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's file")
+    database = tmp_path / "private.sqlite3"
+    old = os.umask(0o022)  # the usual umask, under which files come out -rw-r--r--
+    try:
+        app = make_app(DATABASE_URL=f"sqlite:///{database}")
+        with app.app_context(), db.engine.begin() as connection:
+            connection.execute(text("CREATE TABLE probe (x INTEGER)"))
+    finally:
+        os.umask(old)
+    for path in (database, tmp_path / "private.sqlite3-wal"):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_deleted_rows_are_overwritten(tmp_path) -> None:
+    """``secure_delete`` on every connection, whatever the SQLite build's default."""
+    path = tmp_path / "secure.sqlite3"
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(path, check_same_thread=False)
+        connection.execute("PRAGMA secure_delete=OFF")  # as a build whose default is off
+        return connection
+
+    engine = create_engine(f"sqlite:///{path}", creator=connect)
+    configure_engine(engine)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA secure_delete")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_make_writes_the_secret_key_into_a_private_file(tmp_path) -> None:
+    """The key is written into a file already 0600, never into one narrowed afterwards."""
+    shutil.copy(Path(__file__).resolve().parents[2] / "Makefile", tmp_path / "Makefile")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    seen = tmp_path / "mode-while-writing"
+    (fake / "python").write_text(
+        "#!/bin/sh\n"
+        f"stat -L -c %a /dev/stdout > {seen}\n"
+        "echo 0123456789abcdef\n")
+    (fake / "python").chmod(0o755)
+    result = subprocess.run(["make", "-s", "-C", str(tmp_path), "instance/secret_key",
+                             f"BIN={fake}"], capture_output=True, text=True, check=False,
+                            preexec_fn=lambda: os.umask(0o022))
+    assert result.returncode == 0, result.stderr
+    assert seen.read_text().strip() == "600"
+    key = tmp_path / "instance" / "secret_key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert key.read_text().strip() == "0123456789abcdef"

@@ -46,7 +46,7 @@ def make_allocated(demo: Demo, kind: ArmKind) -> Participant:
     participant.status = ParticipantStatus.ALLOCATED
     position = db.session.scalar(select(Allocation.id).order_by(Allocation.id.desc())) or 0
     db.session.add(Allocation(study_id=study.id, participant_id=participant.id, arm_id=arm.id,
-                              stratum="test", position=position + 1, block_size=2))
+                              stratum_id="test", position=position + 1, block_size=2))
     db.session.commit()
     return lock_participant(db.session, participant.id)
 

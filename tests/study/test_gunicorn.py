@@ -7,10 +7,6 @@ PostgreSQL when TEST_DATABASE_URL is set); each trainee is a thread with its own
 from __future__ import annotations
 
 import http.cookiejar
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -28,18 +24,12 @@ from study.extensions import db
 from study.models import Allocation, Participant, ParticipantStatus
 from study.services import invitations
 from study.services.studies import get_study
-from tests.helpers import Demo, csrf_from, questionnaire_fields
+from tests.helpers import Demo, csrf_from, gunicorn, questionnaire_fields
 
 pytestmark = pytest.mark.slow
 
 TRAINEES = 60
 STOP_AFTER_CONSENT = 10
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Browser:
@@ -62,35 +52,12 @@ class Browser:
             raise
 
 
+
+
 @pytest.fixture
 def server(demo: Demo, database_url: str, tmp_path: Path) -> Iterator[tuple[Flask, str]]:
-    app = demo.app
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "gunicorn-test",
-           "ALLPORT_ENV": "development", "ALLPORT_INSTANCE_PATH": str(tmp_path / "instance")}
-    log = (tmp_path / "gunicorn.log").open("w")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "app:create_app()", "--workers", "4",
-         "--bind", f"127.0.0.1:{port}", "--timeout", "120"],
-        cwd=Path(__file__).resolve().parents[2], env=env, stdout=log, stderr=subprocess.STDOUT)
-    root = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(root + "/healthz", timeout=2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text())
-            time.sleep(0.2)
-    yield app, root
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
-    errors = [line for line in (tmp_path / "gunicorn.log").read_text().splitlines()
-              if "Traceback" in line or "[ERROR]" in line]
-    assert not errors, errors
+    with gunicorn(database_url, tmp_path) as root:
+        yield demo.app, root
 
 
 def walk(root: str, token: str, stop_after_consent: bool, failures: list[str]) -> None:
@@ -152,3 +119,25 @@ def test_sixty_trainees_at_once(server) -> None:
         total = db.session.scalar(select(func.count(Participant.id)))
     print(f"\n{TRAINEES} trainees allocated (+{STOP_AFTER_CONSENT} stopped after consent) "
           f"through gunicorn x4 in {elapsed:.1f}s; arms {dict(per_arm)}; participants {total}")
+
+
+def test_the_access_log_hides_trainee_links_and_warns_of_per_process_limits(
+        demo: Demo, database_url: str, tmp_path: Path) -> None:
+    with demo.app.app_context():
+        study = get_study(db.session, "demo")
+        token = invitations.invite(db.session, study, study.cohorts[0], 1,
+                                   actor="test")[0].token
+        db.session.commit()
+    with gunicorn(database_url, tmp_path, workers=2) as root:
+        log_path = tmp_path / "gunicorn.log"
+        browser = Browser(root)
+        browser.opener.addheaders = [("Referer", f"{root}/t/{token}/consent")]
+        path, _ = browser.request(f"/t/{token}")
+        assert path.startswith(f"/t/{token}")
+    log = log_path.read_text()
+    assert token not in log
+    assert '"GET /t/<redacted> HTTP/1.1" 302' in log, log
+    assert f'"{root}/t/<redacted>/consent"' in log
+    # Two workers, no REDIS_URL: each counts sign-in attempts on its own, and the log says so.
+    assert "2 workers count rate limits each in their own memory" in log
+    assert log.count("set REDIS_URL") == 1

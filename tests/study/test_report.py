@@ -24,8 +24,11 @@ def pdf_text(pdf: bytes) -> str:
     return " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
 
 
-def consort_numbers(counts: dict[str, Any], arms: list[str]) -> list[int]:
-    """The diagram's "(n = …)" in reading order: enrolment, then each stage arm by arm."""
+def consort_numbers(counts: dict[str, Any], arms: list[str], *, followup: bool) -> list[int]:
+    """The diagram's "(n = …)" in reading order: enrolment, then each stage arm by arm.
+
+    Follow-up completions are counted only when the study has a follow-up questionnaire.
+    """
     enrolment = counts["enrolment"]
     numbers = [enrolment["invited"], sum(enrolment["excluded"].values()),
                *enrolment["excluded"].values(),
@@ -36,7 +39,8 @@ def consort_numbers(counts: dict[str, Any], arms: list[str]) -> list[int]:
                     *row["not_received"].values()]
     for code in arms:
         row = counts["follow_up"][code]
-        numbers += [row["post_done"], row["followup_done"], sum(row["lost"].values()),
+        numbers += [row["post_done"], *([row["followup_done"]] if followup else []),
+                    sum(row["lost"].values()),
                     *row["lost"].values(), sum(row["discontinued"].values()),
                     *row["discontinued"].values()]
     for code in arms:
@@ -55,6 +59,7 @@ def test_the_report_holds_every_section_the_analysis_numbers_and_the_consort_cou
         result = run_analysis(db.session, study, simulated_demo.library).result
         counts = consort.consort_counts(db.session, study)
         arm_names = [(arm.key, arm.name) for arm in study.arms]
+        has_followup = study.timepoint("followup") is not None
     assert pdf.startswith(b"%PDF")
     text = pdf_text(pdf)
 
@@ -84,7 +89,8 @@ def test_the_report_holds_every_section_the_analysis_numbers_and_the_consort_cou
 
     diagram = text[text.index("Assessed for eligibility"):]
     drawn = [int(n) for n in re.findall(r"\(n = (\d+)\)", diagram)]
-    expected = consort_numbers(counts, list(result["arm_labels"]))
+    expected = consort_numbers(counts, list(result["arm_labels"]), followup=has_followup)
+    assert not has_followup and "Follow-up questionnaire completed" not in diagram
     assert drawn[:len(expected)] == expected
 
     # The demo is blinded: no arm key or name anywhere, Arm A and Arm B instead.

@@ -123,12 +123,14 @@ def test_an_outcome_that_cannot_be_analysed_gets_its_message(app: Flask,
 
 def test_other_staff_cannot_open_the_analysis(app: Flask, staff_client: StaffClient,
                                               stranger: FlaskClient) -> None:
-    for client in (staff_client("coordinator"), stranger):
-        assert client.get("/researcher/demo/analysis").status_code == 403
+    # A coordinator of the study is refused (403); a researcher of another study is answered
+    # as if the study did not exist (404).
+    for client, status in ((staff_client("coordinator"), 403), (stranger, 404)):
+        assert client.get("/researcher/demo/analysis").status_code == status
         token = csrf_from(client.get("/researcher/").get_data(as_text=True))
         assert client.post("/researcher/demo/export/wide.sav",
-                           data={"csrf_token": token}).status_code == 403
-        assert client.get("/researcher/demo/plan").status_code == 403
+                           data={"csrf_token": token}).status_code == status
+        assert client.get("/researcher/demo/plan").status_code == status
     assert app.test_client().get("/researcher/demo/analysis").status_code == 302
 
 
@@ -198,3 +200,14 @@ def test_unblinded_pages_name_the_arms_and_the_direction(app: Flask,
     assert ("Differences are Contact session with a peer specialist minus Education module "
             "(treatment minus control)") in html
     assert "Arm A" not in html
+
+
+def test_the_analysis_page_is_rate_limited_per_researcher(app: Flask,
+                                                          staff_client: StaffClient) -> None:
+    app.config["ANALYSIS_RATE_LIMIT"] = "1 per minute"
+    researcher, admin = staff_client("researcher"), staff_client("admin")
+    assert [researcher.get("/researcher/demo/analysis").status_code for _ in range(2)] == [
+        200, 429]
+    # Per account, not per address: another researcher on the same network is not held back.
+    assert admin.get("/researcher/demo/analysis").status_code == 200
+    assert researcher.get("/researcher/demo/").status_code == 200

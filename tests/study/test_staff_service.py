@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -129,6 +130,39 @@ def test_a_deactivated_account_cannot_sign_in_nor_keep_its_sessions(session: Ses
     with pytest.raises(staff.LoginFailed):
         staff.authenticate(session, "sam@example.org", PASSWORD)
     assert staff.user_for_session(session, session_id) is None
+
+
+def test_every_refused_sign_in_costs_one_password_hash(session: Session,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unknown and deactivated accounts are hashed against a dummy: timing tells nothing."""
+    import hashlib
+
+    create(session)
+    create(session, email="gone@example.org").user.active = False
+    hashes: list[str] = []
+
+    def counted(name: str) -> Callable[..., bytes]:
+        real = getattr(hashlib, name)
+
+        def hash_and_count(*args: Any, **kwargs: Any) -> bytes:
+            hashes.append(name)
+            return real(*args, **kwargs)
+
+        return hash_and_count
+
+    for name in ("pbkdf2_hmac", "scrypt"):  # werkzeug's methods (the suite uses pbkdf2)
+        monkeypatch.setattr(hashlib, name, counted(name))
+
+    def hashes_for(email: str, password: str) -> int:
+        hashes.clear()
+        with pytest.raises(staff.LoginFailed):
+            staff.authenticate(session, email, password)
+        return len(hashes)
+
+    hashes_for("nobody@example.org", PASSWORD)  # the dummy hash is made on first use
+    assert hashes_for("sam@example.org", "wrong password") == 1
+    assert hashes_for("nobody@example.org", PASSWORD) == 1
+    assert hashes_for("gone@example.org", PASSWORD) == 1
 
 
 def test_sign_out_ends_every_session_of_the_account(session: Session) -> None:
