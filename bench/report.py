@@ -56,7 +56,9 @@ def ensure_demo(data: Path, trainees: int) -> Path:
     """The instance folder of a demo with ``trainees`` simulated journeys, built if missing."""
     instance = data / f"demo-{trainees}"
     done = instance / "built"
-    if done.exists():
+    if done.exists():  # reused: brought up to the current schema (init-db migrates)
+        subprocess.run([*FLASK, "init-db"], cwd=ROOT, env=_env(instance), check=True,
+                       stdout=subprocess.DEVNULL)
         return instance
     instance.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
