@@ -179,10 +179,11 @@ def keyed_frame(
     columns = {}
     for key in scale.items:
         item = instrument.item(key)
-        columns[key] = [
-            np.nan if (value := keyed_value(item, answer)) is None else value
-            for answer in responses[key].tolist()
-        ]
+        answers = responses[key].tolist()
+        # Keyed once per distinct answer (a 1-7 item has seven), not once per respondent.
+        keyed = {answer: keyed_value(item, answer) for answer in set(answers)}
+        columns[key] = [np.nan if (value := keyed[answer]) is None else value
+                        for answer in answers]
     return pd.DataFrame(columns, index=responses.index, dtype=float)
 
 

@@ -27,10 +27,10 @@ from study.services.analysis_service import (
     AnalysisRequestError,
     NothingToAnalyse,
     primary_outcome,
-    run_analysis,
     study_outcomes,
 )
 from study.services.blinding import arm_code, arm_labels
+from study.services.report_cache import cached_analysis
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -164,9 +164,10 @@ def analysis(slug: str) -> Any:
         fail(422, "invalid_parameter", f"Unknown parameter {unknown[0]!r}; this endpoint takes "
              "population and outcome.", parameter=unknown[0])
     try:
-        study_analysis = run_analysis(db.session, study, _library(),
-                                      population=request.args.get("population"),
-                                      outcomes=request.args.getlist("outcome") or None)
+        study_analysis = cached_analysis(db.session, study, _library(),
+                                         population=request.args.get("population"),
+                                         outcomes=request.args.getlist("outcome") or None,
+                                         instance_path=current_app.instance_path)
     except AnalysisRequestError as error:
         fail(422, "invalid_parameter", str(error), parameter=error.parameter)
     except NothingToAnalyse as error:

@@ -33,9 +33,9 @@ from study.services.analysis_service import (
     POPULATIONS,
     NothingToAnalyse,
     primary_outcome,
-    run_analysis,
     study_outcomes,
 )
+from study.services.report_cache import cached_analysis
 from study.views import require_button
 
 bp = Blueprint("researcher", __name__, url_prefix="/researcher")
@@ -154,8 +154,9 @@ def analysis(study: Study) -> Any:
     if submitted and not form.validate():
         return render_template("researcher/analysis.html", **context), 422
     try:
-        done = run_analysis(db.session, study, _library(), population=form.population.data,
-                            outcomes=form.outcome.data)
+        done = cached_analysis(db.session, study, _library(), population=form.population.data,
+                               outcomes=form.outcome.data,
+                               instance_path=current_app.instance_path)
     except NothingToAnalyse as error:
         context["problem"] = str(error)
         return render_template("researcher/analysis.html", **context)
@@ -164,13 +165,9 @@ def analysis(study: Study) -> Any:
         return render_template("researcher/analysis.html", **context), 422
     plots: dict[str, Any] = {}
     for number, outcome in enumerate(done.outcomes, start=1):
-        if "error" in done.result["outcomes"][outcome.name]:
-            continue
-        try:
-            plots[outcome.name] = inline_svg(done.plot_svg(outcome.name), f"plot-{number}")
-        except Exception as error:  # noqa: BLE001 - a plot that fails leaves the numbers standing
-            current_app.logger.warning("interaction plot of %s failed: %s", outcome.name, error)
-            plots[outcome.name] = None
+        if outcome.name in done.plots:  # absent: the outcome could not be analysed
+            svg = done.plots[outcome.name]  # None: drawing it failed (the cache logged why)
+            plots[outcome.name] = inline_svg(svg, f"plot-{number}") if svg is not None else None
     context.update(result=done.result, labels=done.labels, plots=plots,
                    reference=done.reference_arm)
     return render_template("researcher/analysis.html", **context)

@@ -23,7 +23,7 @@ differences are treatment − control, as §6 defines them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -38,6 +38,8 @@ from study.services.blinding import arm_labels, reference_arm
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from study.services.analysis_data import SubmittedAnswers
 
 KEY_COLUMNS = ["participant", "arm", "time"]
 
@@ -151,6 +153,14 @@ class StudyAnalysis:
     reference_arm: str
     labels: dict[str, str]
 
+    def selecting(self, outcomes: Sequence[str] | None) -> StudyAnalysis:
+        """The same analysis with only ``outcomes`` (all when empty) in its result.
+
+        Nothing else depends on the choice (the Holm adjustment is over the plan's family).
+        """
+        return replace(self, result=select_outcomes(self.result, outcomes),
+                       outcomes=[o for o in self.outcomes if not outcomes or o.name in outcomes])
+
     def plot_svg(self, outcome: str) -> str:
         """The interaction plot of ``outcome``; ``analysis.AnalysisInputError`` if impossible."""
         import analysis
@@ -160,6 +170,23 @@ class StudyAnalysis:
             self.frame, outcome, control_arm=self.reference_arm,
             arm_labels={code: label for code, label in self.labels.items() if code in present},
         )
+
+
+def select_outcomes(result: dict[str, Any], outcomes: Sequence[str] | None) -> dict[str, Any]:
+    """A copy of an analysis ``result`` holding only ``outcomes`` (all when empty).
+
+    The baseline table keeps its background rows and the chosen outcomes' rows.
+    """
+    keep = set(outcomes or result["outcomes"])
+    chosen = dict(result)
+    chosen["outcomes"] = {name: entry for name, entry in result["outcomes"].items()
+                          if name in keep}
+    chosen["baseline"] = dict(result["baseline"])
+    chosen["baseline"]["rows"] = [row for row in result["baseline"]["rows"]
+                                  if row.get("variable") in keep or row.get("baseline_item")]
+    chosen["outcome_info"] = {name: info for name, info in result["outcome_info"].items()
+                              if name in keep}
+    return chosen
 
 
 def check_population(population: str) -> Population:
@@ -173,7 +200,8 @@ def check_population(population: str) -> Population:
 
 def run_analysis(session: Session, study: Study, library: Library, *,
                  population: str | None = None, outcomes: Sequence[str] | None = None,
-                 control_arm: str | None = None) -> StudyAnalysis:
+                 control_arm: str | None = None,
+                 submitted: SubmittedAnswers | None = None) -> StudyAnalysis:
     """Analyse the study's live data for one population, as the study's analysis plan says.
 
     The primary outcome, the primary population, the covariates of every ANCOVA, α, the Holm
@@ -184,7 +212,9 @@ def run_analysis(session: Session, study: Study, library: Library, *,
     defaults to the plan's primary population; asking for the other one is a sensitivity
     analysis, and the result says so (``population_role``). Every outcome of the study is
     analysed, so the Holm adjustment does not depend on ``outcomes``, which only selects what
-    is returned.
+    is returned (:meth:`StudyAnalysis.selecting`). ``submitted``: the study's answers already
+    read (:func:`~study.services.analysis_data.load_answers`), so that a caller analysing both
+    populations reads and scores them once.
 
     Raises
     ------
@@ -193,42 +223,84 @@ def run_analysis(session: Session, study: Study, library: Library, *,
     NothingToAnalyse
         No outcome measured before and after, or no data in this population yet.
     """
-    # Imported here: pandas and the statistics stay out of every other request and command.
-    import numpy as np
+    chosen = check_request(session, study, library, population=population, outcomes=outcomes,
+                           control_arm=control_arm)
+    done = analyse_population(session, study, library, chosen.key, control_arm=control_arm,
+                              submitted=submitted)
+    return done.selecting(outcomes)
 
-    import analysis
-    from study.services.analysis_data import background_frame, baseline_items, study_frame
 
+def check_request(session: Session, study: Study, library: Library, *,
+                  population: str | None = None, outcomes: Sequence[str] | None = None,
+                  control_arm: str | None = None) -> Population:
+    """The population an analysis request names (the plan's primary one by default).
+
+    Raises
+    ------
+    AnalysisRequestError
+        An unknown population, outcome or reference arm.
+    NothingToAnalyse
+        The study has no outcome measured before and after.
+    """
     plan_version = sap.current_plan(session, study)
-    plan = plan_version.plan if plan_version is not None else None
-    primary_population = plan["populations"]["primary"] if plan else "itt"
+    primary_population = plan_version.plan["populations"]["primary"] if plan_version else "itt"
     chosen = check_population(population or primary_population)
-    available = study_outcomes(study, library)
-    names = [o.name for o in available]
+    names = [o.name for o in study_outcomes(study, library)]
     if outcomes:
         unknown = [name for name in outcomes if name not in names]
         if unknown:
             raise AnalysisRequestError(
                 "outcome", f"not an outcome of this study: {', '.join(unknown)} "
                 f"(choose from {', '.join(names) or 'none'}).")
-    selected = [o for o in available if not outcomes or o.name in outcomes]
     labels = arm_labels(study)
     reference = control_arm or reference_arm(study)
     if reference not in labels:
         raise AnalysisRequestError(
             "control", f"the reference arm must be one of {', '.join(labels)}, not {reference!r}.")
-    if not available:
+    if not names:
         raise NothingToAnalyse(
             "This study has no outcome measured both before and after the intervention.")
+    return chosen
+
+
+def analyse_population(session: Session, study: Study, library: Library, population: str, *,
+                       control_arm: str | None = None,
+                       submitted: SubmittedAnswers | None = None) -> StudyAnalysis:
+    """Every outcome of ``study`` analysed in ``population`` (a request already checked).
+
+    :func:`run_analysis` without the choice of outcomes, once :func:`check_request` has
+    accepted the request.
+    """
+    # Imported here: pandas and the statistics stay out of every other request and command.
+    import numpy as np
+
+    import analysis
+    from study.services.analysis_data import (
+        background_frame,
+        baseline_items,
+        load_answers,
+        study_frame,
+    )
+
+    plan_version = sap.current_plan(session, study)
+    plan = plan_version.plan if plan_version is not None else None
+    primary_population = plan["populations"]["primary"] if plan else "itt"
+    chosen = check_population(population)
+    available = study_outcomes(study, library)
+    names = [o.name for o in available]
+    labels = arm_labels(study)
+    reference = control_arm or reference_arm(study)
 
     covariates = list(plan["covariates"]) if plan else []
+    if submitted is None:
+        submitted = load_answers(session, study)
     try:
-        frame = study_frame(session, study, library, covariates)
+        frame = study_frame(session, study, library, covariates, submitted=submitted)
     except LookupError as error:  # a plan written before its covariates were checked
         raise NothingToAnalyse(
             f"The analysis plan's covariates cannot be read: {error}.") from None
     items = baseline_items(study, library)
-    background = background_frame(session, study, items)
+    background = background_frame(session, study, items, submitted=submitted)
     if chosen.key == "per_protocol" and not frame.empty:
         rule = plan["populations"]["per_protocol"] if plan else DEFAULT_PER_PROTOCOL_RULE
         on_protocol = per_protocol_codes(session, study, rule)
@@ -264,11 +336,6 @@ def run_analysis(session: Session, study: Study, library: Library, *,
     except analysis.AnalysisInputError as error:
         raise NothingToAnalyse(f"The data cannot be analysed: {error}") from None
 
-    keep = {o.name for o in selected}
-    result["outcomes"] = {name: entry for name, entry in result["outcomes"].items()
-                          if name in keep}
-    result["baseline"]["rows"] = [row for row in result["baseline"]["rows"]
-                                  if row.get("variable") in keep or row.get("baseline_item")]
     treatment = result["treatment_arm"] or next((c for c in labels if c != reference), None)
     population_n = frame.drop_duplicates("participant")["arm"].value_counts()
     result.update({
@@ -283,12 +350,12 @@ def run_analysis(session: Session, study: Study, library: Library, *,
         "population_n": {code: int(population_n.get(code, 0)) for code in labels},
         "outcome_info": {o.name: {"instrument": o.instrument, "version": o.version,
                                   "scale": o.scale, "label": o.label, "direction": o.direction}
-                         for o in selected},
+                         for o in available},
     })
     if study.blinded:
         result["reference_note"] = (
             f"The study is blinded: control_arm names the reference arm of the comparison "
             f"({labels[reference]}), not the study's control arm; differences are "
             f"{labels.get(treatment or '', 'the other arm')} minus {labels[reference]}.")
-    return StudyAnalysis(result=result, frame=frame, outcomes=selected, reference_arm=reference,
-                         labels=labels)
+    return StudyAnalysis(result=select_outcomes(result, None), frame=frame, outcomes=available,
+                         reference_arm=reference, labels=labels)

@@ -18,6 +18,7 @@ which arm does what (adherence by activity, the per-protocol definition) are lef
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import platform
 import statistics
@@ -52,10 +53,11 @@ from study.services.analysis_service import (
     run_analysis,
 )
 from study.services.blinding import arm_code, arm_labels
-from study.services.exports import rows_for
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from study.services.analysis_data import SubmittedAnswers
 
 PAPERS = {"a4": "A4", "letter": "letter"}
 
@@ -203,34 +205,26 @@ def _certification(session: Session, study: Study) -> Certification:
     return Certification(count, len(held), certified)
 
 
-def _reliability(session: Session, study: Study, library: Library) -> list[dict[str, Any]]:
+def _reliability(study: Study, library: Library, submitted: SubmittedAnswers
+                 ) -> list[dict[str, Any]]:
     """α (with its CI) and ω per instrument, time point and arm, from the item responses."""
-    import pandas as pd
-
     from instruments.reliability import reliability_table
-    from instruments.scoring import parse_answers
+    from study.services.analysis_data import answer_table
 
-    _, rows = rows_for(session, study, "responses", library)
-    responses = pd.DataFrame(rows)
-    if responses.empty:
-        return []
-    responses = responses[(responses["arm"] != "") & responses["time"].isin(["pre", "post"])]
+    responses = submitted.responses
+    answered = responses["response"].isin(submitted.answers["response"])
+    responses = responses[answered & (responses["arm"] != "")
+                          & responses["time"].isin(["pre", "post"])]
     labels = arm_labels(study)
     tables = []
-    for (instrument_id, version), answers in responses.groupby(["instrument", "version"]):
-        instrument = library.get(str(instrument_id), str(version))
+    for instrument, group, answers in submitted.by_instrument(library, responses):
         if not instrument.scales:
             continue
-        parsed = []
-        for (participant, arm, time), given in answers.groupby(["participant", "arm", "time"]):
-            texts = dict(zip(given["item"], given["value"], strict=True))
-            parsed.append({"participant": participant, "arm": arm, "time": time,
-                           **parse_answers(instrument, texts)})
-        wide = pd.DataFrame(parsed)
-        for item in instrument.items:
-            if item.key not in wide.columns:
-                wide[item.key] = None
-        wide = wide.astype(object).where(wide.notna(), None)
+        wide = answer_table(instrument, group, answers)
+        wide.insert(0, "participant", group["participant"])
+        wide.insert(1, "arm", group["arm"])
+        wide.insert(2, "time", group["time"])
+        wide = wide.sort_values(["participant", "arm", "time"]).reset_index(drop=True)
         table = reliability_table(instrument, wide, by=["time", "arm"])
         for row in table.to_dict("records"):
             row |= {"instrument": instrument.id, "version": instrument.version,
@@ -259,13 +253,19 @@ def _methods(study: Study) -> dict[str, Any]:
 
 def software_versions() -> dict[str, str]:
     """Python and the installed version of each package the analysis and the report use."""
-    versions = {"python": platform.python_version()}
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    # Read once per process: importlib.metadata scans site-packages on every call (~0.1 s).
+    versions = [("python", platform.python_version())]
     for name in SOFTWARE:
         try:
-            versions[name] = metadata.version(name)
+            versions.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
             continue
-    return versions
+    return tuple(versions)
 
 
 def _figures(done: StudyAnalysis, order: list[str], labels: dict[str, str],
@@ -303,6 +303,8 @@ def _figures(done: StudyAnalysis, order: list[str], labels: dict[str, str],
 def assemble(session: Session, study: Study, library: Library, *,
              now: datetime | None = None) -> ReportData:
     """Gather the report's data for ``study`` as it stands now (read only: no writes)."""
+    from study.services.analysis_data import load_answers
+
     snapshot = now or datetime.now(UTC)
     labels = arm_labels(study)
     plan = sap.current_plan(session, study)
@@ -321,8 +323,10 @@ def assemble(session: Session, study: Study, library: Library, *,
             select(Arm.key, Allocation.allocated_at).join(Arm, Allocation.arm_id == Arm.id)
             .where(Allocation.study_id == study.id)):
         allocations[labels[arm_code(study, key)]].append(when.date())
+    # The answers are read and scored once, for both populations and the reliability tables.
+    submitted = load_answers(session, study)
     try:
-        done = run_analysis(session, study, library)
+        done = run_analysis(session, study, library, submitted=submitted)
     except NothingToAnalyse as error:
         problem = str(error)
         from analysis.consort_diagram import consort_diagram_svg
@@ -339,7 +343,8 @@ def assemble(session: Session, study: Study, library: Library, *,
                            followup=study.timepoint("followup") is not None)
         other_key = next(key for key in POPULATIONS if key != analysis["population"])
         try:
-            other = run_analysis(session, study, library, population=other_key).result
+            other = run_analysis(session, study, library, population=other_key,
+                                 submitted=submitted).result
         except NothingToAnalyse as error:
             other_problem = str(error)
     return ReportData(
@@ -349,7 +354,7 @@ def assemble(session: Session, study: Study, library: Library, *,
         other_population_problem=other_problem, outcome_order=order, dataset_sha256=digest,
         dataset_rows=rows, consort=counts, adherence=adherence_summary(session, study),
         days_to_post=_days_to_post(session, study), certification=_certification(session, study),
-        reliability=_reliability(session, study, library), methods=_methods(study),
+        reliability=_reliability(study, library, submitted), methods=_methods(study),
         software=software_versions(), figures=figures,
     )
 

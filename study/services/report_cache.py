@@ -1,41 +1,102 @@
-"""The rendered study report cached as files under ``<instance>/cache/reports/`` (issue 10).
+"""The study's outputs cached as files under ``<instance>/cache/`` (issue 10 item 4; issue 14).
 
-The key is a SHA-256 of everything the PDF depends on, computed without running the analysis:
-every row of every table that holds the study's data (the study itself, its arms, time points,
-plans, participants, allocations, responses, answers, bookings, progress...), read in primary-key
-order, plus the paper size and the versions of Python and of the packages that build the report.
-No table has an ``updated_at``, so counts and maximum ids would miss an edited row (a withdrawal,
-a corrected answer, unblinding); reading the rows costs a few SQL scans instead, still far below the
-analysis and WeasyPrint, and any change of data, plan or blinding changes the key. The price: a
-change to a row the report does not print (a booking's note) also rebuilds it. Staff, API tokens
-and the audit log are left out, so a download never invalidates its own cache.
+Two outputs are cached: the rendered PDF report, ``cache/reports/<slug>/<paper>-<key>.pdf``,
+and each population's whole analysis (every outcome) with its interaction plots,
+``cache/analysis/<slug>/<population>-<key>.json``, which the researcher's analysis page and
+``GET /api/v1/studies/SLUG/analysis`` both serve (their outcome choice filters the cached
+result). Nothing here writes to the database: a GET that finds no file builds one and keeps it.
 
-A cached PDF keeps the snapshot date of the build that wrote it: it is the report of data that
-have not changed since. Concurrency: one ``fcntl.flock`` per key, so one host builds each report
-once however many requests ask; the others wait on the lock and read the file. Files are written
-to a temporary name and moved into place with ``os.replace``. Nothing here writes to the database.
+The key
+-------
+A SHA-256 of three parts, so that a cached file is served only while nothing it prints could
+have changed:
+
+1. **The data** (:func:`data_digest`): the rows of every table that holds the study's data (the
+   study, its arms, time points, plans, participants, allocations, consents, bookings, module
+   progress, submitted responses and their answers...), found by following foreign keys down
+   from ``studies``, read in primary-key order and hashed as the database driver returns them,
+   in chunks (no ORM objects, no per-row dicts: ``repr`` of a chunk of driver tuples is one C
+   call). No table has an ``updated_at``, so counts or maximum ids would miss an edited row (a
+   withdrawal, a corrected answer, unblinding); hashing the rows themselves cannot. A table added
+   later is hashed whole until someone decides otherwise, so the key errs on the side of
+   changing. Left out, because nothing the report or the analysis prints reads them and they
+   change while trainees merely use the site (each would otherwise throw the cache away on every
+   trainee's page view): staff accounts, API tokens and the audit log (a download would
+   invalidate its own cache); trainees' email addresses; questionnaires not yet submitted and
+   their answers (only submitted ones are analysed or counted: submitting a draft adds its rows,
+   which changes the key); and the columns ``invitations.last_used_at``,
+   ``module_progress.furthest_page``, ``responses.current_page`` and ``answers.answered_at``.
+   At 10,000 simulated trainees (about 540,000 answers) this costs 1.5-1.9 s on SQLite
+   (fetching the tuples and their ``repr`` are most of it), against about 28 s to rebuild the
+   report and 9 s for the analysis page; ``bench/report.py`` prints the figure.
+2. **The code** (:func:`code_fingerprint`): a SHA-256 of every file of the packages that compute
+   or print the outputs (``analysis``, ``instruments`` with its definitions, ``study``), of the
+   report templates and of the site's supplied wording, read once per process; with the
+   versions of Python and of the packages the outputs use. A change of code therefore never
+   serves a file made by the old code, without anyone remembering to bump a number.
+3. **What was asked**: the output (report or analysis), the paper size or the population, and
+   for the report the number of allocations still inside their intervention period: CONSORT's
+   "still within the intervention period" depends on the clock as well as on the data.
+
+A build reads the data in statements of its own, so a write during a build could mix two states;
+the key is therefore computed again after the build, and a build whose data changed meanwhile is
+returned to its caller but not kept.
+
+Files, locks and pruning
+------------------------
+Each study has a folder per output (its slug, percent-encoded). One ``fcntl.flock`` per study,
+output and variant (``a4.lock``, ``itt.lock``: a bounded set, never deleted, so no process can
+lock a file another has just removed) makes one process build while the others wait and then
+read what it wrote. Files are written under a temporary name and moved into place with
+``os.replace``, so a reader sees the whole old file or the whole new one. After each write the
+variant's files beyond the newest :data:`KEEP` are removed. Removing is safe while another
+process reads: on Linux ``unlink`` removes the name, and a process that has the file open keeps
+reading it until it closes it; a process that finds the name gone before opening it treats that
+as a miss and builds.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
+import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from sqlalchemy import Select, Table, select
+from sqlalchemy import Select, Table, func, select
 from sqlalchemy.orm import Session
 
 from instruments import Library
-from study.models import Study
+from study.models import Allocation, ResponseStatus, Study, utcnow
 from study.models.base import Base
 
-# Tables outside the report: staff accounts, their tokens (touched by every API call) and the log.
-UNREPORTED = frozenset({"users", "memberships", "api_tokens", "audit_events"})
-# Bumped whenever the cached file's meaning changes without a package version changing.
-CACHE_FORMAT = "1"
+if TYPE_CHECKING:
+    from study.services.analysis_service import Outcome
+
+# Tables outside every output: staff accounts, their tokens (touched by every API call), the
+# audit log (each download adds to it) and trainees' email addresses.
+UNREPORTED = frozenset({"users", "memberships", "api_tokens", "audit_events",
+                        "participant_contacts"})
+# Columns written while trainees use the site, read by no output.
+UNREPORTED_COLUMNS = {
+    "invitations": frozenset({"last_used_at"}),
+    "module_progress": frozenset({"furthest_page"}),
+    "responses": frozenset({"current_page"}),
+    "answers": frozenset({"answered_at"}),
+}
+# Rows fetched from the driver per chunk while hashing.
+CHUNK = 5000
+# Files kept per study, output and variant (the newest by modification time).
+KEEP = 2
+# What the fingerprint reads: the packages' own files, not their bytecode.
+FINGERPRINT_SKIP = ("__pycache__",)
 
 
 def _scoped_queries(study_id: int) -> list[tuple[str, Select]]:  # type: ignore[type-arg]
@@ -45,77 +106,223 @@ def _scoped_queries(study_id: int) -> list[tuple[str, Select]]:  # type: ignore[
     for table in tables:
         if table.name in UNREPORTED:
             continue
+        skipped = UNREPORTED_COLUMNS.get(table.name, frozenset())
+        columns = [column for column in table.c if column.name not in skipped]
         order = list(table.primary_key.columns)
+        query = select(*columns).order_by(*order)
         if table.name == "studies":
-            scoped[table.name] = select(table).where(table.c.id == study_id).order_by(*order)
+            scoped[table.name] = query.where(table.c.id == study_id)
             continue
+        if table.name == "responses":  # submitted questionnaires only (the module docstring)
+            query = query.where(table.c.status == ResponseStatus.SUBMITTED)
         if "study_id" in table.c:
-            scoped[table.name] = select(table).where(
-                table.c.study_id == study_id).order_by(*order)
+            scoped[table.name] = query.where(table.c.study_id == study_id)
             continue
         for key in table.foreign_keys:
             parent = key.column.table.name
             if parent in scoped:
                 ids = scoped[parent].with_only_columns(key.column).order_by(None)
-                scoped[table.name] = select(table).where(key.parent.in_(ids)).order_by(*order)
+                scoped[table.name] = query.where(key.parent.in_(ids))
                 break
         else:
             # Not tied to one study (instrument catalogue and the like): all of it, to stay correct.
-            scoped[table.name] = select(table).order_by(*order)
+            scoped[table.name] = query
     return list(scoped.items())
 
 
-def cache_key(session: Session, study: Study, *, paper: str, versions: dict[str, str]) -> str:
-    """The SHA-256 naming ``study``'s cached report: its data, ``paper`` and ``versions``."""
+def data_digest(session: Session, study: Study) -> str:
+    """SHA-256 of the rows of ``study`` that any cached output can print (module docstring)."""
     digest = hashlib.sha256()
-    digest.update(f"format={CACHE_FORMAT}\npaper={paper}\n".encode())
-    for name, version in sorted(versions.items()):
-        digest.update(f"{name}={version}\n".encode())
     for name, query in _scoped_queries(study.id):
         digest.update(f"\x1e{name}\n".encode())
-        for row in session.execute(query):
-            digest.update(repr(tuple(row)).encode("utf-8"))
-            digest.update(b"\n")
+        for rows in driver_chunks(session, query):
+            digest.update(repr(rows).encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
-def cache_dir(instance_path: str | Path) -> Path:
-    """Where cached reports live: ``<instance>/cache/reports``."""
-    return Path(instance_path) / "cache" / "reports"
+def driver_chunks(session: Session, query: Select,  # type: ignore[type-arg]
+                  size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    """The rows of ``query`` as the database driver returns them (tuples), ``size`` at a time.
 
-
-def cached_pdf(directory: Path, key: str, build: Callable[[], bytes]) -> bytes:
-    """The PDF stored under ``key`` in ``directory``, built once by ``build`` if missing.
-
-    Callers that find the lock held wait for it, then read what the holder wrote.
+    The driver's own cursor, not SQLAlchemy's result: no Row objects and no type conversion
+    (stored values: the key hashes those; a few columns of ids and texts need none), and on
+    PostgreSQL a server-side cursor, so that the rows are never all in memory at once. The
+    query's parameters must be plain values that SQLAlchemy can render into the SQL (ids,
+    constants): they are, as ``literal_binds``.
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{key}.pdf"
-    if target.exists():
-        return target.read_bytes()
-    with open(directory / f"{key}.lock", "a+b") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            if target.exists():  # built while this caller waited
-                return target.read_bytes()
-            pdf = build()
-            store(directory, key, pdf)
-            return pdf
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-def store(directory: Path, key: str, pdf: bytes) -> None:
-    """Write ``pdf`` under ``key`` atomically: a temporary file, then ``os.replace``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{key}.", suffix=".tmp")
+    connection = session.connection()
+    sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    cursor = (driver.cursor(name="allport_cache_key") if connection.dialect.name == "postgresql"
+              else driver.cursor())
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pdf)
-        os.replace(temporary, directory / f"{key}.pdf")
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(size):
+            yield rows
+    finally:
+        cursor.close()
+
+
+def _fingerprinted_files(roots: Iterable[Path]) -> list[Path]:
+    files = []
+    for root in roots:
+        if root.is_file():
+            files.append(root)
+        elif root.is_dir():
+            files += [path for path in root.rglob("*") if path.is_file()
+                      and not any(part in FINGERPRINT_SKIP for part in path.parts)]
+    return sorted(files)
+
+
+@functools.cache
+def _fingerprint(roots: tuple[Path, ...]) -> str:
+    digest = hashlib.sha256()
+    for path in _fingerprinted_files(roots):
+        digest.update(f"\x1e{path}\n".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def code_fingerprint(templates: str | Path, wording: str | Path | None = None) -> str:
+    """SHA-256 of the code and definitions that make the outputs, computed once per process.
+
+    Every file of the ``analysis``, ``instruments`` and ``study`` packages (their Python,
+    instrument definitions and the bundle's R script), the report templates in ``templates``
+    (``templates/reports``) and the site's supplied wording in ``wording``.
+    """
+    import analysis
+    import instruments
+    import study
+
+    packages = (Path(module.__file__ or "").parent for module in (analysis, instruments, study))
+    roots = (*packages, Path(templates))
+    if wording is not None:
+        roots = (*roots, Path(wording))
+    return _fingerprint(tuple(root.resolve() for root in roots))
+
+
+def app_code_fingerprint() -> str:
+    """:func:`code_fingerprint` of the running app (its templates and its site's wording)."""
+    from flask import current_app
+
+    from instruments.library import site_wording_dir
+
+    templates = Path(current_app.root_path, current_app.template_folder or "templates",
+                     "reports")
+    return code_fingerprint(templates, site_wording_dir(current_app.instance_path))
+
+
+def in_progress_allocations(session: Session, study: Study) -> int:
+    """Allocations still inside the study's intervention period now (CONSORT's clock)."""
+    since = utcnow() - timedelta(days=study.intervention_period_days or 0)
+    return session.scalar(select(func.count()).select_from(Allocation).where(
+        Allocation.study_id == study.id, Allocation.allocated_at > since)) or 0
+
+
+def combine(*parts: Any) -> str:
+    """A key from several parts (strings, numbers, mappings), in order."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def cache_key(session: Session, study: Study, *, paper: str, versions: dict[str, str]) -> str:
+    """The SHA-256 naming ``study``'s cached report on ``paper`` (the module docstring)."""
+    return combine("report", paper, data_digest(session, study), app_code_fingerprint(),
+                   versions, in_progress_allocations(session, study))
+
+
+def analysis_key(session: Session, study: Study, *, population: str,
+                 versions: dict[str, str]) -> str:
+    """The SHA-256 naming ``study``'s cached analysis of ``population``."""
+    return combine("analysis", population, data_digest(session, study),
+                   app_code_fingerprint(), versions)
+
+
+def cache_dir(instance_path: str | Path, output: str = "reports") -> Path:
+    """Where cached outputs of one kind live: ``<instance>/cache/<output>``."""
+    return Path(instance_path) / "cache" / output
+
+
+def _folder_name(slug: str) -> str:
+    name = quote(slug, safe="")
+    return "%2E" + name[1:] if name.startswith(".") else name
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cached file: ``<directory>/<study slug>/<variant>-<key><suffix>``."""
+
+    directory: Path
+    slug: str
+    variant: str
+    key: str
+    suffix: str
+
+    @property
+    def folder(self) -> Path:
+        return self.directory / _folder_name(self.slug)
+
+    @property
+    def path(self) -> Path:
+        return self.folder / f"{self.variant}-{self.key}{self.suffix}"
+
+    def read(self) -> bytes | None:
+        """The cached bytes, or None when there are none (never written, or pruned)."""
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def store(self, body: bytes) -> None:
+        """Write ``body`` atomically (a temporary file, then ``os.replace``), then prune."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=self.folder, prefix=f".{self.variant}-",
+                                         suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(body)
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        self.prune()
+
+    def prune(self) -> None:
+        """Remove this variant's files beyond the newest :data:`KEEP` (safe for readers)."""
+        pattern = f"{self.variant}-" + "[0-9a-f]" * 64 + self.suffix
+        found = []
+        for path in self.folder.glob(pattern):
+            try:
+                found.append((path.stat().st_mtime_ns, path.name != self.path.name, path))
+            except FileNotFoundError:  # pruned by another process meanwhile
+                continue
+        found.sort(key=lambda entry: (-entry[0], entry[1]))
+        for _, _, path in found[KEEP:]:
+            if path != self.path:
+                path.unlink(missing_ok=True)
+
+    def fetch(self, build: Callable[[], bytes], still_current: Callable[[], bool]) -> bytes:
+        """The cached bytes, built once by ``build`` if missing.
+
+        Callers that find the lock held wait for it, then read what the holder wrote. A build
+        is kept only if ``still_current()`` says the data did not change while it ran.
+        """
+        cached = self.read()
+        if cached is not None:
+            return cached
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / f"{self.variant}.lock", "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                cached = self.read()  # built while this caller waited
+                if cached is not None:
+                    return cached
+                body = build()
+                if still_current():
+                    self.store(body)
+                return body
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 def report_pdf(session: Session, study: Study, library: Library, *, paper: str,
@@ -130,11 +337,105 @@ def report_pdf(session: Session, study: Study, library: Library, *, paper: str,
     if paper not in report.PAPERS:
         raise report.ReportUnavailable(
             f"paper must be one of {', '.join(report.PAPERS)}, not {paper!r}.")
-    key = cache_key(session, study, paper=paper, versions=report.software_versions())
-    directory = cache_dir(instance_path)
+    versions = report.software_versions()
+
+    def key() -> str:
+        return cache_key(session, study, paper=paper, versions=versions)
+
+    entry = Entry(cache_dir(instance_path), study.slug, paper, key(), ".pdf")
+
+    def build() -> bytes:
+        return report.build_report(session, study, library, paper=paper)
+
+    def unchanged() -> bool:
+        return key() == entry.key
+
     if refresh:
-        pdf = report.build_report(session, study, library, paper=paper)
-        store(directory, key, pdf)
+        pdf = build()
+        if unchanged():
+            entry.store(pdf)
         return pdf
-    return cached_pdf(directory, key,
-                      lambda: report.build_report(session, study, library, paper=paper))
+    return entry.fetch(build, unchanged)
+
+
+@dataclass(frozen=True)
+class CachedAnalysis:
+    """One population's analysis as the analysis page and the API show it.
+
+    ``result`` and ``outcomes`` hold the outcomes asked for (all by default); ``plots`` the
+    interaction plot of each of them as SVG, ``None`` where drawing it failed, absent where the
+    outcome could not be analysed.
+    """
+
+    result: dict[str, Any]
+    outcomes: list[Outcome]
+    labels: dict[str, str]
+    reference_arm: str
+    plots: dict[str, str | None]
+
+
+def _analysis_file(session: Session, study: Study, library: Library, population: str) -> bytes:
+    """The whole analysis of ``population`` with its plots, as the cached file's JSON."""
+    from flask import current_app
+
+    from study.services.analysis_service import NothingToAnalyse, analyse_population
+
+    try:
+        done = analyse_population(session, study, library, population)
+    except NothingToAnalyse as error:
+        return json.dumps({"problem": str(error)}).encode()
+    plots: dict[str, str | None] = {}
+    for outcome in done.outcomes:
+        if "error" in done.result["outcomes"][outcome.name]:
+            continue
+        try:
+            plots[outcome.name] = done.plot_svg(outcome.name)
+        except Exception as error:  # noqa: BLE001 - a plot that fails leaves the numbers standing
+            current_app.logger.warning("interaction plot of %s failed: %s", outcome.name, error)
+            plots[outcome.name] = None
+    return json.dumps({"result": done.result, "labels": done.labels,
+                       "reference_arm": done.reference_arm, "plots": plots}).encode()
+
+
+def cached_analysis(session: Session, study: Study, library: Library, *,
+                    population: str | None, outcomes: Sequence[str] | None,
+                    instance_path: str | Path) -> CachedAnalysis:
+    """The analysis page's and the API's analysis, from the cache while the data are unchanged.
+
+    Computes :func:`~study.services.analysis_service.run_analysis`'s figures for every outcome
+    of the population (the plan's primary one by default) and keeps them with their plots; the
+    outcomes asked for are then chosen from the whole result, as ``run_analysis`` chooses them.
+
+    Raises
+    ------
+    AnalysisRequestError
+        An unknown population or outcome.
+    NothingToAnalyse
+        Nothing to analyse in this population (this answer is cached too).
+    """
+    from study.services import report
+    from study.services.analysis_service import (
+        NothingToAnalyse,
+        check_request,
+        select_outcomes,
+        study_outcomes,
+    )
+
+    chosen = check_request(session, study, library, population=population, outcomes=outcomes)
+    versions = report.software_versions()
+
+    def key() -> str:
+        return analysis_key(session, study, population=chosen.key, versions=versions)
+
+    entry = Entry(cache_dir(instance_path, "analysis"), study.slug, chosen.key, key(), ".json")
+    stored = json.loads(entry.fetch(
+        lambda: _analysis_file(session, study, library, chosen.key),
+        lambda: key() == entry.key))
+    if "problem" in stored:
+        raise NothingToAnalyse(stored["problem"])
+    result = select_outcomes(stored["result"], outcomes)
+    selected = [o for o in study_outcomes(study, library) if o.name in result["outcomes"]]
+    return CachedAnalysis(result=result, outcomes=selected, labels=stored["labels"],
+                          reference_arm=stored["reference_arm"],
+                          plots={o.name: stored["plots"][o.name] for o in selected
+                                 if o.name in stored["plots"]})
