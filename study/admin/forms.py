@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, InputRequired, Length, ValidationError
 
+from study.forms import Form
 from study.services.staff import ADMIN, ROLE_NAMES
 
 
-class UnblindForm(FlaskForm):
+class UnblindForm(Form):
     """Unblinding a study: why, and the study's slug typed again to confirm."""
 
     reason = TextAreaField("Why is the study unblinded now?", validators=[
@@ -20,7 +20,7 @@ class UnblindForm(FlaskForm):
         InputRequired("Type the study's slug to confirm.")])
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(Form):
     """A new password for an account, typed twice. The length rule is the service's."""
 
     password = PasswordField("New password", validators=[
@@ -30,7 +30,7 @@ class PasswordForm(FlaskForm):
         EqualTo("password", "The two passwords differ: type the same password twice.")])
 
 
-class AddRoleForm(FlaskForm):
+class AddRoleForm(Form):
     """A role to give an account: admin, or a study role in the chosen study.
 
     ``studies`` are the slugs offered.
@@ -50,7 +50,7 @@ class AddRoleForm(FlaskForm):
             raise ValidationError(f"A {self.role.data} works on a study: choose it.")
 
 
-class RemoveRoleForm(FlaskForm):
+class RemoveRoleForm(Form):
     """One of an account's roles, named by the button that takes it away.
 
     templates/admin/account.html writes one small form per role with these fields by hand

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     IntegerField,
@@ -17,8 +16,10 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
+from study.forms import Form
 
-class InviteForm(FlaskForm):
+
+class InviteForm(Form):
     cohort_id = SelectField("Cohort", coerce=int, validators=[InputRequired("Choose a cohort.")])
     count = IntegerField("Number of invitations", default=10, validators=[
         InputRequired("Enter how many invitations to create."),
@@ -26,7 +27,7 @@ class InviteForm(FlaskForm):
     ])
 
 
-class AttendanceForm(FlaskForm):
+class AttendanceForm(Form):
     """Attendance at one booking, with the minutes attended if the coordinator knows them.
 
     ``duration`` is the session's length in minutes: the most a trainee can have attended.
@@ -56,7 +57,7 @@ class AttendanceForm(FlaskForm):
                                   "leave the minutes empty.")
 
 
-class StaffWithdrawForm(FlaskForm):
+class StaffWithdrawForm(Form):
     """A coordinator records a withdrawal the trainee asked for in person or by email."""
 
     reason = TextAreaField("How did the trainee ask to withdraw, and why (if they said)?",
@@ -64,7 +65,7 @@ class StaffWithdrawForm(FlaskForm):
                                        Length(max=500)])
 
 
-class ScheduleSessionForm(FlaskForm):
+class ScheduleSessionForm(Form):
     """A new contact session; times are UTC, as the pages show them."""
 
     cohort_id = SelectField("Cohort", coerce=int, validators=[InputRequired("Choose a cohort.")])
@@ -82,7 +83,7 @@ class ScheduleSessionForm(FlaskForm):
                                                 Length(max=300)])
 
 
-class LostForm(FlaskForm):
+class LostForm(Form):
     """Why an allocated trainee is lost to follow-up, as a CONSORT category."""
 
     category = SelectField("Why are they lost to follow-up?", choices=[
@@ -92,7 +93,7 @@ class LostForm(FlaskForm):
     ], validators=[InputRequired("Choose why the trainee is lost to follow-up.")])
 
 
-class IneligibleForm(FlaskForm):
+class IneligibleForm(Form):
     """Excluding a consented trainee before allocation, as a CONSORT category."""
 
     category = SelectField("Why are they excluded?", choices=[

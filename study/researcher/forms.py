@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from study.forms import Form
 from study.services.analysis_service import POPULATIONS
 
 
-class AnalysisForm(FlaskForm):
+class AnalysisForm(Form):
     """The analysis page's choices, sent by GET: no CSRF token, nothing changes.
 
     The plan's primary population comes first; the other is offered as a sensitivity analysis.

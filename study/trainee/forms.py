@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     Field,
@@ -19,13 +18,14 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from instruments import Item
 from instruments.kinds import AnswerField, kind_of
+from study.forms import Form
 
 FIELD_PREFIX = "q_"
 # Instead of WTForms' "Not a valid choice.": what a trainee can act on.
 CHOOSE_SHOWN = "Please choose one of the answers shown."
 
 
-class ConsentForm(FlaskForm):
+class ConsentForm(Form):
     choice = RadioField(
         "Do you agree to take part in this study?",
         choices=[SelectChoice("agree", "Yes, I agree to take part"),
@@ -35,7 +35,7 @@ class ConsentForm(FlaskForm):
     )
 
 
-class WithdrawForm(FlaskForm):
+class WithdrawForm(Form):
     confirm = BooleanField(
         "Yes, I want to withdraw from the study",
         validators=[DataRequired("Tick the box to confirm that you want to withdraw.")],
@@ -44,7 +44,7 @@ class WithdrawForm(FlaskForm):
                            validators=[Optional(), Length(max=500)])
 
 
-class BookingForm(FlaskForm):
+class BookingForm(Form):
     session_id = RadioField("Choose a session", coerce=int,
                             validators=[InputRequired("Please choose a session.")],
                             invalid_choice_message="Please choose one of the sessions shown.")
@@ -92,10 +92,10 @@ def form_field(item: Item, answer: AnswerField) -> Field:
 
 
 def questionnaire_form(items: Sequence[Item], *, formdata: Any = None,
-                       answers: Mapping[str, str] | None = None) -> FlaskForm:
+                       answers: Mapping[str, str] | None = None) -> Form:
     """A form for one page of an instrument, pre-filled with the answers already saved."""
 
-    class QuestionnaireForm(FlaskForm):
+    class QuestionnaireForm(Form):
         layouts: dict[str, str] = {}  # item key -> options in a row ("scale") or a "stack"
 
     data: dict[str, Any] = {}
@@ -109,7 +109,7 @@ def questionnaire_form(items: Sequence[Item], *, formdata: Any = None,
     return QuestionnaireForm(formdata=formdata, data=data)
 
 
-def answers_from(form: FlaskForm, items: Sequence[Item]) -> dict[str, str]:
+def answers_from(form: Form, items: Sequence[Item]) -> dict[str, str]:
     """The answers given on the page, as stored strings; blank optional answers left out."""
     answers = {}
     for item in items:
