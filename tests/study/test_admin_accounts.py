@@ -261,3 +261,18 @@ def test_memberships_are_rows_not_copies(demo: Demo, staff_client: StaffClient) 
     with demo.app.app_context():
         assert db.session.scalars(select(Membership).where(
             Membership.user_id == target)).all() == []
+
+
+@pytest.mark.parametrize("action", ["deactivate", "password", "roles", "roles/remove"])
+def test_a_post_without_its_csrf_token_changes_nothing(demo: Demo, staff_client: StaffClient,
+                                                       action: str) -> None:
+    admin = staff_client("admin")
+    researcher = user_id(demo.app, "researcher@allport.example")
+    before = actions(demo.app)
+    response = admin.post(f"/admin/users/{researcher}/{action}", data={
+        "password-password": "a-new-password-1", "password-confirm": "a-new-password-1",
+        "role-role": "coordinator", "remove-role": "researcher"})
+    assert response.status_code == 400
+    assert actions(demo.app) == before
+    user = fresh(demo.app, "researcher@allport.example")
+    assert user.active and [m.role for m in user.memberships] == [Role.RESEARCHER]
