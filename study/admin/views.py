@@ -38,6 +38,10 @@ def _study(slug: str) -> Study:
     return study
 
 
+def _actor() -> str:
+    return audit.actor_for(user=current_user)
+
+
 def _study_page(study: Study, unblind_form: UnblindForm | None = None, status: int = 200
                 ) -> Any:
     return render_template(
@@ -59,7 +63,7 @@ def close_recruitment(slug: str) -> Any:
     study = _study(slug)
     require_button("close")
     with write_or_explain() as attempt:
-        trial.close_recruitment(db.session, study, actor=audit.actor_for(user=current_user))
+        trial.close_recruitment(db.session, study, actor=_actor())
         attempt.done("Recruitment is closed: no new trainees are consented or allocated.")
     return redirect(url_for("admin.study", slug=slug), code=303)
 
@@ -70,7 +74,7 @@ def lock_data(slug: str) -> Any:
     study = _study(slug)
     require_button("lock")
     with write_or_explain() as attempt:
-        trial.lock_data(db.session, study, actor=audit.actor_for(user=current_user))
+        trial.lock_data(db.session, study, actor=_actor())
         attempt.done("The data are locked: the post and follow-up questionnaires are closed.")
     return redirect(url_for("admin.study", slug=slug), code=303)
 
@@ -87,7 +91,7 @@ def unblind(slug: str) -> Any:
         return _study_page(study, form, 422)
     with write_or_explain(beside=form.reason) as attempt:
         trial.unblind(db.session, study, reason=form.reason.data or "",
-                      actor=audit.actor_for(user=current_user))
+                      actor=_actor())
         attempt.done("The study is unblinded: every page, export and analysis now shows the "
                      "real arms.")
     if attempt.refused:
@@ -122,10 +126,6 @@ def _account_page(user: User, *, password_form: PasswordForm | None = None,
 
 def _back_to(user: User) -> Any:
     return redirect(url_for("admin.account", user_id=user.id), code=303)
-
-
-def _actor() -> str:
-    return audit.actor_for(user=current_user)
 
 
 @bp.get("/users/<int:user_id>")
