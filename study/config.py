@@ -55,6 +55,14 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": 0,
     # Strict-Transport-Security in production (served over https): a year.
     "HSTS_MAX_AGE": 365 * 24 * 3600,
+    # Email (study.mail): without ALLPORT_MAIL_SERVER, messages go to <instance>/outbox/.
+    "MAIL_SERVER": None,
+    "MAIL_PORT": 587,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_USE_TLS": True,
+    "MAIL_USE_SSL": False,
+    "MAIL_FROM": "Allport <allport@localhost>",
 }
 
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from flask import Flask
@@ -33,6 +36,7 @@ from tests.helpers import (
     DemoSnapshot,
     StaffClient,
     csrf_from,
+    free_port,
     staff_email,
 )
 
@@ -268,3 +272,34 @@ def _staff_account(email: str, role: str, study: str) -> None:
                                   role=Role(role)))
     else:
         assert role in ("admin", "outsider"), f"no such staff role: {role}"
+
+
+class ReceivedMail:
+    """What a real local SMTP server (aiosmtpd) received: parsed messages, in arrival order."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(
+            envelope.original_content or envelope.content)))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [message for message in self.messages if message["To"] == address]
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[dict[str, Any], ReceivedMail]]:
+    """A local SMTP server, and the app settings that send to it (no TLS, no login)."""
+    from aiosmtpd.controller import Controller
+
+    received = ReceivedMail()
+    port = free_port()
+    controller = Controller(received, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield ({"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": port, "MAIL_USE_TLS": False,
+                "MAIL_FROM": "Allport study team <study@allport.test>"}, received)
+    finally:
+        controller.stop()

@@ -19,11 +19,16 @@ class Facilitator(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     display_name: Mapped[str] = mapped_column(String(200))
+    # How the coordinator reaches the facilitator (an email address or a phone number).
+    contact: Mapped[str] = mapped_column(String(320), default="")
     certification_body: Mapped[str] = mapped_column(String(200))
     certification_number: Mapped[str] = mapped_column(String(100))
     certified_from: Mapped[date]
     certified_until: Mapped[date]
     bio: Mapped[str] = mapped_column(Text, default="")
+    # The hybrid supervision model (DESIGN §13): one clinical and one peer supervisor.
+    clinical_supervisor: Mapped[str] = mapped_column(String(200), default="")
+    peer_supervisor: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(default=True)
 
     def is_certified_on(self, day: date) -> bool:

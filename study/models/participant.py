@@ -133,13 +133,18 @@ class WithdrawalReason(Base):
 
 
 class Invitation(Base):
-    """A personal link. Only the SHA-256 of its token is stored."""
+    """A personal link. Only the SHA-256 of its token is stored.
+
+    A trainee may hold several live links: each email (the invitation, a reminder) carries a
+    new one, since a stored hash cannot be turned back into the link it came from. Revoking
+    revokes them all (``study.services.invitations``).
+    """
 
     __tablename__ = "invitations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int] = mapped_column(
-        ForeignKey("participants.id", ondelete="CASCADE"), unique=True
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
     )
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
-from datetime import datetime
+from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
@@ -40,6 +40,9 @@ class Study(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # Printed on the report's title page and the trainee's consent page (DESIGN §12).
+    protocol_number: Mapped[str] = mapped_column(String(100), default="")
+    ethics_approval_number: Mapped[str] = mapped_column(String(100), default="")
     status: Mapped[StudyStatus] = mapped_column(str_enum(StudyStatus), default=StudyStatus.DRAFT)
     # The allocation sequence is derived from this secret; it never leaves the server. Its
     # SHA-256, recorded when recruitment opens, lets an audit show the seed was never changed.
@@ -62,6 +65,9 @@ class Study(Base):
     # The follow-up time point opens this many days after the post questionnaire opened.
     followup_offset_days: Mapped[int] = mapped_column(default=28)
     followup_window_days: Mapped[int | None]
+    # A stalled trainee is reminded at most once in this many days; the invitation email
+    # starts the interval (DESIGN §7).
+    reminder_interval_days: Mapped[int] = mapped_column(default=3)
     # Set by ``lock-data``: the post and follow-up windows are closed and no answer changes.
     data_locked_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -131,7 +137,12 @@ class Cohort(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
+    site: Mapped[str] = mapped_column(String(200), default="")
+    starts_on: Mapped[date | None]
+    ends_on: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A closed cohort takes no new invitations; its trainees carry on.
+    closed_at: Mapped[datetime | None]
 
     study: Mapped[Study] = relationship(back_populates="cohorts")
 

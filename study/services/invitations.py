@@ -101,25 +101,45 @@ def participant_for_token(session: Session, token: str, *, lock: bool = False
 
 
 def revoke(session: Session, participant: Participant, *, actor: str) -> None:
-    """Make the participant's link stop working (idempotent), audited."""
-    invitation = session.scalars(
-        select(Invitation).where(Invitation.participant_id == participant.id)
-    ).one()
-    if invitation.revoked_at is None:
-        invitation.revoked_at = utcnow()
+    """Make every one of the participant's links stop working (idempotent), audited."""
+    live = session.scalars(
+        select(Invitation).where(Invitation.participant_id == participant.id,
+                                 Invitation.revoked_at.is_(None))
+    ).all()
+    if live:
+        now = utcnow()
+        for invitation in live:
+            invitation.revoked_at = now
         audit.record(session, "invitation_revoked", actor=actor, participant=participant)
 
 
-def reissue(session: Session, participant: Participant, *, actor: str) -> str:
-    """A new personal link for a trainee who lost theirs; the old link stops working at once."""
+def issue_link(session: Session, participant: Participant) -> str:
+    """One more live link for ``participant``, beside the links they hold already.
+
+    Each email (the invitation, a reminder) carries a link of its own: only hashes are
+    stored, so an earlier link cannot be sent again, and replacing it would break the link in
+    the trainee's earlier emails. The caller records why the link was made.
+    """
     if not participant.is_active:
         raise NotAllowed(f"{participant.code} is {participant.status.value.replace('_', ' ')}; "
                          "there is nothing left for them to do.")
-    invitation = session.scalars(
-        select(Invitation).where(Invitation.participant_id == participant.id)
-    ).one()
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    invitation.token_sha256 = hash_token(token)
-    invitation.revoked_at = None
+    session.add(Invitation(participant_id=participant.id, token_sha256=hash_token(token)))
+    session.flush()
+    return token
+
+
+def reissue(session: Session, participant: Participant, *, actor: str) -> str:
+    """A new personal link for a trainee who lost theirs; every older link stops working at once."""
+    if not participant.is_active:
+        raise NotAllowed(f"{participant.code} is {participant.status.value.replace('_', ' ')}; "
+                         "there is nothing left for them to do.")
+    now = utcnow()
+    for invitation in session.scalars(
+        select(Invitation).where(Invitation.participant_id == participant.id,
+                                 Invitation.revoked_at.is_(None))
+    ):
+        invitation.revoked_at = now
+    token = issue_link(session, participant)
     audit.record(session, "invitation_reissued", actor=actor, participant=participant)
     return token
