@@ -87,7 +87,7 @@ def register_blueprints(app: Flask) -> None:
     from study.admin.views import bp as admin_bp
     from study.api.views import bp as api_bp
     from study.auth.views import bp as auth_bp
-    from study.coordinator.views import bp as coordinator_bp
+    from study.coordinator import bp as coordinator_bp
     from study.health import bp as health_bp
     from study.researcher.views import bp as researcher_bp
     from study.trainee.views import bp as trainee_bp

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
 from study import audit
 from study.auth.access import studies_for, study_role_required
+from study.coordinator.blueprint import bp
 from study.coordinator.forms import (
     AttendanceForm,
     IneligibleForm,
@@ -40,8 +41,6 @@ from study.plan_page import render_plan_page
 from study.services import consort, contact, invitations, journey, progress
 from study.services.allocation import existing_allocation, lock_participant
 from study.views import require_button, write_or_explain
-
-bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 
 
 @bp.get("/")
