@@ -1,4 +1,4 @@
-"""The coordinator console: study numbers, cohort sites and dates, facilitator supervisors, several links per trainee
+"""The coordinator console: study numbers, cohort sites and dates, facilitator supervisors, several links per trainee, a log of emails
 
 - ``studies``: ``protocol_number`` and ``ethics_approval_number`` (printed on the report's
   title page) and ``reminder_interval_days`` (default 3, DESIGN §7).
@@ -6,6 +6,7 @@
 - ``facilitators``: ``contact``, ``clinical_supervisor`` and ``peer_supervisor`` (DESIGN §13).
 - ``invitations``: a trainee may hold several live links (each email carries a new one), so
   ``participant_id`` is indexed instead of unique.
+- ``sent_messages``: the log of emails to trainees (kind, step, how, when; no address, no body).
 
 Revision ID: 0008
 Revises: 0007
@@ -50,7 +51,28 @@ def upgrade() -> None:
                               unique=False)
 
 
+    op.create_table(
+        'sent_messages',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('participant_id', sa.Integer(), nullable=False),
+        sa.Column('kind', sa.Enum('invitation', 'reminder', 'session_changed',
+                                  'session_cancelled', name='messagekind', native_enum=False,
+                                  length=32), nullable=False),
+        sa.Column('step', sa.String(length=32), nullable=True),
+        sa.Column('via', sa.String(length=8), nullable=False),
+        sa.Column('sent_at', study.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['participant_id'], ['participants.id'],
+                                name=op.f('fk_sent_messages_participant_id_participants'),
+                                ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_sent_messages')),
+    )
+    with op.batch_alter_table('sent_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sent_messages_participant_id'), ['participant_id'],
+                              unique=False)
+
+
 def downgrade() -> None:
+    op.drop_table('sent_messages')
     # Going back to one link per trainee keeps each trainee's newest link.
     op.execute(
         "DELETE FROM invitations WHERE id NOT IN "

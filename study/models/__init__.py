@@ -6,6 +6,7 @@ from study.models.api_token import ApiToken
 from study.models.audit import AuditEvent
 from study.models.base import Base, utcnow
 from study.models.contact import Booking, ContactSession, Facilitator, ModuleProgress, SessionStatus
+from study.models.message import MessageKind, SentMessage
 from study.models.participant import (
     JOURNEY_ORDER,
     Consent,
@@ -34,7 +35,7 @@ __all__ = [
     "JOURNEY_ORDER", "Allocation", "AllocationState", "AnalysisPlan", "Answer", "ApiToken",
     "Arm", "ArmKind", "AuditEvent", "Base", "Booking", "Cohort", "Consent", "ConsentChoice",
     "ConsentDocument", "ContactSession", "Facilitator", "Invitation", "Membership",
-    "ModulePage", "ModuleProgress", "Participant", "ParticipantContact", "ParticipantStatus",
-    "Response", "ResponseStatus", "Role", "SessionStatus", "Study", "StudyInstrument",
-    "StudyStatus", "Timepoint", "User", "WithdrawalReason", "utcnow",
+    "MessageKind", "ModulePage", "ModuleProgress", "Participant", "ParticipantContact",
+    "ParticipantStatus", "Response", "ResponseStatus", "Role", "SentMessage", "SessionStatus",
+    "Study", "StudyInstrument", "StudyStatus", "Timepoint", "User", "WithdrawalReason", "utcnow",
 ]
