@@ -240,10 +240,11 @@ def register(app: Flask) -> None:
     from study.cli_sap import sap_cli
     from study.cli_sequence import verify_sequence_command
     from study.cli_staff import staff_commands
+    from study.cli_study import study_cli
     from study.cli_trial import close_recruitment_command, lock_data_command, unblind_command
 
     for command in (init_db_command, demo_command, invite_command, export_command,
                     analyze_command, *staff_commands, sap_cli, verify_sequence_command,
                     close_recruitment_command, lock_data_command, unblind_command,
-                    instruments_cli, report_command):
+                    instruments_cli, report_command, study_cli):
         app.cli.add_command(command)

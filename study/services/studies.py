@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
+import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
@@ -31,22 +35,54 @@ from study.services import sap
 from study.services.allocation import strata_factors
 from study.services.sequence import LATEST_SCHEME, parse_block_sizes, validate_block_sizes
 
+# A slug is part of every page address of the study.
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,63}")
+SLUG_RULE = "2 to 64 lowercase letters, digits and hyphens, starting with a letter or digit"
 TIMEPOINT_LABELS = {"baseline": "Before", "post": "After", "followup": "Follow-up"}
+
+
+class ArmSpec(NamedTuple):
+    """One arm of a :class:`StudySpec`; a plain 5-tuple (ratio 1) is read as one too."""
+
+    key: str
+    name: str
+    kind: ArmKind
+    is_control: bool
+    description: str = ""
+    ratio: int = 1
+
+
+class CohortSpec(NamedTuple):
+    """One cohort of a :class:`StudySpec`; a plain name is read as one too."""
+
+    name: str
+    site: str = ""
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+
+# A questionnaire at a time point: its id (the library's newest version is pinned), or
+# (id, version) to pin that version.
+InstrumentChoice = str | tuple[str, str]
 
 
 @dataclass
 class StudySpec:
+    """Everything that defines a draft study: what a study file holds, and what a copy keeps."""
+
     slug: str
     title: str
     consent_text: str
     description: str = ""
-    arms: Sequence[tuple[str, str, ArmKind, bool, str]] = (
-        ("education", "Education", ArmKind.EDUCATION, True, ""),
-        ("contact", "Contact with a peer specialist", ArmKind.CONTACT, False, ""),
+    protocol_number: str = ""
+    ethics_approval_number: str = ""
+    arms: Sequence[ArmSpec | tuple[str, str, ArmKind, bool, str]] = (
+        ArmSpec("education", "Education", ArmKind.EDUCATION, True, ""),
+        ArmSpec("contact", "Contact with a peer specialist", ArmKind.CONTACT, False, ""),
     )
-    cohorts: Sequence[str] = ("Cohort 1",)
-    # time point -> instrument ids (newest version is pinned)
-    instruments: dict[str, list[str]] = field(default_factory=dict)
+    cohorts: Sequence[str | CohortSpec] = ("Cohort 1",)
+    # time point -> questionnaires, in the order trainees answer them
+    instruments: Mapping[str, Sequence[InstrumentChoice]] = field(default_factory=dict)
     block_sizes: str = "2,4,6"
     strata_factors: str = ""
     post_window_days: int | None = None
@@ -55,17 +91,37 @@ class StudySpec:
     intervention_period_days: int = 14
     followup_offset_days: int = 28
     followup_window_days: int | None = None
+    reminder_interval_days: int = 3
     planned_sample_size: int | None = None
+    # The education module: (title, Markdown body, video link or None) per page.
+    module_pages: Sequence[tuple[str, str, str | None]] = ()
+    # The analysis plan (DESIGN §6) set as the draft; None leaves the default plan to opening.
+    analysis_plan: dict[str, Any] | None = None
+
+    def arm_specs(self) -> list[ArmSpec]:
+        """The arms, each as an :class:`ArmSpec`."""
+        return [ArmSpec(*arm) for arm in self.arms]
+
+    def cohort_specs(self) -> list[CohortSpec]:
+        """The cohorts, each as a :class:`CohortSpec`."""
+        return [CohortSpec(c) if isinstance(c, str) else CohortSpec(*c) for c in self.cohorts]
 
 
 def _check_schedule(spec: StudySpec) -> None:
-    """Refuse day counts and a sample size that cannot be meant (zero or negative)."""
+    """Refuse day counts, ratios and a sample size that cannot be meant (zero or negative)."""
     for name in ("intervention_period_days", "followup_offset_days", "post_window_days",
-                 "followup_window_days", "planned_sample_size"):
+                 "followup_window_days", "reminder_interval_days", "planned_sample_size"):
         value = getattr(spec, name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
+        if value is not None and not _whole_from_1(value):
             raise NotAllowed(f"{name} must be a whole number from 1, not {value!r}.")
+    for arm in spec.arm_specs():
+        if not _whole_from_1(arm.ratio):
+            raise NotAllowed(f"The ratio of arm {arm.key!r} must be a whole number from 1, "
+                             f"not {arm.ratio!r}.")
+
+
+def _whole_from_1(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def get_study(session: Session, slug: str) -> Study:
@@ -77,27 +133,45 @@ def get_study(session: Session, slug: str) -> Study:
 
 
 def create_study(session: Session, spec: StudySpec, library: Library, *, actor: str) -> Study:
-    """A draft study from ``spec``, its instruments pinned at the library's versions; audited."""
+    """A draft study from ``spec``, with its module pages and draft plan if it has them; audited.
+
+    Questionnaires are pinned at the version the spec names, else the library's newest. Raises a
+    ``DomainError`` (a :class:`~study.services.sap.PlanError` for the plan) and leaves the
+    rolling back to the caller, who commits nothing then.
+    """
+    if not SLUG_RE.fullmatch(spec.slug):
+        raise NotAllowed(f"The slug {spec.slug!r} must be {SLUG_RULE}.")
+    if not spec.title.strip():
+        raise NotAllowed("A study needs a title.")
     if session.scalars(select(Study).where(Study.slug == spec.slug)).first() is not None:
         raise NotAllowed(f"A study with the slug {spec.slug!r} exists already.")
     _check_schedule(spec)
     study = Study(slug=spec.slug, title=spec.title, description=spec.description,
+                  protocol_number=spec.protocol_number,
+                  ethics_approval_number=spec.ethics_approval_number,
                   block_sizes=spec.block_sizes, strata_factors=spec.strata_factors,
                   post_window_days=spec.post_window_days,
                   intervention_period_days=spec.intervention_period_days,
                   followup_offset_days=spec.followup_offset_days,
                   followup_window_days=spec.followup_window_days,
+                  reminder_interval_days=spec.reminder_interval_days,
                   planned_sample_size=spec.planned_sample_size)
-    for position, (key, name, kind, is_control, description) in enumerate(spec.arms):
-        study.arms.append(Arm(key=key, name=name, kind=kind, is_control=is_control,
-                              position=position, description=description))
-    for name in spec.cohorts:
-        study.cohorts.append(Cohort(name=name))
-    for position, (name, instrument_ids) in enumerate(spec.instruments.items()):
+    for position, arm in enumerate(spec.arm_specs()):
+        study.arms.append(Arm(key=arm.key, name=arm.name, kind=arm.kind,
+                              is_control=arm.is_control, ratio=arm.ratio, position=position,
+                              description=arm.description))
+    for cohort in spec.cohort_specs():
+        study.cohorts.append(Cohort(name=cohort.name, site=cohort.site,
+                                    starts_on=cohort.starts_on, ends_on=cohort.ends_on))
+    for position, (name, choices) in enumerate(spec.instruments.items()):
         timepoint = Timepoint(name=name, label=TIMEPOINT_LABELS.get(name, name),
                               position=position)
-        for item_position, instrument_id in enumerate(instrument_ids):
-            instrument = library.get(instrument_id)
+        for item_position, choice in enumerate(choices):
+            instrument_id, version = (choice, None) if isinstance(choice, str) else choice
+            try:
+                instrument = library.get(instrument_id, version)
+            except LookupError as error:
+                raise NotAllowed(f"The {name} questionnaires: {error}.") from None
             timepoint.instruments.append(StudyInstrument(
                 instrument_id=instrument.id, instrument_version=instrument.version,
                 position=item_position))
@@ -108,7 +182,69 @@ def create_study(session: Session, spec: StudySpec, library: Library, *, actor: 
     session.add(study)
     session.flush()
     audit.record(session, "study_created", actor=actor, study=study)
+    if spec.module_pages:
+        set_module_pages(session, study, spec.module_pages)
+    if spec.analysis_plan is not None:
+        sap.set_plan(session, study, library, spec.analysis_plan, reason="", actor=actor)
     return study
+
+
+def spec_of(session: Session, study: Study) -> StudySpec:
+    """The :class:`StudySpec` that :func:`create_study` would make ``study`` again from.
+
+    Its design only: the current consent text, the questionnaires at their pinned versions, the
+    current analysis plan (None if it has none); never trainees, allocations, the seed or the
+    audit trail.
+    """
+    consent = study.current_consent
+    plan = sap.current_plan(session, study)
+    return StudySpec(
+        slug=study.slug, title=study.title, description=study.description,
+        protocol_number=study.protocol_number,
+        ethics_approval_number=study.ethics_approval_number,
+        consent_text=consent.text if consent is not None else "",
+        data_kept_on_withdrawal=consent.data_kept_on_withdrawal if consent is not None else True,
+        arms=[ArmSpec(a.key, a.name, a.kind, a.is_control, a.description, a.ratio)
+              for a in study.arms],
+        cohorts=[CohortSpec(c.name, c.site, c.starts_on, c.ends_on) for c in study.cohorts],
+        instruments={tp.name: [(p.instrument_id, p.instrument_version) for p in tp.instruments]
+                     for tp in study.timepoints},
+        block_sizes=study.block_sizes, strata_factors=study.strata_factors,
+        post_window_days=study.post_window_days,
+        intervention_period_days=study.intervention_period_days,
+        followup_offset_days=study.followup_offset_days,
+        followup_window_days=study.followup_window_days,
+        reminder_interval_days=study.reminder_interval_days,
+        planned_sample_size=study.planned_sample_size,
+        module_pages=[(p.title, p.body, p.video_url) for p in study.module_pages],
+        analysis_plan=dict(plan.plan) if plan is not None else None,
+    )
+
+
+def copy_study(session: Session, study: Study, new_slug: str, new_title: str, *,
+               library: Library, actor: str, cohorts: bool = False) -> Study:
+    """A draft copy of ``study``'s design, for the next year's run of it; audited.
+
+    Copied: description, protocol and ethics numbers, arms, the questionnaires **at the versions
+    the study pinned** (a replication measures as the study it repeats; choosing newer versions is
+    a deliberate change on the set-up page), block sizes and strata, the planned size and the
+    schedule, the current consent text as version 1, the module pages, and the current analysis
+    plan as the new study's draft with a new multiple-imputation seed. With ``cohorts``, the
+    cohorts' names and sites (not their dates, which were last year's). Never copied: trainees,
+    invitations, allocations, the allocation seed, facilitators and contact sessions, the audit
+    trail.
+    """
+    spec = dataclasses.replace(spec_of(session, study), slug=new_slug.strip(),
+                               title=new_title.strip())
+    spec.cohorts = ([CohortSpec(c.name, c.site) for c in study.cohorts] if cohorts else [])
+    if spec.analysis_plan is not None and isinstance(spec.analysis_plan.get("mi"), dict):
+        spec.analysis_plan = {**spec.analysis_plan,
+                              "mi": {**spec.analysis_plan["mi"],
+                                     "seed": secrets.randbelow(2**31)}}
+    copy = create_study(session, spec, library, actor=actor)
+    audit.record(session, "study_copied", actor=actor, study=copy, copied_from=study.slug,
+                 cohorts_copied=cohorts)
+    return copy
 
 
 def set_module_pages(session: Session, study: Study,
