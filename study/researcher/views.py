@@ -25,6 +25,7 @@ from study.errors import DomainError
 from study.extensions import db, limiter
 from study.extensions import instrument_library as _library
 from study.models import Role, Study
+from study.plan_edit import plan_edit_page
 from study.plan_page import render_plan_page
 from study.researcher.forms import AnalysisForm
 from study.researcher.svg import inline_svg
@@ -123,6 +124,12 @@ def bundle(study: Study) -> Any:
 @study_role_required(Role.RESEARCHER)
 def plan(study: Study) -> Any:
     return render_plan_page(study, nav="researcher/_study_nav.html")
+
+
+@bp.route("/<slug>/plan/edit", methods=["GET", "POST"])
+@study_role_required(Role.RESEARCHER)
+def plan_edit(study: Study) -> Any:
+    return plan_edit_page(study, nav="researcher/_study_nav.html", plan_endpoint="researcher.plan")
 
 
 def _per_user() -> str:
