@@ -39,7 +39,7 @@ def test_the_plan_page_shows_the_plan_its_hash_and_every_version(
                  "Fewer secondary outcomes, agreed with the ethics board."):
         assert text in html, text
     assert all(digest in html for digest in digests)
-    assert "cannot be edited on this site yet" in html
+    assert "frozen and cannot be edited on this site" in html
     assert 'method="post"' not in html.split("<main", 1)[1]
 
 
