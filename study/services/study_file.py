@@ -42,7 +42,7 @@ TIMEPOINTS = ("baseline", "post", "followup")
 TOP_KEYS = ("slug", "title", "description", "protocol_number", "ethics_approval_number", "arms",
             "cohorts", "instruments", "block_sizes", "strata_factors", "planned_sample_size",
             "schedule", "consent", "module_pages", "analysis_plan")
-REQUIRED_TOP = ("slug", "title", "arms", "instruments", "consent")
+REQUIRED_TOP = ("arms", "instruments", "consent")  # slug and title: see parse
 ARM_KEYS = ("key", "name", "kind", "control", "ratio", "description")
 COHORT_KEYS = ("name", "site", "starts_on", "ends_on")
 INSTRUMENT_KEYS = ("id", "version")
@@ -76,7 +76,7 @@ class _Checker:
         self.problems: list[str] = []
 
     def fail(self, path: str, message: str) -> None:
-        self.problems.append(f"{path}: {message}")
+        self.problems.append(f"{path or 'the file'}: {message}")
 
     def mapping(self, value: Any, path: str, allowed: Sequence[str],
                 required: Sequence[str] = ()) -> dict[str, Any] | None:
@@ -180,47 +180,41 @@ def parse(text: str, library: Library) -> StudySpec:
     if document is None:
         check.fail("the file", "is empty")
     if top is None:
-        raise StudyFileError(check.problems or ["the file: must be a mapping of "
-                                                + ", ".join(TOP_KEYS)])
+        raise StudyFileError(check.problems)
+    # Read in the order of the format, so that the problems come in the order of the file.
     slug = check.text(top.get("slug"), "slug", required=True)
     if slug and not SLUG_RE.fullmatch(slug):
         check.fail("slug", f"must be {SLUG_RULE}, not {slug!r}")
+    title = check.text(top.get("title"), "title", required=True, max_length=LENGTHS["title"])
+    description = check.text(top.get("description"), "description")
+    protocol_number = check.text(top.get("protocol_number"), "protocol_number",
+                                 max_length=LENGTHS["protocol_number"])
+    ethics_number = check.text(top.get("ethics_approval_number"), "ethics_approval_number",
+                               max_length=LENGTHS["ethics_approval_number"])
     arms = _arms(check, top.get("arms"))
+    cohorts = _cohorts(check, top.get("cohorts"))
     instruments = _instruments(check, top.get("instruments"), library)
     block_sizes = _block_sizes(check, top.get("block_sizes"), arms)
     strata = _strata(check, top.get("strata_factors"), instruments.get("baseline", []), library)
+    planned = check.whole(top.get("planned_sample_size"), "planned_sample_size", optional=True)
     schedule = _schedule(check, top.get("schedule"))
-    consent = check.mapping(top.get("consent"), "consent", CONSENT_KEYS, ("text",)) \
+    consent = check.mapping(top.get("consent"), "consent", CONSENT_KEYS) \
         if top.get("consent") is not None else None
     consent_text = check.text((consent or {}).get("text"), "consent.text",
                               required=consent is not None)
     kept = (consent or {}).get("data_kept_on_withdrawal", True)
     check.boolean(kept, "consent.data_kept_on_withdrawal")
+    pages = _pages(check, top.get("module_pages"))
     plan = top.get("analysis_plan")
     if plan is not None and not isinstance(plan, dict):
         check.fail("analysis_plan", f"must be a mapping (the plan document), not {_kind(plan)}")
     spec = StudySpec(
-        slug=slug,
-        title=check.text(top.get("title"), "title", required=True, max_length=LENGTHS["title"]),
-        description=check.text(top.get("description"), "description"),
-        protocol_number=check.text(top.get("protocol_number"), "protocol_number",
-                                   max_length=LENGTHS["protocol_number"]),
-        ethics_approval_number=check.text(top.get("ethics_approval_number"),
-                                          "ethics_approval_number",
-                                          max_length=LENGTHS["ethics_approval_number"]),
-        consent_text=consent_text,
-        data_kept_on_withdrawal=bool(kept),
-        arms=arms,
-        cohorts=_cohorts(check, top.get("cohorts")),
-        instruments={name: [(i, v) for i, v in chosen] for name, chosen in instruments.items()},
-        block_sizes=block_sizes,
-        strata_factors=",".join(strata),
-        planned_sample_size=check.whole(top.get("planned_sample_size"), "planned_sample_size",
-                                        optional=True),
-        module_pages=_pages(check, top.get("module_pages")),
-        analysis_plan=plan if isinstance(plan, dict) else None,
-        **schedule,
-    )
+        slug=slug, title=title, description=description, protocol_number=protocol_number,
+        ethics_approval_number=ethics_number, consent_text=consent_text,
+        data_kept_on_withdrawal=bool(kept), arms=arms, cohorts=cohorts,
+        instruments={name: list(chosen) for name, chosen in instruments.items()},
+        block_sizes=block_sizes, strata_factors=",".join(strata), planned_sample_size=planned,
+        module_pages=pages, analysis_plan=plan if isinstance(plan, dict) else None, **schedule)
     if check.problems:
         raise StudyFileError(check.problems)
     return spec
@@ -229,7 +223,7 @@ def parse(text: str, library: Library) -> StudySpec:
 def _arms(check: _Checker, value: Any) -> list[ArmSpec]:
     arms: list[ArmSpec] = []
     raw = check.items(value, "arms")
-    if value is not None and len(raw) != 2:
+    if isinstance(value, list) and len(raw) != 2:
         check.fail("arms", f"a study has exactly two arms, not {len(raw)}")
     kinds = [kind.value for kind in ArmKind]
     for number, entry in enumerate(raw):
@@ -296,6 +290,8 @@ def _instruments(check: _Checker, value: Any, library: Library
                  ) -> dict[str, list[tuple[str, str]]]:
     """Time point -> (id, version) pinned, each checked against the library."""
     chosen: dict[str, list[tuple[str, str]]] = {}
+    if value is None:
+        return chosen  # reported as required
     timepoints = check.mapping(value, "instruments", TIMEPOINTS, ("baseline", "post"))
     if timepoints is None:
         return chosen
@@ -411,7 +407,7 @@ def _pages(check: _Checker, value: Any) -> list[tuple[str, str, str | None]]:
     pages: list[tuple[str, str, str | None]] = []
     for number, entry in enumerate(check.items(value, "module_pages")):
         path = f"module_pages[{number}]"
-        page = check.mapping(entry, path, PAGE_KEYS, ("title", "body"))
+        page = check.mapping(entry, path, PAGE_KEYS)
         if page is None:
             continue
         video = page.get("video")
