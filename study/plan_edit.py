@@ -141,16 +141,15 @@ class PlanForm(Form):
         return plan
 
     def place(self, problems: list[str]) -> list[str]:
-        """Put each problem beside its field; return those that belong to none."""
+        """Put each problem beside its field (the first of each); return those of no field."""
         elsewhere = []
         for problem in problems:
             name = next((field for prefix, field in self.PROBLEM_FIELDS
                          if problem.startswith(prefix)), None)
             if name is None:
                 elsewhere.append(problem)
-            else:
-                field = self[name]
-                field.errors = [*field.errors, _sentence(problem)]
+            elif not self[name].errors:  # a value that did not parse: said already
+                self[name].errors = [_sentence(problem)]
         return elsewhere
 
 
@@ -201,10 +200,13 @@ def plan_edit_page(study: Study, *, nav: str, plan_endpoint: str) -> Any:
     elsewhere: list[str] = []
     if request.method == "GET":
         form.fill(base)
-    elif form.validate_on_submit():
+    else:
+        # Every problem at once: the plan's own checks run even when a field failed to parse
+        # (the problems of such a field are not repeated beside it).
+        typed = form.validate_on_submit()
         plan = form.plan(base)
         elsewhere = form.place(sap.plan_problems(plan, study, lib))
-        if not form.errors and not elsewhere:
+        if typed and not form.errors and not elsewhere:
             with write_or_explain(beside=form.reason) as attempt:
                 version = sap.set_plan(db.session, study, lib, plan,
                                        reason=form.reason.data or "",
