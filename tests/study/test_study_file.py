@@ -14,7 +14,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
 from study.extensions import db
-from study.models import AnalysisPlan, AuditEvent, Membership, Role, Study, StudyStatus, User
+from study.models import AnalysisPlan, AuditEvent, Role, Study, StudyStatus, User
 from study.services import study_file
 from study.services.studies import get_study
 from tests.helpers import Demo
