@@ -7,7 +7,7 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms import BooleanField, StringField
-from wtforms.validators import InputRequired, Length, Regexp
+from wtforms.validators import DataRequired, Length, Regexp
 
 from study import audit
 from study.auth.access import has_role, study_role_required
@@ -22,14 +22,19 @@ from study.services.studies import SLUG_RE, SLUG_RULE, copy_study
 from study.views import write_or_explain
 
 
+def _stripped(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
 class CopyStudyForm(Form):
     """The new study's slug and title, and whether its cohorts come along."""
 
     slug = StringField("Short name of the new study (its slug, part of every address)",
-                       validators=[InputRequired("Enter the new study's slug."),
+                       filters=[_stripped],
+                       validators=[DataRequired("Enter the new study's slug."),
                                    Regexp(SLUG_RE.pattern + "$", message=f"Use {SLUG_RULE}.")])
-    title = StringField("Title of the new study", validators=[
-        InputRequired("Enter the new study's title."), Length(max=200)])
+    title = StringField("Title of the new study", filters=[_stripped], validators=[
+        DataRequired("Enter the new study's title."), Length(max=200)])
     cohorts = BooleanField("Also copy the cohorts' names and sites (not their dates)")
 
 

@@ -212,7 +212,8 @@ def parse(text: str, library: Library) -> StudySpec:
         slug=slug, title=title, description=description, protocol_number=protocol_number,
         ethics_approval_number=ethics_number, consent_text=consent_text,
         data_kept_on_withdrawal=bool(kept), arms=arms, cohorts=cohorts,
-        instruments={name: list(chosen) for name, chosen in instruments.items()},
+        # An empty follow-up list means no follow-up time point at all.
+        instruments={name: list(chosen) for name, chosen in instruments.items() if chosen},
         block_sizes=block_sizes, strata_factors=",".join(strata), planned_sample_size=planned,
         module_pages=pages, analysis_plan=plan if isinstance(plan, dict) else None, **schedule)
     if check.problems:

@@ -128,13 +128,18 @@ def test_a_bad_or_taken_slug_is_explained_beside_it_with_the_title_kept(
     token = csrf_from(client.get("/coordinator/demo/copy").get_data(as_text=True))
     for slug, message in (("Demo 2027!", "Use 2 to 64 lowercase letters"),
                           ("demo", "A study with the slug &#39;demo&#39; exists already"),
-                          ("", "Enter the new study&#39;s slug.")):
+                          ("", "Enter the new study&#39;s slug."),
+                          ("  ", "Enter the new study&#39;s slug.")):
         response = client.post("/coordinator/demo/copy", data={
             "csrf_token": token, "slug": slug, "title": "Kept title"})
         html = response.get_data(as_text=True)
         assert response.status_code == 422, slug
         assert 'id="slug-error"' in html and message in html, slug
         assert 'value="Kept title"' in html
+    response = client.post("/coordinator/demo/copy", data={
+        "csrf_token": token, "slug": "demo-2", "title": "   "})
+    assert response.status_code == 422
+    assert 'id="title-error"' in response.get_data(as_text=True)
     with demo.app.app_context():
         assert db.session.scalar(select(func.count(Study.id))) == 1
 

@@ -258,3 +258,16 @@ def test_a_study_without_a_plan_exports_none_and_gets_none(
         study = get_study(db.session, "contact-2027")
         assert "analysis_plan" not in study_file.document(db.session, study)
     assert counts(app)[2] == 0
+
+
+def test_an_empty_follow_up_list_means_no_follow_up(app: Flask) -> None:
+    document = example()
+    document["instruments"]["followup"] = []
+    document["analysis_plan"]["primary_time"] = "followup"
+    library = app.extensions["allport.instruments"]
+    spec = study_file.parse(yaml.safe_dump(document), library)
+    assert list(spec.instruments) == ["baseline", "post"]
+    with app.app_context(), pytest.raises(study_file.StudyFileError) as refused:
+        study_file.create(db.session, yaml.safe_dump(document), library, actor="test")
+    assert refused.value.problems == [
+        "analysis_plan: primary_time is 'followup' but the study has no follow-up time point"]
