@@ -168,13 +168,16 @@ def test_copying_needs_the_csrf_token_and_the_coordinator_role(
 
 def test_the_copy_command(demo: Demo, runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["study", "copy", "demo", "demo-2027", "--title", "Next year",
-                                 "--cohorts"])
+                                 "--cohorts", "--as", "Coordinator@Allport.example"])
     assert result.exit_code == 0, result.output
     assert "Copied 'demo' as the draft study 'demo-2027' (Next year)." in result.output
     result = runner.invoke(args=["study", "copy", "demo", "demo-2028"])
     assert result.exit_code == 0, result.output
     with demo.app.app_context():
         assert [c.name for c in get_study(db.session, "demo-2027").cohorts] == ["Autumn 2026"]
+        user = db.session.scalars(select(User).where(
+            User.email == "coordinator@allport.example")).one()
+        assert Role.COORDINATOR in user.roles_in(get_study(db.session, "demo-2027"))
         later = get_study(db.session, "demo-2028")
         assert later.title.endswith("(copy)") and later.cohorts == []
         plans = db.session.scalar(select(func.count(AnalysisPlan.id)).where(

@@ -211,3 +211,23 @@ def test_the_edit_pages_are_for_the_studys_own_staff(
     del data["csrf_token"]
     assert coordinator.post(f"/coordinator/{SLUG}/plan/edit", data=data).status_code == 400
     assert stored_plan(app).plan == draft
+
+
+def test_a_draft_without_questionnaires_says_what_the_plan_needs_first(
+        demo: Demo, app: Flask, staff_client: StaffClient) -> None:
+    from study.services.studies import StudySpec, create_study
+
+    with app.app_context():
+        create_study(db.session, StudySpec(slug="bare", title="Bare", consent_text="x"),
+                     demo.library, actor="test")
+        db.session.commit()
+    client = staff_client("coordinator", study="bare")
+    url = "/coordinator/bare/plan/edit"
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "This study has no outcome yet" in page.get_data(as_text=True)
+    response = client.post(url, data=form_data(client, url, covariates=[], holm_family=[]))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'id="primary_outcome-error"' in html
+    with app.app_context():
+        assert sap.current_plan(db.session, get_study(db.session, "bare")) is None
