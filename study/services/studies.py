@@ -97,6 +97,8 @@ class StudySpec:
     module_pages: Sequence[tuple[str, str, str | None]] = ()
     # The analysis plan (DESIGN §6) set as the draft; None leaves the default plan to opening.
     analysis_plan: dict[str, Any] | None = None
+    # Kept with the draft plan, as the reason of its version 1.
+    analysis_plan_reason: str = ""
 
     def arm_specs(self) -> list[ArmSpec]:
         """The arms, each as an :class:`ArmSpec`."""
@@ -185,7 +187,8 @@ def create_study(session: Session, spec: StudySpec, library: Library, *, actor: 
     if spec.module_pages:
         set_module_pages(session, study, spec.module_pages)
     if spec.analysis_plan is not None:
-        sap.set_plan(session, study, library, spec.analysis_plan, reason="", actor=actor)
+        sap.set_plan(session, study, library, spec.analysis_plan,
+                     reason=spec.analysis_plan_reason, actor=actor)
     return study
 
 
@@ -234,8 +237,11 @@ def copy_study(session: Session, study: Study, new_slug: str, new_title: str, *,
     invitations, allocations, the allocation seed, facilitators and contact sessions, the audit
     trail.
     """
-    spec = dataclasses.replace(spec_of(session, study), slug=new_slug.strip(),
-                               title=new_title.strip())
+    plan = sap.current_plan(session, study)
+    spec = dataclasses.replace(
+        spec_of(session, study), slug=new_slug.strip(), title=new_title.strip(),
+        analysis_plan_reason=(f"Copied from study {study.slug}, plan version {plan.version}, "
+                              "with a new imputation seed." if plan is not None else ""))
     spec.cohorts = ([CohortSpec(c.name, c.site) for c in study.cohorts] if cohorts else [])
     if spec.analysis_plan is not None and isinstance(spec.analysis_plan.get("mi"), dict):
         spec.analysis_plan = {**spec.analysis_plan,

@@ -215,7 +215,8 @@ def parse(text: str, library: Library) -> StudySpec:
         # An empty follow-up list means no follow-up time point at all.
         instruments={name: list(chosen) for name, chosen in instruments.items() if chosen},
         block_sizes=block_sizes, strata_factors=",".join(strata), planned_sample_size=planned,
-        module_pages=pages, analysis_plan=plan if isinstance(plan, dict) else None, **schedule)
+        module_pages=pages, analysis_plan=plan if isinstance(plan, dict) else None,
+        analysis_plan_reason="Set from the study file.", **schedule)
     if check.problems:
         raise StudyFileError(check.problems)
     return spec

@@ -63,6 +63,8 @@ def test_a_copy_keeps_the_design_and_nothing_personal(simulated_demo: Demo) -> N
         plan, original = sap.current_plan(db.session, copy), sap.current_plan(db.session, demo)
         assert plan is not None and original is not None
         assert plan.version == 1 and plan.frozen_at is None
+        assert plan.reason == ("Copied from study demo, plan version 1, with a new imputation "
+                               "seed.")
         assert plan.plan["mi"]["seed"] != original.plan["mi"]["seed"]
         assert {**plan.plan, "mi": None} == {**original.plan, "mi": None}
         # Nothing about people, and no cohort unless asked for.
