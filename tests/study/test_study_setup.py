@@ -475,8 +475,9 @@ def test_open_then_frozen_then_closed(app: Flask, draft: FlaskClient) -> None:
     assert submit(draft, f"{base}/details", {"title": "Renamed"}).status_code == 303
     with app.app_context():
         study = study_of(app)
-        assert (study.reminder_interval_days, study.current_consent.version, study.title) == (
-            7, 2, "Renamed")  # type: ignore[union-attr]
+        consent = study.current_consent
+        assert consent is not None and consent.version == 2
+        assert (study.reminder_interval_days, study.title) == (7, "Renamed")
 
     wrong = submit(draft, f"{base}/close", {"close-confirm": "demo"}, page=f"{base}/",
                    csrf_name="close-csrf_token")
