@@ -94,6 +94,9 @@ def new_study() -> Any:
 
 def _checklist_page(study: Study, status: int = 200, close_form: CloseForm | None = None) -> Any:
     problems = studies.recruitment_problems(study, library())
+    if any(problem.startswith("The post time point has no questionnaire") for problem in problems):
+        # The plan names a post outcome; without one its problems only repeat this one.
+        problems = [p for p in problems if not p.startswith("Analysis plan:")]
     return _page(
         "index.html", study, status,
         problems=[(problem, study_setup.section_for(problem)) for problem in problems],

@@ -6,15 +6,34 @@ Every set-up page (and its 422 re-render) is checked as DESIGN §11 asks: the ba
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.live import PHONE, LiveServer, OpenPage
+from tests.browser.live import DESKTOP, PHONE, LiveServer, OpenPage
 from tests.browser.pages import PageWatch, check_page, serious_axe_violations, sign_in
 
 pytestmark = pytest.mark.browser
 
 SLUG = "equals-2027"
+# A folder to keep a 360 px and a 1280 px screenshot of every page checked (to look at them).
+SCREENSHOTS = os.environ.get("ALLPORT_SCREENSHOTS")
+
+
+def screenshot(page: Page, number: int) -> None:
+    if not SCREENSHOTS:
+        return
+    folder = Path(SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^a-z0-9]+", "-", page.url.split("/coordinator/")[-1].lower()).strip("-")
+    for label, size in (("360", PHONE), ("1280", DESKTOP)):
+        page.set_viewport_size(size)
+        page.screenshot(path=folder / f"{number:02d}-{name or 'index'}-{label}.png",
+                        full_page=True)
+    page.set_viewport_size(PHONE)
 
 
 def tick(page: Page, legend: str, title: str) -> None:
@@ -33,9 +52,12 @@ def test_a_coordinator_sets_up_a_study_from_nothing_and_a_trainee_reaches_baseli
     page, watch = open_page(viewport=PHONE)
     problems: list[str] = []
 
+    shots = iter(range(100))
+
     def audit(page: Page, watch: PageWatch) -> None:
         check_page(page, watch)
         problems.extend(serious_axe_violations(page))
+        screenshot(page, next(shots))
 
     sign_in(page, live_server.url, live_server.accounts.coordinator)
     page.goto(live_server.url + "/coordinator/")

@@ -175,6 +175,7 @@ def test_a_coordinator_creates_a_study_and_coordinates_it(app: Flask, draft: Fla
     assert "Set-up check list" in page and "A study needs a consent text" in page
     assert "The baseline time point has no questionnaire" in page
     assert f'href="/coordinator/{SLUG}/setup/consent"' in page
+    assert "primary_outcome" not in page  # the plan is checked once there is a post outcome
     assert "Open recruitment</button>" not in page
     with app.app_context():
         study = study_of(app)
