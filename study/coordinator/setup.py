@@ -28,7 +28,6 @@ from study.coordinator.setup_forms import (
     chosen_questionnaires,
     questionnaire_form,
 )
-from study.errors import NotAllowed
 from study.extensions import db
 from study.extensions import instrument_library as library
 from study.forms import ActionForm
@@ -180,6 +179,7 @@ def _arm_values(study: Study) -> dict[str, Any]:
 def setup_arms(study: Study) -> Any:
     """Arms, allocation ratio, blocks, strata and planned size (frozen at opening)."""
     form = ArmsForm(data=_arm_values(study), study=study, library=library())
+    refused = False
     if form.validate_on_submit():
         settings = study_setup.ArmSettings(
             education_name=form.education_name.data or "",
@@ -190,12 +190,15 @@ def setup_arms(study: Study) -> Any:
             contact_ratio=form.contact_ratio.data or 0,
             block_sizes=form.block_sizes.data or "", strata_factors=form.strata_factors.data or "",
             planned_sample_size=form.planned_sample_size.data)
-        with write_or_explain(beside=form.block_sizes) as attempt:
+        # A refusal of the design is said beside the blocks; "frozen" at the top of the page.
+        beside = form.block_sizes if study.status is StudyStatus.DRAFT else None
+        with write_or_explain(beside=beside) as attempt:
             study_setup.update_arms(db.session, study, library(), settings, actor=_actor())
             attempt.done("The arms and the randomization design are saved.")
         if not attempt.refused:
             return _back("coordinator.setup_arms", study)
-    return _page("arms.html", study, 422 if form.errors else 200, form=form,
+        refused = True
+    return _page("arms.html", study, 422 if form.errors or refused else 200, form=form,
                  warnings=studies.recruitment_warnings(study, library()))
 
 
@@ -346,8 +349,7 @@ def setup_schedule(study: Study) -> Any:
             followup_offset_days=form.followup_offset_days.data or 0,
             followup_window_days=form.followup_window_days.data,
             reminder_interval_days=form.reminder_interval_days.data or 0)
-        with write_or_explain(beside={study_setup.StudyFrozen: form.intervention_period_days,
-                                      NotAllowed: form.intervention_period_days}) as attempt:
+        with write_or_explain(beside=form.intervention_period_days) as attempt:
             study_setup.update_schedule(db.session, study, schedule, actor=_actor())
             attempt.done("The schedule is saved.")
         if not attempt.refused:

@@ -221,7 +221,7 @@ def update_arms(session: Session, study: Study, library: Library, settings: ArmS
         session.flush()
         audit.record(session, "study_arms_changed", actor=actor, study=study, changed=changed,
                      block_sizes=blocks, strata_factors=factors,
-                     ratio={key: value for key, value in ratios.items()})
+                     ratio=ratios)
     return changed
 
 

@@ -515,3 +515,19 @@ def test_membership_is_a_role_in_the_new_study_only(app: Flask, draft: FlaskClie
         roles = {(m.study.slug, m.role) for m in db.session.scalars(
             select(Membership).where(Membership.user_id == user.id))}
         assert roles == {("demo", Role.COORDINATOR), (SLUG, Role.COORDINATOR)}
+
+
+@pytest.mark.parametrize(("path", "data"), [
+    ("/details", {"title": "Forged"}), ("/arms", ARMS), ("/module", PAGE),
+    ("/consent", CONSENT), ("/schedule", SCHEDULE), ("/open", {}),
+])
+def test_set_up_posts_without_the_csrf_token_change_nothing(
+        app: Flask, draft: FlaskClient, path: str, data: dict[str, str]) -> None:
+    response = draft.post(f"/coordinator/{SLUG}/setup{path}", data=data)
+    assert response.status_code == 400
+    with app.app_context():
+        study = study_of(app)
+        assert study.title == "Meeting as equals 2027" and study.block_sizes == "2,4,6"
+        assert not study.module_pages and study.current_consent is None
+        assert study.intervention_period_days == 14
+        assert actions() == ["study_created", "staff_account"]
