@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import cast
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from instruments import Instrument, Library, missing_wording
@@ -79,9 +80,15 @@ def new_study(session: Session, library: Library, *, slug: str, title: str, desc
     if problem:
         raise NotAllowed(problem)
     actor = audit.actor_for(user=creator)
-    study = create_study(session, StudySpec(slug=slug, title=title.strip(), consent_text="",
-                                            description=description.strip()),
-                         library, actor=actor)
+    spec = StudySpec(slug=slug, title=title.strip(), consent_text="",
+                     description=description.strip())
+    try:
+        # create_study checks the slug first; two people creating the same slug at once meet
+        # the unique constraint instead, which must read as the same refusal, not a 500.
+        with session.begin_nested():
+            study = create_study(session, spec, library, actor=actor)
+    except IntegrityError:
+        raise NotAllowed(f"A study with the slug {slug!r} exists already.") from None
     # create_study writes the spec's consent text as version 1; an empty one is no consent.
     study.consent_documents.clear()
     study.protocol_number = protocol_number.strip()

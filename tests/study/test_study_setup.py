@@ -504,6 +504,7 @@ def test_a_new_study_s_invitations_reach_the_baseline_questionnaire(
     trainee = TraineeDriver(app.test_client(), issued.token)
     consent = text(trainee.open("/consent"))
     assert "<strong>Taking part</strong> is voluntary." in consent
+    assert "Protocol P-2027-01 · Ethics approval REC 27/0042" in consent
     page = trainee.consent()
     assert page.status_code == 200 and "/q/baseline/" in page.request.path
 
@@ -531,3 +532,30 @@ def test_set_up_posts_without_the_csrf_token_change_nothing(
         assert not study.module_pages and study.current_consent is None
         assert study.intervention_period_days == 14
         assert actions() == ["study_created", "staff_account"]
+
+
+def test_a_short_name_taken_at_the_same_moment_is_refused_not_a_500(
+        app: Flask, coordinator: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another study takes the short name between the checks and the insert."""
+    real = study_setup.create_study
+
+    def create_as_another_commits(session: Any, spec: StudySpec, library: Any, *,
+                                  actor: str) -> Study:
+        study = real(session, StudySpec(slug="x-" + spec.slug, title=spec.title,
+                                        consent_text=""), library, actor=actor)
+        study.slug = "taken"  # what the unique constraint sees when the other one won
+        session.flush()
+        return study
+
+    with app.app_context():
+        create_study(db.session, StudySpec(slug="taken", title="First", consent_text="x"),
+                     app.extensions["allport.instruments"], actor="test")
+        db.session.commit()
+    monkeypatch.setattr(study_setup, "create_study", create_as_another_commits)
+    response = submit(coordinator, "/coordinator/new-study", {"slug": "fresh",
+                                                              "title": "Second"})
+    assert response.status_code == 422 and 'id="slug-error"' in text(response)
+    assert "exists already" in text(response) and 'value="Second"' in text(response)
+    with app.app_context():
+        assert [s.title for s in db.session.scalars(select(Study).where(
+            Study.slug.in_(["taken", "fresh", "x-fresh"])))] == ["First"]
