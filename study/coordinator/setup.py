@@ -60,6 +60,19 @@ def _back(endpoint: str, study: Study, **values: Any) -> Any:
     return redirect(url_for(endpoint, slug=study.slug, **values), code=303)
 
 
+def _refused_as_frozen(study: Study, what: str) -> bool:
+    """On a POST to a page that recruitment froze, say why at the top (True) and change nothing.
+
+    Its form is shown read-only then, so whatever was posted did not come from it; checking
+    the fields first would only say that required ones are missing.
+    """
+    if request.method != "POST" or study.status is StudyStatus.DRAFT:
+        return False
+    with write_or_explain():
+        study_setup.require_draft(study, what)
+    return True
+
+
 # --- a new study ----------------------------------------------------------------------------
 
 
@@ -179,8 +192,9 @@ def _arm_values(study: Study) -> dict[str, Any]:
 def setup_arms(study: Study) -> Any:
     """Arms, allocation ratio, blocks, strata and planned size (frozen at opening)."""
     form = ArmsForm(data=_arm_values(study), study=study, library=library())
-    refused = False
-    if form.validate_on_submit():
+    refused = _refused_as_frozen(study, "the arms, the allocation ratio, the blocks and "
+                                        "the strata")
+    if not refused and form.validate_on_submit():
         settings = study_setup.ArmSettings(
             education_name=form.education_name.data or "",
             education_description=form.education_description.data or "",
@@ -190,9 +204,7 @@ def setup_arms(study: Study) -> Any:
             contact_ratio=form.contact_ratio.data or 0,
             block_sizes=form.block_sizes.data or "", strata_factors=form.strata_factors.data or "",
             planned_sample_size=form.planned_sample_size.data)
-        # A refusal of the design is said beside the blocks; "frozen" at the top of the page.
-        beside = form.block_sizes if study.status is StudyStatus.DRAFT else None
-        with write_or_explain(beside=beside) as attempt:
+        with write_or_explain(beside=form.block_sizes) as attempt:
             study_setup.update_arms(db.session, study, library(), settings, actor=_actor())
             attempt.done("The arms and the randomization design are saved.")
         if not attempt.refused:
@@ -215,11 +227,9 @@ def _module_page(study: Study, form: ModulePageForm, status: int = 200) -> Any:
 def setup_module(study: Study) -> Any:
     """The education module's pages, and a form that adds one."""
     form = ModulePageForm()
-    refused = False
-    if form.validate_on_submit():
-        # Once frozen the form is not shown: the refusal is said at the top of the page.
-        beside = form.body if study.status is StudyStatus.DRAFT else None
-        with write_or_explain(beside=beside) as attempt:
+    refused = _refused_as_frozen(study, "the education module")
+    if not refused and form.validate_on_submit():
+        with write_or_explain(beside=form.body) as attempt:
             position = study_setup.add_module_page(
                 db.session, study, title=form.title.data or "", body=form.body.data or "",
                 video_url=form.video_url.data, actor=_actor())
@@ -241,7 +251,8 @@ def _page_at(study: Study, position: int) -> Any:
 def setup_module_page(study: Study, position: int) -> Any:
     """Edit the module page at ``position`` (0-based)."""
     form = ModulePageForm(obj=_page_at(study, position))
-    if form.validate_on_submit():
+    refused = _refused_as_frozen(study, "the education module")
+    if not refused and form.validate_on_submit():
         with write_or_explain(beside=form.body) as attempt:
             study_setup.edit_module_page(
                 db.session, study, position, title=form.title.data or "",
@@ -249,7 +260,7 @@ def setup_module_page(study: Study, position: int) -> Any:
             attempt.done(f"Page {position + 1} is saved.")
         if not attempt.refused:
             return _back("coordinator.setup_module", study)
-    return _page("module_page.html", study, 422 if form.errors else 200, form=form,
+    return _page("module_page.html", study, 422 if form.errors or refused else 200, form=form,
                  position=position)
 
 

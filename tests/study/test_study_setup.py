@@ -447,6 +447,10 @@ def test_open_then_frozen_then_closed(app: Flask, draft: FlaskClient) -> None:
     refused = submit(draft, f"{base}/module", PAGE)
     assert refused.status_code == 422
     assert "Recruitment has opened, so the education module" in text(refused)
+    for path in ("/arms", "/module/0"):  # what the read-only forms would send: nothing
+        refused = submit(draft, f"{base}{path}", {})
+        assert refused.status_code == 422 and "Recruitment has opened" in text(refused)
+        assert "field-error" not in text(refused)
     refused = submit(draft, f"{base}/questionnaires",
                      questionnaires(app, {"baseline": ["background"], "post": ["ribs"]}))
     assert refused.status_code == 422
