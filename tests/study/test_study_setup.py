@@ -563,3 +563,23 @@ def test_a_short_name_taken_at_the_same_moment_is_refused_not_a_500(
     with app.app_context():
         assert [s.title for s in db.session.scalars(select(Study).where(
             Study.slug.in_(["taken", "fresh", "x-fresh"])))] == ["First"]
+
+
+def test_every_problem_of_a_new_study_links_to_the_page_that_fixes_it(
+        app: Flask, draft: FlaskClient) -> None:
+    from study.coordinator.setup import SECTIONS
+    from study.services.studies import recruitment_problems
+
+    with app.app_context():
+        study = study_of(app)
+        study.strata_factors = "nosuch.item"
+        study.block_sizes = "3"
+        problems = recruitment_problems(study, app.extensions["allport.instruments"])
+        db.session.rollback()
+    sections = {problem: study_setup.section_for(problem) for problem in problems}
+    assert set(sections.values()) <= set(SECTIONS)
+    assert sections["Block sizes: block size 3 is not a positive multiple of the allocation "
+                    "ratio sum 2."] == "arms"
+    assert any(section == "arms" and problem.startswith("Strata factor")
+               for problem, section in sections.items())
+    assert {"questionnaires", "consent", "module", "plan"} <= set(sections.values())
