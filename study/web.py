@@ -24,6 +24,7 @@ def register_extensions(app: Flask) -> None:
     from instruments import load_site_library
     from study.auth.access import has_role_anywhere
     from study.database import configure_engine
+    from study.markup import render_markdown
     from study.models import Role
     from study.services.blinding import arm_label, display_arms
     from study.services.journey import StepName
@@ -44,6 +45,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "basic"
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.globals["display_arms"] = display_arms
     app.jinja_env.globals["arm_label"] = arm_label
     app.jinja_env.globals["StepName"] = StepName

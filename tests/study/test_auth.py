@@ -164,7 +164,9 @@ def test_healthz(client: FlaskClient) -> None:
 # --- every staff route -------------------------------------------------------------------
 
 STAFF_PREFIXES = ("coordinator.", "researcher.", "admin.", "api.")
-ROUTE_ARGS = {"slug": "demo", "session_id": 1, "table": "scores", "user_id": 1}
+ROUTE_ARGS = {"slug": "demo", "session_id": 1, "table": "scores", "user_id": 1, "position": 0}
+# Pages outside any study that only some staff may open (403 for an account with no role).
+NOT_FOR_EVERY_ACCOUNT = {"coordinator.new_study": 403}
 
 
 def staff_routes(app: Flask, code: str = "PNOSUCH00") -> list[tuple[str, str, str, bool]]:
@@ -214,6 +216,8 @@ def test_every_study_route_refuses_staff_without_a_role_in_the_study(
             assert response.get_data() == client.open(
                 url.replace("/demo/", "/nosuch/"), method=method,
                 data={"csrf_token": token}).get_data(), (method, url)
+        elif endpoint in NOT_FOR_EVERY_ACCOUNT:
+            assert response.status_code == NOT_FOR_EVERY_ACCOUNT[endpoint], (method, url)
         else:
             assert response.status_code == 200, (method, url)
             assert "demo" not in response.get_data(as_text=True).lower().split("</nav>")[-1]

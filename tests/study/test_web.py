@@ -175,7 +175,7 @@ def test_every_staff_page_is_no_store(app: Flask, demo: Demo,
         db.session.commit()
     client = staff_client("admin")
     urls = staff_get_urls(app, slug="demo", code=code, session_id=session_id, table="scores",
-                          user_id=admin_id)
+                          user_id=admin_id, position=0)
     assert {"auth.login", "coordinator.overview", "researcher.analysis", "admin.index",
             "api.study"} <= {endpoint for endpoint, _ in urls}
     for endpoint, url in urls:
