@@ -4,7 +4,7 @@ One module per part of the console, each adding its pages to :data:`bp`; importi
 imports them all.
 """
 
-from study.coordinator import views  # noqa: F401  (its routes register on bp)
+from study.coordinator import reminders, views  # noqa: F401  (their routes register on bp)
 from study.coordinator.blueprint import bp
 
 __all__ = ["bp"]
