@@ -27,6 +27,7 @@ PER_PAGE = 100
 @bp.get("/<slug>/reminders")
 @study_role_required(Role.COORDINATOR)
 def reminders_page(study: Study) -> Any:
+    """The stalled trainees, due reminders first, a hundred to a page."""
     stalled = reminders.stalled_trainees(db.session, study, now=utcnow())
     last_page = max(1, -(-len(stalled) // PER_PAGE))
     page = min(max(request.args.get("page", 1, type=int), 1), last_page)
@@ -41,6 +42,7 @@ def reminders_page(study: Study) -> Any:
 @bp.post("/<slug>/reminders/send")
 @study_role_required(Role.COORDINATOR)
 def send_reminders(study: Study) -> Any:
+    """Remind every trainee due now, as ``send-reminders`` would, and say how it went."""
     require_button("send")
     run = reminders.send_reminders(
         db.session, study, now=utcnow(), dry_run=False, actor=audit.actor_for(user=current_user),
