@@ -616,3 +616,30 @@ def test_the_list_agrees_with_next_step_for_every_trainee_at_every_moment(
                                              journey.StepName.WELCOME,
                                              journey.StepName.EDUCATION), (offset, step)
     assert seen == set(ReminderStep)
+
+
+def test_a_trainee_reminded_by_another_run_meanwhile_is_not_reminded_twice(
+        mailed: tuple[Demo, ReceivedMail], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs at once (cron and the button): the one that claims the trainee second skips them.
+
+    The other run's reminder is logged between this run's list and its claim (in the same
+    session here: on SQLite a second writer would wait for this run's read to end).
+    """
+    from study.services import reminders
+
+    demo, received = mailed
+    participant_id, code, _ = new_trainee(demo.app, "race@example.org")
+    listed = reminders.stalled_trainees
+
+    def list_then_other_run_reminds(session: Any, *args: Any, **kwargs: Any) -> Any:
+        stalled_now = listed(session, *args, **kwargs)
+        session.add(SentMessage(participant_id=participant_id, kind=MessageKind.REMINDER,
+                                step="consent", via="smtp", sent_at=utcnow()))
+        session.flush()
+        return stalled_now
+
+    monkeypatch.setattr(reminders, "stalled_trainees", list_then_other_run_reminds)
+    assert stalled(demo.app)[code].due
+    result = run(demo.app)
+    assert result.sent == [] and received.messages == []
+    assert reminders_logged(demo.app, participant_id) == ["consent"]  # the other run's only
