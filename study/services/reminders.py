@@ -380,12 +380,16 @@ def message_for(study: Study, trainee: StalledTrainee, link: str) -> tuple[str, 
             + (f" until {when(until)}." if until else ".")
             + " Your answers count whether or not you took part in the activity."),
     }[trainee.step]
+    # Before consenting a trainee declines; afterwards they withdraw (both from their link).
+    leaving = ("If you would rather not take part, you can say so there." if
+               trainee.step is ReminderStep.CONSENT else
+               "From the same link you can also withdraw from the study at any time, without "
+               "giving a reason.")
     subject = f"Reminder: {study.title}"
     body = (
         f"Hello,\n\n{waiting}\n\n"
         f"Your personal link:\n{link}\n\n"
-        "The link is yours alone: please do not forward it. From the same link you can also "
-        "withdraw from the study at any time, without giving a reason.\n\n"
+        f"The link is yours alone: please do not forward it. {leaving}\n\n"
         f"You receive at most one reminder every {study.reminder_interval_days} days.\n\n"
         "The study team\n"
     )

@@ -209,6 +209,7 @@ def test_each_step_is_reminded_with_a_link_that_leads_to_it(
     body = message.get_content()
     assert message["Subject"] == "Reminder: Meeting as equals: a demonstration contact study"
     assert "Meeting as equals" in body and STEPS[step][1] in body
+    assert ("withdraw from the study" in body) == (step != "consent")  # before consent: decline
     if until is not None:  # the window's end (or the session's start), to the minute
         assert when(until) in body
     link = LINK_RE.search(body)
@@ -643,3 +644,11 @@ def test_a_trainee_reminded_by_another_run_meanwhile_is_not_reminded_twice(
     result = run(demo.app)
     assert result.sent == [] and received.messages == []
     assert reminders_logged(demo.app, participant_id) == ["consent"]  # the other run's only
+
+
+@pytest.mark.parametrize("page", ["abc", "-5", "0", str(10**30), "2"])
+def test_any_page_number_shows_a_page(demo: Demo, staff_client: StaffClient, page: str) -> None:
+    new_trainee(demo.app, "page@example.org")
+    response = staff_client("coordinator").get(reminders_url() + f"?page={page}")
+    assert response.status_code == 200
+    assert "page@example.org" not in response.get_data(as_text=True)  # nor the address
