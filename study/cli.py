@@ -236,6 +236,7 @@ def register(app: Flask) -> None:
     """Add every Allport command to ``flask``."""
     # The other command modules use this one's helpers, so they are imported only here.
     from study.cli_instruments import instruments_cli
+    from study.cli_reminders import send_reminders_command
     from study.cli_report import report_command
     from study.cli_sap import sap_cli
     from study.cli_sequence import verify_sequence_command
@@ -246,5 +247,5 @@ def register(app: Flask) -> None:
     for command in (init_db_command, demo_command, invite_command, export_command,
                     analyze_command, *staff_commands, sap_cli, verify_sequence_command,
                     close_recruitment_command, lock_data_command, unblind_command,
-                    instruments_cli, report_command, study_cli):
+                    instruments_cli, report_command, study_cli, send_reminders_command):
         app.cli.add_command(command)

@@ -44,6 +44,10 @@ class MailError(DomainError):
     """A message could not be handed to the mail server; the message says why."""
 
 
+class AddressRefused(MailError):
+    """The server refused one recipient; the connection still serves the next message."""
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One message handed over: to the SMTP server, or written to the outbox at ``path``."""
@@ -102,12 +106,12 @@ class Mailer:
         try:
             refused = self._smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as error:
-            raise MailError(f"The mail server refused the address {to}.") from error
+            raise AddressRefused(f"The mail server refused the address {to}.") from error
         except (smtplib.SMTPException, OSError) as error:
             raise MailError(f"The mail server did not take the message to {to}: "
                             f"{_reason(error)}.") from error
         if refused:
-            raise MailError(f"The mail server refused the address {to}.")
+            raise AddressRefused(f"The mail server refused the address {to}.")
         return Delivery(to, subject, "smtp")
 
     def _write_to_outbox(self, message: EmailMessage) -> Path:

@@ -32,7 +32,7 @@ class SentMessage(Base):
         ForeignKey("participants.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[MessageKind] = mapped_column(str_enum(MessageKind))
-    # For a reminder, the journey step the trainee was stalled on (journey.StepName).
+    # For a reminder, the step the trainee was stalled on (reminders.ReminderStep).
     step: Mapped[str | None] = mapped_column(String(32))
     # "smtp" or "outbox" (study.mail.Delivery.via).
     via: Mapped[str] = mapped_column(String(8))

@@ -26,6 +26,7 @@ from study.models import (
     ParticipantStatus,
     Response,
     ResponseStatus,
+    Study,
     StudyInstrument,
     StudyStatus,
     Timepoint,
@@ -128,6 +129,41 @@ def _first_open_questionnaire(session: Session, participant: Participant, timepo
     return None
 
 
+def post_opening(study: Study, allocated_at: datetime,
+                 intervention_done_at: datetime | None) -> datetime:
+    """When post opens for a trainee allocated at ``allocated_at``: the rule of DESIGN §3.
+
+    The intervention done, or the study's ``intervention_period_days`` passed since
+    allocation, whichever is first. The window rules are plain functions of a few values so
+    that :mod:`study.services.reminders` can apply them to thousands of trainees at once.
+    """
+    period_over = allocated_at + timedelta(days=study.intervention_period_days)
+    return min(intervention_done_at, period_over) if intervention_done_at is not None \
+        else period_over
+
+
+def followup_opening(study: Study, post_opens: datetime) -> datetime:
+    """Follow-up opens ``followup_offset_days`` after post OPENED (not answered)."""
+    return post_opens + timedelta(days=study.followup_offset_days)
+
+
+def post_closing(study: Study, post_opens: datetime, *, has_followup: bool) -> datetime | None:
+    """When post stops taking answers (None: never); see :func:`post_window_closes_at`."""
+    days = study.post_window_days
+    return _earliest(
+        post_opens + timedelta(days=days) if days is not None else None,
+        followup_opening(study, post_opens) if has_followup else None,
+        study.data_locked_at,
+    )
+
+
+def followup_closing(study: Study, followup_opens: datetime) -> datetime | None:
+    """When follow-up stops taking answers: its window, else the data lock, else never."""
+    days = study.followup_window_days
+    return _earliest(followup_opens + timedelta(days=days) if days is not None else None,
+                     study.data_locked_at)
+
+
 def post_opens_at(session: Session, participant: Participant) -> datetime | None:
     """When the post questionnaire opens: the intervention done, or the period passed, if sooner.
 
@@ -137,10 +173,8 @@ def post_opens_at(session: Session, participant: Participant) -> datetime | None
     allocation = existing_allocation(session, participant)
     if allocation is None:
         return None
-    period_over = allocation.allocated_at + timedelta(
-        days=participant.study.intervention_period_days)
-    done = participant.intervention_done_at
-    return min(done, period_over) if done is not None else period_over
+    return post_opening(participant.study, allocation.allocated_at,
+                        participant.intervention_done_at)
 
 
 def followup_opens_at(session: Session, participant: Participant) -> datetime | None:
@@ -148,7 +182,7 @@ def followup_opens_at(session: Session, participant: Participant) -> datetime | 
     opens = post_opens_at(session, participant)
     if opens is None:
         return None
-    return opens + timedelta(days=participant.study.followup_offset_days)
+    return followup_opening(participant.study, opens)
 
 
 def _has_followup(session: Session, participant: Participant) -> bool:
@@ -169,12 +203,8 @@ def post_window_closes_at(session: Session, participant: Participant) -> datetim
     opens = post_opens_at(session, participant)
     if opens is None:
         return None
-    days = participant.study.post_window_days
-    return _earliest(
-        opens + timedelta(days=days) if days is not None else None,
-        followup_opens_at(session, participant) if _has_followup(session, participant) else None,
-        participant.study.data_locked_at,
-    )
+    return post_closing(participant.study, opens,
+                        has_followup=_has_followup(session, participant))
 
 
 def followup_window_closes_at(session: Session, participant: Participant) -> datetime | None:
@@ -182,9 +212,7 @@ def followup_window_closes_at(session: Session, participant: Participant) -> dat
     opens = followup_opens_at(session, participant)
     if opens is None:
         return None
-    days = participant.study.followup_window_days
-    return _earliest(opens + timedelta(days=days) if days is not None else None,
-                     participant.study.data_locked_at)
+    return followup_closing(participant.study, opens)
 
 
 def _activity_step(session: Session, participant: Participant) -> Step:

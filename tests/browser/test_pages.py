@@ -255,6 +255,8 @@ def test_staff_pages_pass_axe_and_log_no_console_errors_on_a_phone(
     audit(page, watch)
     page.goto(live_server.url + "/coordinator/demo/plan")
     audit(page, watch)
+    page.goto(live_server.url + "/coordinator/demo/reminders")
+    audit(page, watch)
 
     page, watch = open_page(viewport=PHONE)
     sign_in(page, live_server.url, live_server.accounts.researcher)
