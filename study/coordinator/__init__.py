@@ -4,7 +4,12 @@ One module per part of the console, each adding its pages to :data:`bp`; importi
 imports them all.
 """
 
-from study.coordinator import copy, plan_edit, views  # noqa: F401  (their routes register on bp)
+from study.coordinator import (  # noqa: F401  (their routes register on bp)
+    audit,
+    copy,
+    plan_edit,
+    views,
+)
 from study.coordinator.blueprint import bp
 
 __all__ = ["bp"]
