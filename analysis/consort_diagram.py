@@ -95,6 +95,8 @@ def consort_diagram_svg(counts: Mapping[str, Any], arm_labels: Mapping[str, str]
     random_box = _Box(WIDTH / 2 - 1.35, 2.7, [(f"Randomized {_n(randomized)}", False)])
 
     def per_arm(build: Any) -> list[_Box]:
+        if len(arms) == 1:  # arms pooled (a coordinator's view while recruiting): centred
+            return [_Box((WIDTH - half) / 2, half, build(arms[0]))]
         return [_Box(0.1 + i * (half + 0.1), half, build(code)) for i, code in enumerate(arms)]
 
     def allocation(code: str) -> list[tuple[str, bool]]:

@@ -91,3 +91,42 @@ def recruitment_svg(allocations: Mapping[str, Sequence[date]]) -> str:
         axes.set_ylabel("Allocated per week")
         axes.spines[["top"]].set_visible(False)
     return figure_svg(figure, "Participants allocated per week, by arm")
+
+
+# Line styles told apart without colour: solid, dashed, dotted, each with its own marker.
+_STAGE_STYLES = (("#000000", "-", "o"), ("#0072B2", "--", "s"), ("#D55E00", ":", "^"))
+
+
+def enrolment_progress_svg(stages: Mapping[str, Sequence[date]], *, until: date) -> str:
+    """How many trainees had reached each stage by the end of each week, up to ``until``.
+
+    ``stages`` maps a stage's label ("Invited", "Consented", "Allocated") to the day each
+    trainee reached it. Pooled over arms: the coordinator's dashboard shows it while
+    recruitment is open, when a split by arm would help guess the next allocation (DESIGN §4).
+    """
+    days = [day for dates in stages.values() for day in dates]
+    with matplotlib.rc_context({"font.size": 8}):
+        figure = Figure(figsize=(6.0, 2.6), layout="constrained")
+        axes = figure.add_subplot()
+        if days:
+            first = min(days) - timedelta(days=min(days).weekday())
+            weeks = max((max(max(days), until) - first).days // 7 + 1, 1)
+            ends = [first + timedelta(weeks=w, days=6) for w in range(weeks)]
+            x = np.arange(weeks)
+            for number, (label, dates) in enumerate(stages.items()):
+                per_week = np.bincount([(d - first).days // 7 for d in dates], minlength=weeks)
+                colour, line, marker = _STAGE_STYLES[number % len(_STAGE_STYLES)]
+                axes.plot(x, np.cumsum(per_week), color=colour, linestyle=line, marker=marker,
+                          markersize=3, linewidth=1.2, label=f"{label} ({len(dates)})")
+            step = max(1, weeks // 8)
+            axes.set_xticks(x[::step], [end.isoformat() for end in ends[::step]])
+            axes.legend(frameon=False, loc="upper left")
+        else:
+            axes.text(0.5, 0.5, "No trainees yet", ha="center", va="center",
+                      transform=axes.transAxes)
+            axes.set_xticks([])
+        axes.set_xlabel("Week ending")
+        axes.set_ylabel("Trainees, cumulative")
+        axes.set_ylim(bottom=0)
+        axes.spines[["top", "right"]].set_visible(False)
+    return figure_svg(figure, "Trainees invited, consented and allocated, cumulative by week")

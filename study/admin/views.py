@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from instruments.csvfiles import table_text
 from study import audit
 from study.admin.forms import AddRoleForm, PasswordForm, RemoveRoleForm, UnblindForm
+from study.audit_page import filter_for_export, render_audit_page
 from study.auth.access import admin_required
 from study.extensions import db
 from study.forms import ActionForm
 from study.models import Membership, Study, User
-from study.services import staff, trial
+from study.services import audit_log, staff, trial
 from study.views import require_button, write_or_explain
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -49,6 +51,36 @@ def _study_page(study: Study, unblind_form: UnblindForm | None = None, status: i
         unblinding_problems=trial.unblinding_problems(db.session, study),
         close_form=ActionForm(prefix="close"), lock_form=ActionForm(prefix="lock"),
         unblind_form=unblind_form or UnblindForm(prefix="unblind")), status
+
+
+@bp.get("/audit")
+@admin_required
+def audit_trail() -> Any:
+    return render_audit_page(study=None, nav=None, conceal=False, studies=_studies())
+
+
+@bp.post("/audit.csv")
+@admin_required
+def audit_export() -> Any:
+    """The filtered events as CSV; the download itself is recorded in the trail."""
+    require_button()
+    studies = _studies()
+    wanted = filter_for_export(studies=studies)
+    if wanted is None:
+        return render_audit_page(study=None, nav=None, conceal=False, studies=studies)
+    events = audit_log.read(db.session, wanted, per_page=audit_log.EXPORT_LIMIT)
+    body = table_text(audit_log.CSV_COLUMNS, audit_log.rows_for_csv(events))
+    audit.record(db.session, "audit_exported", actor=_actor(), events=len(events.events),
+                 filters={key: value for key, value in request.args.items() if value})
+    db.session.commit()
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="audit-trail.csv"',
+        "Cache-Control": "no-store",
+    })
+
+
+def _studies() -> list[Study]:
+    return list(db.session.scalars(select(Study).order_by(Study.title)))
 
 
 @bp.get("/studies/<slug>")

@@ -5,6 +5,7 @@ imports them all.
 """
 
 from study.coordinator import (  # noqa: F401  (their routes register on bp)
+    audit,
     copy,
     plan_edit,
     reminders,

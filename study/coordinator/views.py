@@ -12,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 
 from study import audit
 from study.auth.access import studies_for, study_role_required
+from study.coordinator import dashboard
 from study.coordinator.blueprint import bp
 from study.coordinator.forms import (
     AttendanceForm,
@@ -34,11 +35,10 @@ from study.models import (
     ParticipantStatus,
     Role,
     Study,
-    StudyStatus,
     WithdrawalReason,
 )
 from study.plan_page import render_plan_page
-from study.services import consort, contact, invitations, journey, progress
+from study.services import contact, invitations, journey, progress
 from study.services.allocation import existing_allocation, lock_participant
 from study.views import require_button, write_or_explain
 
@@ -55,23 +55,38 @@ def index() -> Any:
 @bp.get("/<slug>/")
 @study_role_required(Role.COORDINATOR)
 def overview(study: Study) -> Any:
+    cohort = _cohort_filter(study)
     counts = progress.coordinator_progress(db.session, study)
-    flow = consort.consort_counts(db.session, study)
-    if study.status is not StudyStatus.CLOSED:  # totals only while recruiting (DESIGN §4)
-        flow = consort.pooled(flow)
     per_page = 50
+    in_scope = [Participant.study_id == study.id]
+    if cohort is not None:
+        in_scope.append(Participant.cohort_id == cohort.id)
     # Clamped to the pages there are: a huge ?page= would overflow the database's OFFSET.
-    last_page = max(1, -(-counts.total // per_page))
+    listed = db.session.scalar(select(func.count()).select_from(Participant).where(*in_scope))
+    last_page = max(1, -(-(listed or 0) // per_page))
     page = min(max(request.args.get("page", 1, type=int), 1), last_page)
     participants = list(db.session.scalars(
-        select(Participant).where(Participant.study_id == study.id)
+        select(Participant).where(*in_scope)
         .order_by(Participant.status_changed_at.desc()).offset((page - 1) * per_page)
         .limit(per_page)))
     return render_template("coordinator/overview.html", study=study, counts=counts,
-                           participants=participants, page=page,
-                           consort_table=consort.consort_table(study, flow),
-                           has_more=len(participants) == per_page,
+                           participants=participants, page=page, cohort=cohort,
+                           dashboard=dashboard.dashboard(db.session, study, cohort),
+                           has_more=page < last_page,
                            journey_rows=progress.journey_rows, exit_rows=progress.exit_rows)
+
+
+def _cohort_filter(study: Study) -> Cohort | None:
+    """The cohort ``?cohort=`` names, None for all; a cohort of another study is a 404."""
+    if not request.args.get("cohort"):
+        return None
+    cohort_id = request.args.get("cohort", type=int)
+    # Beyond a 64-bit integer the driver would overflow: no such cohort, as for URL ids.
+    known = cohort_id is not None and 0 < cohort_id < 2**63
+    cohort = db.session.get(Cohort, cohort_id) if known else None
+    if cohort is None or cohort.study_id != study.id:
+        abort(404)
+    return cohort
 
 
 @bp.get("/<slug>/plan")

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from study.models import (
@@ -42,6 +42,7 @@ from study.models import (
     ArmKind,
     AuditEvent,
     Booking,
+    Cohort,
     Consent,
     ConsentChoice,
     ModuleProgress,
@@ -127,25 +128,31 @@ def _submitted(session: Session, study: Study, codes: dict[str, int]) -> set[tup
     return done
 
 
-def consort_counts(session: Session, study: Study) -> dict[str, Any]:
-    """The CONSORT counts of ``study`` in the shape DESIGN §6 gives (see the module docstring)."""
-    participants = list(session.scalars(
-        select(Participant).where(Participant.study_id == study.id)))
+def consort_counts(session: Session, study: Study, cohort: Cohort | None = None
+                   ) -> dict[str, Any]:
+    """The CONSORT counts of ``study`` in the shape DESIGN §6 gives (see the module docstring).
+
+    With ``cohort``, the counts of that cohort's trainees only.
+    """
+    in_scope: ColumnElement[bool] = Participant.study_id == study.id
+    if cohort is not None:
+        in_scope = and_(in_scope, Participant.cohort_id == cohort.id)
+    participants = list(session.scalars(select(Participant).where(in_scope)))
     codes = {p.code: p.id for p in participants}
     consents: dict[int, set[ConsentChoice]] = {}
     for pid, choice in session.execute(
-        select(Consent.participant_id, Consent.choice).join(Participant)
-        .where(Participant.study_id == study.id)
+        select(Consent.participant_id, Consent.choice).join(Participant).where(in_scope)
     ):
         consents.setdefault(pid, set()).add(choice)
     allocations = {a.participant_id: a for a in session.scalars(
-        select(Allocation).where(Allocation.study_id == study.id))}
+        select(Allocation).join(Participant, Allocation.participant_id == Participant.id)
+        .where(in_scope))}
     bookings = dict(session.execute(
         select(Booking.participant_id, Booking.attended).join(Participant)
-        .where(Participant.study_id == study.id)).all())
+        .where(in_scope)).all())
     modules = dict(session.execute(
         select(ModuleProgress.participant_id, ModuleProgress.completed_at).join(Participant)
-        .where(Participant.study_id == study.id)).all())
+        .where(in_scope)).all())
     submitted = _submitted(session, study, codes)
     instruments = {tp.name: {p.instrument_id for p in tp.instruments} for tp in study.timepoints}
     primary_instrument, primary_time = primary_measure(session, study)

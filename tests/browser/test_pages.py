@@ -257,6 +257,12 @@ def test_staff_pages_pass_axe_and_log_no_console_errors_on_a_phone(
     audit(page, watch)
     page.goto(live_server.url + "/coordinator/demo/reminders")
     audit(page, watch)
+    page.goto(live_server.url + "/coordinator/demo/audit")
+    audit(page, watch)
+    page.fill("#code", "not a code")
+    page.click("main button:has-text('Show events')")
+    expect(page.locator("#code-error")).to_be_visible()
+    audit(page, watch)  # the 422 re-render with the error beside the field
 
     page, watch = open_page(viewport=PHONE)
     sign_in(page, live_server.url, live_server.accounts.researcher)
@@ -271,6 +277,8 @@ def test_staff_pages_pass_axe_and_log_no_console_errors_on_a_phone(
     page, watch = open_page(viewport=PHONE)
     sign_in(page, live_server.url, live_server.accounts.admin)
     page.goto(live_server.url + "/admin/")
+    audit(page, watch)
+    page.goto(live_server.url + "/admin/audit")
     audit(page, watch)
     page.goto(live_server.url + "/admin/studies/demo")
     audit(page, watch)
