@@ -126,7 +126,7 @@ def cohort_counts(session: Session, study: Study) -> dict[int, CohortCounts]:
     (also those who left later), ``allocated`` everyone randomized; ``completed_post`` counts
     trainees whose current step is after the post questionnaire.
     """
-    def per_cohort(query: Select[tuple[int, int]]) -> dict[int, int]:
+    def per_cohort(query: Select[int, int]) -> dict[int, int]:
         return dict(session.execute(query).tuples().all())
 
     by_cohort = Participant.cohort_id

@@ -13,6 +13,7 @@ import hashlib
 import io
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
@@ -499,3 +500,35 @@ def resend(session: Session, participant: Participant, *, base_url: str, actor: 
     audit.record(session, "invitation_resent", actor=actor, participant=participant,
                  via=delivery.via)
     return contact.email
+
+
+@dataclass(frozen=True)
+class ContactSummary:
+    """A trainee's contact details and the emails sent to them, for the coordinator's pages."""
+
+    email: str | None
+    external_id: str | None
+    emails_sent: int
+    last_sent_at: datetime | None
+
+
+def contact_summaries(session: Session, participants: list[Participant]
+                      ) -> dict[int, ContactSummary]:
+    """Per participant id: their email, external id, and how many emails went to them when."""
+    ids = [participant.id for participant in participants]
+    if not ids:
+        return {}
+    contacts = {contact.participant_id: contact for contact in session.scalars(
+        select(ParticipantContact).where(ParticipantContact.participant_id.in_(ids)))}
+    sent = {participant_id: (count, last) for participant_id, count, last in session.execute(
+        select(SentMessage.participant_id, func.count(SentMessage.id),
+               func.max(SentMessage.sent_at))
+        .where(SentMessage.participant_id.in_(ids)).group_by(SentMessage.participant_id))}
+    summaries = {}
+    for participant_id in ids:
+        contact = contacts.get(participant_id)
+        count, last = sent.get(participant_id, (0, None))
+        summaries[participant_id] = ContactSummary(
+            contact.email if contact else None, contact.external_id if contact else None,
+            count, last)
+    return summaries
