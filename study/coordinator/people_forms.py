@@ -13,8 +13,11 @@ from study.services.invitations import MAX_FILE_BYTES
 
 class CohortForm(Form):
     name = StringField("Name", validators=[InputRequired("Give the cohort a name."),
-                                           Length(max=NAME_LENGTH)])
-    site = StringField("Site (optional)", validators=[Optional(), Length(max=SITE_LENGTH)])
+                                           Length(max=NAME_LENGTH, message="A cohort name has "
+                                                  f"at most {NAME_LENGTH} characters.")])
+    site = StringField("Site (optional)", validators=[
+        Optional(), Length(max=SITE_LENGTH, message=f"Write the site in at most {SITE_LENGTH} "
+                                                    "characters.")])
     starts_on = DateField("Starts on (optional)", validators=[Optional()])
     ends_on = DateField("Ends on (optional)", validators=[Optional()])
 

@@ -127,7 +127,7 @@ def cohort_counts(session: Session, study: Study) -> dict[int, CohortCounts]:
     trainees whose current step is after the post questionnaire.
     """
     def per_cohort(query: Select[int, int]) -> dict[int, int]:
-        return dict(session.execute(query).tuples().all())
+        return {cohort_id: count for cohort_id, count in session.execute(query)}
 
     by_cohort = Participant.cohort_id
     in_study = Participant.study_id == study.id

@@ -164,7 +164,7 @@ def test_healthz(client: FlaskClient) -> None:
 # --- every staff route -------------------------------------------------------------------
 
 STAFF_PREFIXES = ("coordinator.", "researcher.", "admin.", "api.")
-ROUTE_ARGS = {"slug": "demo", "session_id": 1, "table": "scores", "user_id": 1}
+ROUTE_ARGS = {"slug": "demo", "session_id": 1, "table": "scores", "user_id": 1, "cohort_id": 1}
 
 
 def staff_routes(app: Flask, code: str = "PNOSUCH00") -> list[tuple[str, str, str, bool]]:
