@@ -460,3 +460,26 @@ def test_cli_misuse_is_one_line(app: Flask, demo: Demo, args: list[str], message
     result = run_invite(app, *args)
     assert result.exit_code != 0 and message in result.output
     assert "Traceback" not in result.output
+
+
+def test_migration_0010_adds_the_external_id_and_goes_back(make_app: Callable[..., Flask],
+                                                           database_url: str) -> None:
+    """Downgrade drops only the new column (SQLite: no table rebuild); upgrade adds it again."""
+    if database_url.startswith("postgresql"):
+        pytest.skip("the PostgreSQL schema is created once per session by the fixtures")
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from study.migrate import alembic_config, upgrade
+    from study.models import Base
+
+    app = make_app()
+    with app.app_context():
+        Base.metadata.drop_all(db.engine)
+        upgrade(app)
+        command.downgrade(alembic_config(app), "0008")
+        columns = {c["name"] for c in inspect(db.engine).get_columns("participant_contacts")}
+        assert columns == {"participant_id", "email"}
+        upgrade(app)
+        columns = {c["name"] for c in inspect(db.engine).get_columns("participant_contacts")}
+        assert columns == {"participant_id", "email", "external_id"}
