@@ -468,6 +468,10 @@ def email_invitations(session: Session, study: Study, invited: list[InvitedTrain
                 except mail.MailError as error:
                     outcome.not_sent.append((trainee, str(error)))
                     continue
+                except OSError as error:  # the outbox folder could not be written
+                    outcome.not_sent.append((trainee, f"Could not write to the outbox: "
+                                                      f"{error.strerror or error}."))
+                    continue
                 outcome.via = delivery.via
                 outcome.sent.append(trainee)
                 session.add(SentMessage(participant_id=trainee.participant.id,
@@ -492,8 +496,12 @@ def resend(session: Session, participant: Participant, *, base_url: str, actor: 
                          "instead.")
     token = issue_link(session, participant)
     subject, body = invitation_message(participant.study, trainee_link(base_url, token))
-    with mail.mailer() as mailer:
-        delivery = mailer.send(contact.email, subject, body)
+    try:
+        with mail.mailer() as mailer:
+            delivery = mailer.send(contact.email, subject, body)
+    except OSError as error:  # the outbox folder could not be written
+        raise mail.MailError(f"Could not write to the outbox: {error.strerror or error}."
+                             ) from error
     session.add(SentMessage(participant_id=participant.id, kind=MessageKind.INVITATION,
                             via=delivery.via))
     session.flush()

@@ -483,3 +483,22 @@ def test_migration_0010_adds_the_external_id_and_goes_back(make_app: Callable[..
         upgrade(app)
         columns = {c["name"] for c in inspect(db.engine).get_columns("participant_contacts")}
         assert columns == {"participant_id", "email", "external_id"}
+
+
+def test_an_outbox_that_cannot_be_written_is_reported_not_a_500(
+        app: Flask, demo: Demo, staff_client: StaffClient) -> None:
+    from study import mail
+
+    mail.outbox_dir(app.instance_path).parent.mkdir(parents=True, exist_ok=True)
+    mail.outbox_dir(app.instance_path).write_text("a file where the folder should be")
+    client = staff_client("coordinator")
+    response = submit(client, {"emails": "email,cohort\na@example.org,Autumn 2026\n"})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "1 email was not sent" in html and "Could not write to the outbox" in html
+    code = contact_of(app, "a@example.org")[0]
+    page = f"/coordinator/demo/participants/{code}"
+    resent = client.post(f"{page}/resend", data={"csrf_token": csrf_from(
+        client.get(page).get_data(as_text=True))}, follow_redirects=True)
+    assert resent.status_code == 200
+    assert "Could not write to the outbox" in resent.get_data(as_text=True)
