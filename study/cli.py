@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from flask import Flask, current_app
@@ -19,6 +19,9 @@ from sqlalchemy.exc import OperationalError
 from study.errors import DomainError
 from study.extensions import db
 from study.extensions import instrument_library as library
+
+if TYPE_CHECKING:
+    from study.models import Cohort, Study
 
 
 def fail(message: str) -> NoReturn:
@@ -128,36 +131,81 @@ def demo_command(trainees: int, simulate: bool, credentials_file: Path | None) -
 @with_appcontext
 @database_command
 @click.argument("study_slug")
-@click.option("--cohort", "cohort_name", help="Cohort name (default: the study's only cohort).")
-@click.option("--count", required=True, type=int, help="How many invitations to create.")
+@click.option("--cohort", "cohort_name",
+              help="Cohort name (default: the study's only cohort; with --emails, the cohort "
+                   "of rows that name none).")
+@click.option("--count", type=int, help="How many invitations to create (links printed).")
+@click.option("--emails", "emails_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A CSV file with the header email (optional external_id, cohort): one "
+                   "invitation per row, each emailed.")
 @click.option("--base-url", "base_url_option",
               help="Public address of this server (default: ALLPORT_BASE_URL).")
-def invite_command(study_slug: str, cohort_name: str | None, count: int,
-                   base_url_option: str | None) -> None:
-    """Create COUNT invitations; print one absolute trainee link per line."""
-    from study.models import Cohort
+def invite_command(study_slug: str, cohort_name: str | None, count: int | None,
+                   emails_file: Path | None, base_url_option: str | None) -> None:
+    """Create COUNT invitations and print their links, or email one to each row of --emails."""
     from study.services import invitations
     from study.services.studies import get_study
 
-    if count < 1:
+    if (count is None) == (emails_file is None):
+        fail("Give exactly one of --count N and --emails FILE.csv.")
+    if count is not None and count < 1:
         fail("--count must be at least 1.")
-    with commit_or_explain():
+    with explained():
         study = get_study(db.session, study_slug)
-        cohort: Cohort | None
-        if cohort_name is None:
-            if len(study.cohorts) != 1:
-                names = ", ".join(c.name for c in study.cohorts)
-                fail(f"Study {study_slug!r} has several cohorts; choose one with --cohort "
-                     f"({names}).")
-            cohort = study.cohorts[0]
-        else:
-            cohort = next((c for c in study.cohorts if c.name == cohort_name), None)
-            if cohort is None:
-                fail(f"Study {study_slug!r} has no cohort named {cohort_name!r}.")
-        issued = invitations.invite(db.session, study, cohort, count, actor="cli")
+    cohort: Cohort | None = None
+    if cohort_name is not None:
+        cohort = next((c for c in study.cohorts if c.name == cohort_name), None)
+        if cohort is None:
+            fail(f"Study {study_slug!r} has no cohort named {cohort_name!r}.")
+    elif len(study.cohorts) == 1:
+        cohort = study.cohorts[0]
+    elif count is not None and not study.cohorts:
+        fail(f"Study {study_slug!r} has no cohort yet; add one on the coordinator's Cohorts page.")
+    elif count is not None:
+        names = ", ".join(c.name for c in study.cohorts)
+        fail(f"Study {study_slug!r} has several cohorts; choose one with --cohort ({names}).")
     root = base_url(base_url_option)
+    if emails_file is not None:
+        _invite_by_email(study, emails_file, cohort, root)
+        return
+    assert cohort is not None and count is not None
+    with commit_or_explain():
+        issued = invitations.invite(db.session, study, cohort, count, actor="cli")
     for invitation in issued:
         click.echo(f"{root}/t/{invitation.token}")
+
+
+def _invite_by_email(study: Study, path: Path, cohort: Cohort | None, root: str) -> None:
+    """The spreadsheet's invitations, created and committed, then emailed; a summary printed."""
+    from study.services import invitations
+
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        fail(f"Cannot read {path}: {error.strerror}.")
+    try:
+        text = invitations.decode_spreadsheet(data)
+        invitees = invitations.read_invitees(db.session, study, text, default_cohort=cohort)
+    except invitations.InvitationFileRefused as refusal:
+        for problem in refusal.problems:
+            click.echo(f"{path}: {problem}", err=True)
+        fail(str(refusal))
+    with commit_or_explain():
+        invited = invitations.invite_invitees(db.session, study, invitees, actor="cli")
+    outcome = invitations.email_invitations(db.session, study, invited, base_url=root,
+                                            actor="cli")
+    db.session.commit()
+    click.echo(f"Invited {len(invited)} trainee(s) to study {study.slug}.")
+    if outcome.sent:
+        where = "written to the outbox " + str(current_app.instance_path) + "/outbox" \
+            if outcome.via == "outbox" else "sent to the mail server"
+        click.echo(f"{len(outcome.sent)} invitation email(s) {where}.")
+    if outcome.not_sent:
+        for trainee, reason in outcome.not_sent:
+            click.echo(f"Not emailed: {trainee.participant.code} {trainee.email}: {reason}",
+                       err=True)
+        fail(f"{len(outcome.not_sent)} invitation email(s) were not sent; the invitations "
+             "exist: resend them from each trainee's page in the coordinator's console.")
 
 
 @click.command("export")

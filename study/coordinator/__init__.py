@@ -7,6 +7,7 @@ imports them all.
 from study.coordinator import (  # noqa: F401  (their routes register on bp)
     audit,
     copy,
+    people,
     plan_edit,
     reminders,
     setup,

@@ -232,7 +232,8 @@ LOSABLE = {ParticipantStatus.ALLOCATED, ParticipantStatus.INTERVENTION_DONE,
 def _participant_page(study: Study, participant: Participant, *, status: int = 200,
                       withdraw_form: StaffWithdrawForm | None = None, new_link: str | None = None,
                       lost_form: LostForm | None = None,
-                      ineligible_form: IneligibleForm | None = None) -> Any:
+                      ineligible_form: IneligibleForm | None = None,
+                      copied_link: str | None = None) -> Any:
     events = list(db.session.scalars(
         select(AuditEvent).where(AuditEvent.participant_code == participant.code)
         .order_by(AuditEvent.at, AuditEvent.id)))
@@ -247,6 +248,8 @@ def _participant_page(study: Study, participant: Participant, *, status: int = 2
         ineligible_form=ineligible_form or IneligibleForm(prefix="ineligible"),
         can_be_lost=participant.status in LOSABLE,
         can_be_ineligible=participant.status is ParticipantStatus.CONSENTED, new_link=new_link,
+        contact=invitations.contact_summaries(db.session, [participant])[participant.id],
+        copied_link=copied_link,
     ), status
 
 

@@ -113,6 +113,8 @@ class ParticipantContact(Base):
         ForeignKey("participants.id", ondelete="CASCADE"), primary_key=True
     )
     email: Mapped[str | None] = mapped_column(String(320))
+    # The site's own identifier for the trainee (from the invitation spreadsheet), if given.
+    external_id: Mapped[str | None] = mapped_column(String(100))
 
 
 class WithdrawalReason(Base):

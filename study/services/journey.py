@@ -23,6 +23,7 @@ from study.models import (
     ConsentDocument,
     ModuleProgress,
     Participant,
+    ParticipantContact,
     ParticipantStatus,
     Response,
     ResponseStatus,
@@ -526,10 +527,10 @@ def withdraw(session: Session, participant: Participant, *, actor: str, reason: 
 def delete_withdrawn_data(session: Session, participant: Participant) -> None:
     """Delete what a withdrawal under a deleting consent takes away (DESIGN §8).
 
-    The answers (with their responses), the withdrawal reason, and so everything that placed the
-    trainee in a stratum; what stays is the minimal trial record: the participant row (code,
-    status, the withdrawal as a category), the allocation (arm, position, opaque stratum id,
-    date) and audit events, which hold no answers, labels or free text.
+    The answers (with their responses), the withdrawal reason, the email and external id, and so
+    everything that placed the trainee in a stratum; what stays is the minimal trial record: the
+    participant row (code, status, the withdrawal as a category), the allocation (arm, position,
+    opaque stratum id, date) and audit events, which hold no answers, labels or free text.
     """
     for response in session.scalars(
         select(Response).where(Response.participant_id == participant.id)
@@ -538,6 +539,11 @@ def delete_withdrawn_data(session: Session, participant: Participant) -> None:
     reason = session.get(WithdrawalReason, participant.id)
     if reason is not None:
         session.delete(reason)
+    # The email and external id go too: nothing is left to send them, and the minimal record
+    # keeps no direct identifier.
+    contact = session.get(ParticipantContact, participant.id)
+    if contact is not None:
+        session.delete(contact)
     participant.data_withdrawn = True
 
 
