@@ -6,7 +6,9 @@ imports them all.
 
 from study.coordinator import (  # noqa: F401  (their routes register on bp)
     copy,
+    facilitators,
     plan_edit,
+    sessions,
     setup,
     views,
 )
