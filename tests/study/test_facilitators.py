@@ -450,6 +450,8 @@ def test_attendance_is_refused_for_a_session_its_facilitator_was_not_certified_f
         alex = db.session.get(ContactSession, session_id).facilitator
         alex.certified_from = date.today() + timedelta(days=1)  # entered later, say
         db.session.commit()
+    assert "Not certified on this date: cannot be held" in text(
+        coordinator.get("/coordinator/demo/sessions"))
     url = f"/coordinator/demo/sessions/{session_id}"
     html = text(coordinator.get(url))
     assert "cannot be held" in html
