@@ -7,9 +7,11 @@ imports them all.
 from study.coordinator import (  # noqa: F401  (their routes register on bp)
     audit,
     copy,
+    facilitators,
     people,
     plan_edit,
     reminders,
+    sessions,
     setup,
     views,
 )

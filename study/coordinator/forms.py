@@ -34,7 +34,7 @@ class AttendanceForm(Form):
     """
 
     attended = RadioField("Attendance", choices=[SelectChoice("yes", "Attended"),
-                                   SelectChoice("no", "Did not attend")],
+                                   SelectChoice("no", "Did not attend (no-show)")],
                           validators=[InputRequired("Choose attended or did not attend.")])
     minutes_attended = IntegerField(
         "Minutes attended (optional)",

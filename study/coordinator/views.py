@@ -1,8 +1,11 @@
-"""The coordinator's pages: studies with live counts, invitations, sessions and attendance."""
+"""The coordinator's pages: studies with live counts, invitations, trainees.
+
+Contact sessions and attendance are in ``sessions.py``, the facilitator registry in
+``facilitators.py``.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import abort, redirect, render_template, request, url_for
@@ -15,22 +18,16 @@ from study.auth.access import studies_for, study_role_required
 from study.coordinator import dashboard
 from study.coordinator.blueprint import bp
 from study.coordinator.forms import (
-    AttendanceForm,
     IneligibleForm,
     InviteForm,
     LostForm,
-    ScheduleSessionForm,
     StaffWithdrawForm,
 )
-from study.errors import DomainError
 from study.extensions import db
 from study.forms import ActionForm
 from study.models import (
     AuditEvent,
-    Booking,
     Cohort,
-    ContactSession,
-    Facilitator,
     Participant,
     ParticipantStatus,
     Role,
@@ -114,105 +111,6 @@ def invite(study: Study) -> Any:
     status = 422 if form.errors else 200
     return render_template("coordinator/invite.html", study=study, form=form,
                            links=links), status
-
-
-def _sessions_page(study: Study, form: ScheduleSessionForm, status: int = 200) -> Any:
-    rows = db.session.execute(
-        select(ContactSession, func.count(Booking.id))
-        .join(Booking, Booking.session_id == ContactSession.id, isouter=True)
-        .where(ContactSession.study_id == study.id)
-        .group_by(ContactSession.id)
-        .order_by(ContactSession.starts_at)
-    ).all()
-    return render_template("coordinator/sessions.html", study=study, rows=rows, form=form,
-                           cancel_form=ActionForm(prefix="cancel")), status
-
-
-def _schedule_form(study: Study) -> ScheduleSessionForm:
-    form = ScheduleSessionForm()
-    form.cohort_id.choices = [SelectChoice(c.id, c.name) for c in study.cohorts]
-    facilitators = db.session.scalars(
-        select(Facilitator).where(Facilitator.study_id == study.id, Facilitator.active)
-        .order_by(Facilitator.display_name))
-    form.facilitator_id.choices = [
-        SelectChoice(f.id, f"{f.display_name} (certified until {f.certified_until:%d %b %Y})")
-        for f in facilitators]
-    return form
-
-
-@bp.route("/<slug>/sessions", methods=["GET", "POST"])
-@study_role_required(Role.COORDINATOR)
-def sessions(study: Study) -> Any:
-    form = _schedule_form(study)
-    if not form.validate_on_submit():
-        return _sessions_page(study, form, 422 if request.method == "POST" else 200)
-    cohort = db.session.get(Cohort, form.cohort_id.data)
-    facilitator = db.session.get(Facilitator, form.facilitator_id.data)
-    starts_at = datetime.combine(form.starts_on.data, form.starts_at.data, tzinfo=UTC)
-    if cohort is None or facilitator is None or cohort.study_id != study.id:
-        abort(404)
-    with write_or_explain(beside={contact.SessionInThePast: form.starts_on,
-                                  DomainError: form.facilitator_id}) as attempt:
-        contact.schedule_session(db.session, cohort=cohort, facilitator=facilitator,
-                                 starts_at=starts_at, capacity=form.capacity.data or 0,
-                                 location=form.location.data or "",
-                                 duration_minutes=form.duration_minutes.data or 90,
-                                 actor=audit.actor_for(user=current_user))
-        attempt.done("The session is scheduled; trainees of the cohort can book it now.")
-    if attempt.refused:
-        return _sessions_page(study, form, 422)
-    return redirect(url_for("coordinator.sessions", slug=study.slug), code=303)
-
-
-@bp.post("/<slug>/sessions/<int:session_id>/cancel")
-@study_role_required(Role.COORDINATOR)
-def cancel_session(study: Study, session_id: int) -> Any:
-    contact_session = db.session.get(ContactSession, session_id)
-    if contact_session is None or contact_session.study_id != study.id:
-        abort(404)
-    require_button("cancel")
-    with write_or_explain() as attempt:
-        released = contact.cancel_session(db.session, contact_session,
-                                          actor=audit.actor_for(user=current_user))
-        attempt.done(f"The session is cancelled; {released} trainee(s) will be asked to book "
-                     "another when they next open their link.")
-    return redirect(url_for("coordinator.sessions", slug=study.slug), code=303)
-
-
-@bp.route("/<slug>/sessions/<int:session_id>", methods=["GET", "POST"])
-@study_role_required(Role.COORDINATOR)
-def attendance(study: Study, session_id: int) -> Any:
-    contact_session = db.session.get(ContactSession, session_id)
-    if contact_session is None or contact_session.study_id != study.id:
-        abort(404)
-    bookings = list(db.session.scalars(
-        select(Booking).where(Booking.session_id == contact_session.id)
-        .join(Participant).order_by(Participant.code)))
-    recorded = {True: "yes", False: "no", None: None}
-    forms = {b.id: AttendanceForm(prefix=f"b{b.id}", attended=recorded[b.attended],
-                                  minutes_attended=b.minutes_attended,
-                                  duration=contact_session.duration_minutes)
-             for b in bookings}
-    status = 200
-    if request.method == "POST":
-        booking_id = request.form.get("booking_id", type=int)
-        booking = next((b for b in bookings if b.id == booking_id), None)
-        if booking is None:
-            abort(404)
-        form = forms[booking.id]
-        if form.validate_on_submit():
-            code = booking.participant.code
-            with write_or_explain({contact.MinutesOutOfRange: form.minutes_attended}
-                                  ) as attempt:
-                contact.record_attendance(db.session, booking, form.attended.data == "yes",
-                                          user=current_user, minutes=form.minutes_attended.data)
-                attempt.done(f"Attendance saved for {code}.")
-            if not attempt.refused or not form.minutes_attended.errors:
-                return redirect(url_for("coordinator.attendance", slug=study.slug,
-                                        session_id=session_id), code=303)
-        status = 422  # the error is shown beside that trainee's field
-    return render_template("coordinator/attendance.html", study=study, session=contact_session,
-                           bookings=bookings, forms=forms), status
 
 
 def _participant(study: Study, code: str) -> Participant:

@@ -32,7 +32,12 @@ class Facilitator(Base):
     active: Mapped[bool] = mapped_column(default=True)
 
     def is_certified_on(self, day: date) -> bool:
-        return self.active and self.certified_from <= day <= self.certified_until
+        """May lead a session on ``day``: active in the registry and certified then."""
+        return self.active and self.certification_covers(day)
+
+    def certification_covers(self, day: date) -> bool:
+        """Certified on ``day``, whatever the registry says today (a session already held)."""
+        return self.certified_from <= day <= self.certified_until
 
 
 class SessionStatus(enum.StrEnum):

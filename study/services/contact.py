@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -28,6 +29,22 @@ class SessionInThePast(NotAllowed):
     """A session was to be scheduled at a time that has passed."""
 
 
+class FacilitatorNotCertified(NotAllowed):
+    """The facilitator is inactive or their certification does not cover the session's date."""
+
+
+def require_certified(facilitator: Facilitator, day: date) -> None:
+    """Refuse a facilitator who may not lead a session on ``day`` (DESIGN §3, §13)."""
+    if not facilitator.active:
+        raise FacilitatorNotCertified(f"{facilitator.display_name} is deactivated in the "
+                                      "facilitator registry.")
+    if not facilitator.certification_covers(day):
+        raise FacilitatorNotCertified(
+            f"{facilitator.display_name}'s certification is not current on "
+            f"{day.isoformat()} (certified {facilitator.certified_from.isoformat()} to "
+            f"{facilitator.certified_until.isoformat()}).")
+
+
 def schedule_session(session: Session, *, cohort: Cohort, facilitator: Facilitator,
                      starts_at: datetime, capacity: int, location: str,
                      duration_minutes: int = 90, actor: str) -> ContactSession:
@@ -36,11 +53,7 @@ def schedule_session(session: Session, *, cohort: Cohort, facilitator: Facilitat
         raise SessionInThePast("Choose a date and time in the future.")
     if facilitator.study_id != cohort.study_id:
         raise NotAllowed("The facilitator belongs to another study.")
-    if not facilitator.is_certified_on(starts_at.date()):
-        raise NotAllowed(
-            f"{facilitator.display_name}'s certification is not current on "
-            f"{starts_at.date().isoformat()}."
-        )
+    require_certified(facilitator, starts_at.date())
     if capacity < 1:
         raise NotAllowed("A session needs room for at least one trainee.")
     contact_session = ContactSession(
@@ -75,6 +88,80 @@ def cancel_session(session: Session, contact_session: ContactSession, *, actor: 
                  study=contact_session.cohort.study, session_id=contact_session.id,
                  bookings_released=len(bookings))
     return len(bookings)
+
+
+class CapacityBelowBookings(NotAllowed):
+    """Fewer places than the trainees already booked."""
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """What a coordinator can change about a scheduled session."""
+
+    starts_at: datetime
+    duration_minutes: int
+    location: str
+    capacity: int
+    facilitator: Facilitator
+
+
+def edit_session(session: Session, contact_session: ContactSession, plan: SessionPlan, *,
+                 actor: str) -> list[str]:
+    """Move or change a session that has not started; returns what changed, in words.
+
+    The same rules as scheduling hold for the new date and facilitator; the places cannot
+    fall below the trainees already booked. Audited; the caller tells the booked trainees.
+    """
+    if contact_session.status is not SessionStatus.SCHEDULED:
+        raise NotAllowed("The session is cancelled; schedule a new one instead.")
+    if contact_session.starts_at <= utcnow():
+        raise NotAllowed("The session has started, so it can no longer be changed.")
+    if plan.starts_at != contact_session.starts_at and plan.starts_at <= utcnow():
+        raise SessionInThePast("Choose a date and time in the future.")
+    if plan.facilitator.study_id != contact_session.study_id:
+        raise NotAllowed("The facilitator belongs to another study.")
+    require_certified(plan.facilitator, plan.starts_at.date())
+    booked = booked_count(session, contact_session)
+    if plan.capacity < max(booked, 1):
+        raise CapacityBelowBookings(f"{booked} trainee(s) have booked; the session needs at "
+                                    f"least {max(booked, 1)} place(s).")
+    changes = []
+    if plan.starts_at != contact_session.starts_at:
+        changes.append(f"Time: {_when(contact_session.starts_at)} is now {_when(plan.starts_at)}")
+    if plan.duration_minutes != contact_session.duration_minutes:
+        changes.append(f"Length: {contact_session.duration_minutes} minutes is now "
+                       f"{plan.duration_minutes} minutes")
+    if plan.location != contact_session.location:
+        changes.append(f"Place: {contact_session.location} is now {plan.location}")
+    if plan.facilitator.id != contact_session.facilitator_id:
+        changes.append(f"Peer facilitator: {contact_session.facilitator.display_name} is now "
+                       f"{plan.facilitator.display_name}")
+    capacity_changed = plan.capacity != contact_session.capacity
+    if not changes and not capacity_changed:
+        return []
+    contact_session.starts_at = plan.starts_at
+    contact_session.duration_minutes = plan.duration_minutes
+    contact_session.location = plan.location
+    contact_session.capacity = plan.capacity
+    contact_session.facilitator_id = plan.facilitator.id
+    contact_session.facilitator = plan.facilitator
+    session.flush()
+    audit.record(session, "session_edited", actor=actor, study=contact_session.cohort.study,
+                 session_id=contact_session.id, starts_at=plan.starts_at.isoformat(),
+                 facilitator_id=plan.facilitator.id, capacity=plan.capacity,
+                 duration_minutes=plan.duration_minutes, changes=len(changes))
+    return changes
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%A %d %B %Y, %H:%M} UTC"
+
+
+def booked_participants(session: Session, contact_session: ContactSession) -> list[Participant]:
+    """The trainees booked on the session, by code."""
+    return list(session.scalars(
+        select(Participant).join(Booking, Booking.participant_id == Participant.id)
+        .where(Booking.session_id == contact_session.id).order_by(Participant.code)))
 
 
 def booked_count(session: Session, contact_session: ContactSession) -> int:
@@ -187,6 +274,12 @@ def record_attendance(session: Session, booking: Booking, attended: bool, *, use
         return
     if booking.session.starts_at > utcnow():
         raise NotAllowed("Attendance can be recorded once the session has started.")
+    facilitator = booking.session.facilitator
+    if not facilitator.certification_covers(booking.session.starts_at.date()):
+        raise FacilitatorNotCertified(
+            f"{facilitator.display_name}'s certification was not current on "
+            f"{booking.session.starts_at.date().isoformat()}, so the session could not be held; "
+            "correct the certification dates in the facilitator registry if they are wrong.")
     actor = audit.actor_for(user=user)
     allowed = {ParticipantStatus.ALLOCATED, ParticipantStatus.INTERVENTION_DONE,
                *_PAST_THE_ACTIVITY}

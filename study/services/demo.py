@@ -140,11 +140,23 @@ def seed_demo(session: Session, library: Library, *, today: date | None = None) 
     facilitator = Facilitator(
         study_id=study.id, display_name="Alex Moreno, CPSS",
         certification_body="State Peer Certification Board",
-        certification_number="CPSS-20417",
+        certification_number="CPSS-20417", contact="alex.moreno@peers.allport.example",
+        clinical_supervisor="Dr. Priya Raman, clinical psychologist",
+        peer_supervisor="Jordan Ellis, CPSS, senior peer specialist",
         certified_from=today - timedelta(days=400), certified_until=today + timedelta(days=700),
         bio="Certified peer support specialist with twelve years of lived experience of recovery.",
     )
-    session.add(facilitator)
+    # A second peer whose certification lapses within the warning period (DESIGN §13): the
+    # registry and the sessions page show what a coordinator sees before a renewal.
+    renewing = Facilitator(
+        study_id=study.id, display_name="Sam Okafor, CPS",
+        certification_body="State Peer Certification Board", certification_number="CPS-11873",
+        contact="+1 555 0142", clinical_supervisor="Dr. Priya Raman, clinical psychologist",
+        peer_supervisor="Jordan Ellis, CPSS, senior peer specialist",
+        certified_from=today - timedelta(days=700), certified_until=today + timedelta(days=20),
+        bio="Peer support specialist; co-leads the recovery college's contact workshops.",
+    )
+    session.add_all([facilitator, renewing])
     session.flush()
     cohort = study.cohorts[0]
     for days, hour in ((7, 14), (10, 10), (14, 16)):

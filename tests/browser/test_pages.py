@@ -244,8 +244,23 @@ def test_staff_pages_pass_axe_and_log_no_console_errors_on_a_phone(
     page.click("main a:has-text('Roster and attendance') >> nth=0")
     expect(page.locator(".roster li")).to_have_count(1)
     audit(page, watch)
-    page.click(".roster button[type=submit]")  # neither attended nor did not attend
+    page.fill(".roster input[type=number]", "30")  # minutes, but neither attended nor not
+    page.click("main button:has-text('Save attendance')")
     expect(page.locator(".roster .field-error")).to_contain_text("Choose attended")
+    audit(page, watch)
+    page.goto(live_server.url + "/coordinator/demo/sessions")
+    page.click("main a:has-text('Edit') >> nth=0")  # change a session
+    audit(page, watch)
+    page.fill("#capacity", "0")
+    page.click("main button:has-text('Save and notify')")
+    expect(page.locator(".field-error")).to_contain_text("Enter a number of places")
+    audit(page, watch)
+    page.goto(live_server.url + "/coordinator/demo/facilitators")  # the registry, a lapse flagged
+    audit(page, watch)
+    page.click("main button:has-text('Add the facilitator')")  # nothing typed
+    expect(page.locator(".field-error").first).to_contain_text("Enter the facilitator's name")
+    audit(page, watch)
+    page.click("main table a:has-text('Edit') >> nth=0")
     audit(page, watch)
     page.goto(live_server.url + "/coordinator/demo/invitations")
     audit(page, watch)

@@ -280,7 +280,7 @@ def test_attendance_without_a_choice_is_shown_beside_the_trainee(app, client, in
     staff = staff_client("coordinator")
     url = f"/coordinator/demo/sessions/{session_id}"
     page = staff.get(url).get_data(as_text=True)
-    booking_id = re.search(r'name="booking_id" value="(\d+)"', page).group(1)
+    booking_id = re.search(r'id="b(\d+)-minutes_attended"', page).group(1)
     response = staff.post(url, data={"csrf_token": csrf_from(page), "booking_id": booking_id})
     assert response.status_code == 422
     assert "Choose attended or did not attend." in response.get_data(as_text=True)
