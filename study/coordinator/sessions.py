@@ -142,6 +142,16 @@ def _notify(study: Study, contact_session: ContactSession, participants: list[Pa
                                             mail_problem=str(error))
 
 
+def _notify_and_log(study: Study, contact_session: ContactSession,
+                    participants: list[Participant], kind: MessageKind,
+                    changes: list[str] | None = None) -> NoticeReport:
+    """:func:`_notify` after the change was committed; the sent messages are then committed."""
+    report = NoticeReport()
+    with write_or_explain():
+        report = _notify(study, contact_session, participants, kind, changes)
+    return report
+
+
 @bp.route("/<slug>/sessions/<int:session_id>/edit", methods=["GET", "POST"])
 @study_role_required(Role.COORDINATOR)
 def edit_session(study: Study, session_id: int) -> Any:
@@ -171,11 +181,14 @@ def edit_session(study: Study, session_id: int) -> Any:
                               ) as attempt:
             changes = contact.edit_session(db.session, contact_session, plan,
                                            actor=audit.actor_for(user=current_user))
-            report = (_notify(study, contact_session, booked, MessageKind.SESSION_CHANGED,
-                              changes) if changes and booked else NoticeReport())
-            attempt.done("The session is saved. " + report.summary() if changes
-                         else "Nothing was changed.",
-                         "warning" if report.not_notified else "success")
+        if not attempt.refused:
+            # The change is committed before anyone is emailed: a trainee is never told of a
+            # change that was then not saved.
+            report = (_notify_and_log(study, contact_session, booked,
+                                      MessageKind.SESSION_CHANGED, changes)
+                      if changes and booked else NoticeReport())
+            flash("The session is saved. " + report.summary() if changes
+                  else "Nothing was changed.", "warning" if report.not_notified else "success")
         if not attempt.refused or not form.errors:
             return redirect(url_for("coordinator.sessions", slug=study.slug), code=303)
         status = 422
@@ -195,11 +208,13 @@ def cancel_session(study: Study, session_id: int) -> Any:
     with write_or_explain() as attempt:
         released = contact.cancel_session(db.session, contact_session,
                                           actor=audit.actor_for(user=current_user))
-        report = (_notify(study, contact_session, booked, MessageKind.SESSION_CANCELLED)
+    if not attempt.refused:
+        report = (_notify_and_log(study, contact_session, booked,
+                                  MessageKind.SESSION_CANCELLED)
                   if released else NoticeReport())
-        attempt.done(f"The session is cancelled; {released} booking(s) released, so those "
-                     "trainees can book another session. " + report.summary(),
-                     "warning" if report.not_notified else "success")
+        flash(f"The session is cancelled; {released} booking(s) released, so those trainees "
+              "can book another session. " + report.summary(),
+              "warning" if report.not_notified else "success")
     return redirect(url_for("coordinator.sessions", slug=study.slug), code=303)
 
 

@@ -174,10 +174,12 @@ def test_every_staff_page_is_no_store(app: Flask, demo: Demo,
             ContactSession.study_id == study.id)).first()
         facilitator_id = db.session.scalars(select(ContactSession.facilitator_id).where(
             ContactSession.study_id == study.id)).first()
+        cohort_id = study.cohorts[0].id
         db.session.commit()
     client = staff_client("admin")
     urls = staff_get_urls(app, slug="demo", code=code, session_id=session_id, table="scores",
-                          user_id=admin_id, position=0, facilitator_id=facilitator_id)
+                          user_id=admin_id, position=0, facilitator_id=facilitator_id,
+                          cohort_id=cohort_id)
     assert {"auth.login", "coordinator.overview", "researcher.analysis", "admin.index",
             "api.study"} <= {endpoint for endpoint, _ in urls}
     for endpoint, url in urls:
