@@ -164,3 +164,31 @@ def test_unequal_ratio_blocks() -> None:
         assert Counter(block) == {"contact": 20, "education": 10}
         with pytest.raises(ValueError, match="not a positive multiple"):
             next(sequence.slots("s", "x", ratios, [4], scheme=scheme))
+
+
+@pytest.mark.parametrize("scheme", [1, 2])
+def test_slot_at_is_the_slot_the_sequence_yields_there(scheme: int) -> None:
+    """``slot_at`` keeps a stratum's derived blocks between calls: asked in any order, for
+    interleaved strata and past the number of strata it keeps, it still answers exactly what
+    the sequence yields at that position (arm, block and block size)."""
+    sizes = [2, 4, 6]
+    expected = {label: list(islice(sequence.slots(PINNED_SEED, label, RATIOS, sizes,
+                                                  scheme=scheme), 300))
+                for label in ("a", "b")}
+    other_seed = list(islice(sequence.slots("1e" * 32, "a", RATIOS, sizes, scheme=scheme), 300))
+    for position in [*range(0, 300, 7), 299, 3, 0, *range(150, 160)]:
+        for label in ("a", "b"):
+            assert sequence.slot_at(PINNED_SEED, label, RATIOS, sizes, position,
+                                    scheme=scheme) == expected[label][position]
+        assert sequence.slot_at("1e" * 32, "a", RATIOS, sizes, position,
+                                scheme=scheme) == other_seed[position]
+    for stratum in range(sequence._DERIVED_STRATA + 1):  # evicts "a" and "b"
+        sequence.slot_at(PINNED_SEED, f"s{stratum}", RATIOS, sizes, 5, scheme=scheme)
+    assert sequence.slot_at(PINNED_SEED, "a", RATIOS, sizes, 123,
+                            scheme=scheme) == expected["a"][123]
+    assert sequence.slot_at(PINNED_SEED, "a", {"contact": 1, "education": 2}, [3, 6], 123,
+                            scheme=scheme) == list(islice(sequence.slots(
+                                PINNED_SEED, "a", {"contact": 1, "education": 2}, [3, 6],
+                                scheme=scheme), 124))[123]
+    with pytest.raises(ValueError, match="0 or more"):
+        sequence.slot_at(PINNED_SEED, "a", RATIOS, sizes, -1, scheme=scheme)
