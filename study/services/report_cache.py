@@ -28,7 +28,8 @@ have changed:
    ``module_progress.furthest_page``, ``responses.current_page`` and ``answers.answered_at``.
    At 10,000 simulated trainees (about 540,000 answers) this costs 1.5-1.9 s on SQLite
    (fetching the tuples and their ``repr`` are most of it), against about 28 s to rebuild the
-   report and 9 s for the analysis page; ``bench/report.py`` prints the figure.
+   report and 9 s for the analysis page, once per request; ``bench/report.py`` prints the
+   figure.
 2. **The code** (:func:`code_fingerprint`): a SHA-256 of every file of the packages that compute
    or print the outputs (``analysis``, ``instruments`` with its definitions, ``study``), of the
    report templates and of the site's supplied wording, read once per process; with the
