@@ -20,9 +20,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     load_config(app, test_config)
     web.register_extensions(app)
+    # Before the blueprints: a GET's read-only transaction is chosen before any blueprint's
+    # hook (the staff timeout loads the user) has begun one with the write lock.
+    web.register_request_hooks(app)
     web.register_blueprints(app)
     web.register_commands(app)
     web.register_error_handlers(app)
-    web.register_request_hooks(app)
     web.register_middleware(app)
     return app

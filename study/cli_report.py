@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from study import audit
 from study.cli import database_command, explained, fail
 from study.extensions import db
 from study.extensions import instrument_library as library
@@ -40,6 +42,10 @@ def report_command(study_slug: str, out: Path, paper: str, bundle: Path | None,
         study = get_study(db.session, study_slug)
         pdf = report_pdf(db.session, study, library(), paper=paper,
                          instance_path=current_app.instance_path, refresh=not cached)
+        # Who took which report away, as for the web and API downloads (DESIGN §8); kept only
+        # once the files are written (the commit below).
+        audit.record(db.session, "export", actor="cli", study=study, table="report",
+                     format="pdf", paper=paper, sha256=hashlib.sha256(pdf).hexdigest())
         zipped = (build_bundle(db.session, study, library(), actor="cli")
                   if bundle is not None else None)
     written = [(out, pdf)] + ([(bundle, zipped)] if bundle is not None and zipped else [])
@@ -48,7 +54,7 @@ def report_command(study_slug: str, out: Path, paper: str, bundle: Path | None,
             path.write_bytes(body)
         except OSError as error:
             fail(f"Cannot write {path}: {error.strerror}.")
-    db.session.commit()  # the bundle's downloads in the audit trail
+    db.session.commit()  # the report's and the bundle's downloads in the audit trail
     for path, body in written:
         click.echo(f"Wrote {path} ({len(body) // 1024} KiB).")
     click.echo(f"Done in {time.perf_counter() - started:.1f} s.")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # During a failover the old address may swallow connection attempts without an answer; without a
@@ -30,6 +33,32 @@ def begin_read_only() -> None:
 def begin_for_writing() -> None:
     """Let this context's SQLite transactions take the write lock up front (``BEGIN IMMEDIATE``)."""
     _sqlite_begin.set("IMMEDIATE")
+
+
+@contextmanager
+def read_snapshot(session: Session) -> Iterator[None]:
+    """Run the block's queries in one read-only transaction that sees one state of the data.
+
+    The session's current transaction is committed first (a read-only one has nothing to keep;
+    an API request's note of its token's use is kept), then a new one begins that cannot write
+    and does not change under its reader, however long it runs and whatever others commit
+    meanwhile: on SQLite ``BEGIN DEFERRED`` with ``query_only`` (in WAL mode a read transaction
+    reads the snapshot of its first read, and takes no lock that keeps writers out); on
+    PostgreSQL ``REPEATABLE READ, READ ONLY`` (the snapshot of its first statement). It is
+    rolled back at the end, which expires the session's objects as a commit would; the
+    context's next transaction begins as it would have before the block.
+    """
+    session.commit()
+    mode = _sqlite_begin.get()
+    begin_read_only()
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ",
+                                                  "postgresql_readonly": True})
+        yield
+    finally:
+        session.rollback()
+        _sqlite_begin.set(mode)
 
 
 def normalise_database_url(url: str) -> str:

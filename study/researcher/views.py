@@ -21,6 +21,7 @@ from flask_login import current_user, login_required
 
 from study import audit
 from study.auth.access import studies_for, study_role_required
+from study.database import begin_for_writing
 from study.errors import DomainError
 from study.extensions import db, limiter
 from study.extensions import instrument_library as _library
@@ -89,6 +90,8 @@ def report(study: Study) -> Any:
         abort(404)
     pdf = report_pdf(db.session, study, _library(), paper=paper,
                      instance_path=current_app.instance_path)
+    # Built or read without the write lock (a GET); the one write, the audit event, takes it now.
+    begin_for_writing()
     # Who took which report away, as for the bundle and the exports (DESIGN §8).
     audit.record(db.session, "export", actor=audit.actor_for(user=current_user), study=study,
                  table="report", format="pdf", paper=paper,

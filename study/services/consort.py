@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select
@@ -128,11 +128,12 @@ def _submitted(session: Session, study: Study, codes: dict[str, int]) -> set[tup
     return done
 
 
-def consort_counts(session: Session, study: Study, cohort: Cohort | None = None
-                   ) -> dict[str, Any]:
+def consort_counts(session: Session, study: Study, cohort: Cohort | None = None, *,
+                   now: datetime | None = None) -> dict[str, Any]:
     """The CONSORT counts of ``study`` in the shape DESIGN §6 gives (see the module docstring).
 
-    With ``cohort``, the counts of that cohort's trainees only.
+    With ``cohort``, the counts of that cohort's trainees only. ``now`` (default: now) decides
+    who is still within the intervention period.
     """
     in_scope: ColumnElement[bool] = Participant.study_id == study.id
     if cohort is not None:
@@ -156,7 +157,7 @@ def consort_counts(session: Session, study: Study, cohort: Cohort | None = None
     submitted = _submitted(session, study, codes)
     instruments = {tp.name: {p.instrument_id for p in tp.instruments} for tp in study.timepoints}
     primary_instrument, primary_time = primary_measure(session, study)
-    now = utcnow()
+    now = now or utcnow()
     period = timedelta(days=study.intervention_period_days or 0)
 
     def completed(pid: int, timepoint: str) -> bool:

@@ -175,17 +175,18 @@ def bookable_sessions(session: Session, participant: Participant,
                       now: datetime | None = None) -> list[tuple[ContactSession, int]]:
     """Upcoming sessions of the trainee's cohort, led by a certified peer, with places left."""
     now = now or utcnow()
+    booked = (select(func.count(Booking.id)).where(Booking.session_id == ContactSession.id)
+              .correlate(ContactSession).scalar_subquery())
     rows = []
-    for contact_session in session.scalars(
-        select(ContactSession)
+    for contact_session, places_booked in session.execute(  # one query, not one per session
+        select(ContactSession, booked)
         .where(ContactSession.cohort_id == participant.cohort_id,
                ContactSession.status == SessionStatus.SCHEDULED,
                ContactSession.starts_at > now)
-        .order_by(ContactSession.starts_at)
+        .order_by(ContactSession.starts_at, ContactSession.id)
     ):
         if contact_session.facilitator.is_certified_on(contact_session.starts_at.date()):
-            rows.append((contact_session, contact_session.capacity
-                         - booked_count(session, contact_session)))
+            rows.append((contact_session, contact_session.capacity - places_booked))
     return rows
 
 

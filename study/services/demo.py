@@ -136,6 +136,9 @@ def seed_demo(session: Session, library: Library, *, today: date | None = None) 
         post_window_days=60,
     )
     study = create_study(session, spec, library, actor="cli")
+    # Made-up numbers, in the forms a trial registry and an ethics committee give (DESIGN §12).
+    study.protocol_number = "DEMO-2026-001"
+    study.ethics_approval_number = "IRB-DEMO-26-0417"
     set_module_pages(session, study, MODULE_PAGES)
     facilitator = Facilitator(
         study_id=study.id, display_name="Alex Moreno, CPSS",

@@ -113,6 +113,8 @@ class ReportData:
 
     title: str
     slug: str
+    protocol_number: str  # "" when not recorded
+    ethics_approval_number: str
     blinded: bool
     snapshot: datetime
     labels: dict[str, str]
@@ -308,7 +310,7 @@ def assemble(session: Session, study: Study, library: Library, *,
     snapshot = now or datetime.now(UTC)
     labels = arm_labels(study)
     plan = sap.current_plan(session, study)
-    counts = consort.consort_counts(session, study)
+    counts = consort.consort_counts(session, study, now=snapshot)
     analysis: dict[str, Any] | None = None
     problem = other_problem = None
     other: dict[str, Any] | None = None
@@ -348,7 +350,9 @@ def assemble(session: Session, study: Study, library: Library, *,
         except NothingToAnalyse as error:
             other_problem = str(error)
     return ReportData(
-        title=study.title, slug=study.slug, blinded=study.blinded, snapshot=snapshot,
+        title=study.title, slug=study.slug, protocol_number=study.protocol_number.strip(),
+        ethics_approval_number=study.ethics_approval_number.strip(),
+        blinded=study.blinded, snapshot=snapshot,
         labels=labels, plan=plan, plan_history=sap.plan_history(session, study),
         analysis=analysis, analysis_problem=problem, other_population=other,
         other_population_problem=other_problem, outcome_order=order, dataset_sha256=digest,

@@ -28,7 +28,8 @@ have changed:
    ``module_progress.furthest_page``, ``responses.current_page`` and ``answers.answered_at``.
    At 10,000 simulated trainees (about 540,000 answers) this costs 1.5-1.9 s on SQLite
    (fetching the tuples and their ``repr`` are most of it), against about 28 s to rebuild the
-   report and 9 s for the analysis page; ``bench/report.py`` prints the figure.
+   report and 9 s for the analysis page, once per request; ``bench/report.py`` prints the
+   figure.
 2. **The code** (:func:`code_fingerprint`): a SHA-256 of every file of the packages that compute
    or print the outputs (``analysis``, ``instruments`` with its definitions, ``study``), of the
    report templates and of the site's supplied wording, read once per process; with the
@@ -38,9 +39,13 @@ have changed:
    for the report the number of allocations still inside their intervention period: CONSORT's
    "still within the intervention period" depends on the clock as well as on the data.
 
-A build reads the data in statements of its own, so a write during a build could mix two states;
-the key is therefore computed again after the build, and a build whose data changed meanwhile is
-returned to its caller but not kept.
+The key and the build read one snapshot of the database
+(:func:`study.database.read_snapshot`: on SQLite a deferred read transaction, on PostgreSQL
+``REPEATABLE READ, READ ONLY``), so what is stored under a key is always made of the data that
+key was computed from, whatever trainees commit meanwhile, and the key is computed once per
+request. The clock is read once too: the key's "still in the intervention period" and the
+report's CONSORT counts use the same instant. The snapshot takes no write lock: trainees keep
+answering while a report is built, on SQLite as on PostgreSQL.
 
 Files, locks and pruning
 ------------------------
@@ -65,7 +70,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -74,6 +79,7 @@ from sqlalchemy import Select, Table, func, select
 from sqlalchemy.orm import Session
 
 from instruments import Library
+from study.database import read_snapshot
 from study.models import Allocation, ResponseStatus, Study, utcnow
 from study.models.base import Base
 
@@ -213,9 +219,10 @@ def app_code_fingerprint() -> str:
     return code_fingerprint(templates, site_wording_dir(current_app.instance_path))
 
 
-def in_progress_allocations(session: Session, study: Study) -> int:
-    """Allocations still inside the study's intervention period now (CONSORT's clock)."""
-    since = utcnow() - timedelta(days=study.intervention_period_days or 0)
+def in_progress_allocations(session: Session, study: Study,
+                            now: datetime | None = None) -> int:
+    """Allocations still inside the study's intervention period at ``now`` (CONSORT's clock)."""
+    since = (now or utcnow()) - timedelta(days=study.intervention_period_days or 0)
     return session.scalar(select(func.count()).select_from(Allocation).where(
         Allocation.study_id == study.id, Allocation.allocated_at > since)) or 0
 
@@ -225,10 +232,11 @@ def combine(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def cache_key(session: Session, study: Study, *, paper: str, versions: dict[str, str]) -> str:
-    """The SHA-256 naming ``study``'s cached report on ``paper`` (the module docstring)."""
+def cache_key(session: Session, study: Study, *, paper: str, versions: dict[str, str],
+              now: datetime | None = None) -> str:
+    """The SHA-256 naming ``study``'s cached report on ``paper`` at ``now`` (module docstring)."""
     return combine("report", paper, data_digest(session, study), app_code_fingerprint(),
-                   versions, in_progress_allocations(session, study))
+                   versions, in_progress_allocations(session, study, now))
 
 
 def analysis_key(session: Session, study: Study, *, population: str,
@@ -301,11 +309,11 @@ class Entry:
             if path != self.path:
                 path.unlink(missing_ok=True)
 
-    def fetch(self, build: Callable[[], bytes], still_current: Callable[[], bool]) -> bytes:
+    def fetch(self, build: Callable[[], bytes]) -> bytes:
         """The cached bytes, built once by ``build`` if missing.
 
-        Callers that find the lock held wait for it, then read what the holder wrote. A build
-        is kept only if ``still_current()`` says the data did not change while it ran.
+        Callers that find the lock held wait for it, then read what the holder wrote.
+        ``build`` must make what the key names: read the snapshot the key was computed from.
         """
         cached = self.read()
         if cached is not None:
@@ -318,8 +326,7 @@ class Entry:
                 if cached is not None:
                     return cached
                 body = build()
-                if still_current():
-                    self.store(body)
+                self.store(body)
                 return body
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
@@ -338,24 +345,19 @@ def report_pdf(session: Session, study: Study, library: Library, *, paper: str,
         raise report.ReportUnavailable(
             f"paper must be one of {', '.join(report.PAPERS)}, not {paper!r}.")
     versions = report.software_versions()
+    now = utcnow()
+    with read_snapshot(session):  # the key and the build read the same data (module docstring)
+        entry = Entry(cache_dir(instance_path), study.slug, paper,
+                      cache_key(session, study, paper=paper, versions=versions, now=now), ".pdf")
 
-    def key() -> str:
-        return cache_key(session, study, paper=paper, versions=versions)
+        def build() -> bytes:
+            return report.build_report(session, study, library, paper=paper, now=now)
 
-    entry = Entry(cache_dir(instance_path), study.slug, paper, key(), ".pdf")
-
-    def build() -> bytes:
-        return report.build_report(session, study, library, paper=paper)
-
-    def unchanged() -> bool:
-        return key() == entry.key
-
-    if refresh:
-        pdf = build()
-        if unchanged():
+        if refresh:
+            pdf = build()
             entry.store(pdf)
-        return pdf
-    return entry.fetch(build, unchanged)
+            return pdf
+        return entry.fetch(build)
 
 
 @dataclass(frozen=True)
@@ -423,14 +425,12 @@ def cached_analysis(session: Session, study: Study, library: Library, *,
 
     chosen = check_request(session, study, library, population=population, outcomes=outcomes)
     versions = report.software_versions()
-
-    def key() -> str:
-        return analysis_key(session, study, population=chosen.key, versions=versions)
-
-    entry = Entry(cache_dir(instance_path, "analysis"), study.slug, chosen.key, key(), ".json")
-    stored = json.loads(entry.fetch(
-        lambda: _analysis_file(session, study, library, chosen.key),
-        lambda: key() == entry.key))
+    with read_snapshot(session):  # the key and the analysis read the same data
+        entry = Entry(cache_dir(instance_path, "analysis"), study.slug, chosen.key,
+                      analysis_key(session, study, population=chosen.key, versions=versions),
+                      ".json")
+        stored = json.loads(entry.fetch(
+            lambda: _analysis_file(session, study, library, chosen.key)))
     if "problem" in stored:
         raise NothingToAnalyse(stored["problem"])
     result = select_outcomes(stored["result"], outcomes)

@@ -19,6 +19,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import threading
+from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -153,13 +156,60 @@ def slots(seed: str, stratum: str, ratios: dict[str, int], block_sizes: Sequence
         index += 1
 
 
+class _DerivedBlocks:
+    """A stratum's blocks derived so far by :func:`slots`' rule, and where each one starts.
+
+    A block's size is drawn inside it, so finding position ``p`` means deriving every block
+    before it; keeping them makes the next allocation in the stratum derive at most one new
+    block instead of all of them again (allocating N trainees was quadratic in N).
+    """
+
+    def __init__(self, seed: str, stratum: str, ratios: dict[str, int],
+                 block_sizes: Sequence[int], scheme: int) -> None:
+        self._blocks = slots(seed, stratum, ratios, block_sizes, scheme=scheme)
+        self._starts: list[int] = []  # position of each block's first slot
+        self._arms: list[str] = []    # every derived slot's arm, by position
+
+    def slot(self, position: int) -> Slot:
+        while len(self._arms) <= position:
+            first = next(self._blocks)  # the first slot of the next block: derives it whole
+            self._starts.append(first.position)
+            self._arms.append(first.arm)
+            for _ in range(first.block_size - 1):
+                self._arms.append(next(self._blocks).arm)
+        index = bisect_right(self._starts, position) - 1
+        following = (self._starts[index + 1] if index + 1 < len(self._starts)
+                     else len(self._arms))
+        return Slot(position, self._arms[position], index, following - self._starts[index])
+
+
+# The derived blocks of the most recently used strata (a few kilobytes per thousand slots).
+_DERIVED_STRATA = 64
+_derived: OrderedDict[tuple[object, ...], _DerivedBlocks] = OrderedDict()
+_derived_lock = threading.Lock()
+
+
 def slot_at(seed: str, stratum: str, ratios: dict[str, int], block_sizes: Sequence[int],
             position: int, *, scheme: int) -> Slot:
-    """The slot at ``position`` of the stratum's sequence."""
-    for slot in slots(seed, stratum, ratios, block_sizes, scheme=scheme):
-        if slot.position == position:
-            return slot
-    raise AssertionError("unreachable")  # pragma: no cover
+    """The slot at ``position`` of the stratum's sequence: the slot :func:`slots` yields there.
+
+    The stratum's blocks are kept once derived (for the :data:`_DERIVED_STRATA` strata used
+    last), keyed by everything the derivation reads, so they are never reused for another
+    seed, stratum, ratio, block sizes or scheme.
+    """
+    if position < 0:
+        raise ValueError(f"a sequence position is 0 or more, not {position}")
+    validate_block_sizes(ratios, block_sizes)
+    key = (scheme, seed, stratum, tuple(sorted(ratios.items())), tuple(block_sizes))
+    with _derived_lock:
+        derived = _derived.get(key)
+        if derived is None:
+            derived = _derived[key] = _DerivedBlocks(seed, stratum, dict(ratios), block_sizes,
+                                                     scheme)
+            while len(_derived) > _DERIVED_STRATA:
+                _derived.popitem(last=False)
+        _derived.move_to_end(key)
+        return derived.slot(position)
 
 
 def parse_block_sizes(text: str) -> list[int]:

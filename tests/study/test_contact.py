@@ -171,3 +171,22 @@ def test_an_arms_activity_is_open_only_to_trainees_allocated_to_it(app: Flask, d
             journey.read_module_page(db.session, participant, 0)
         journey.mark_intervention_done(db.session, participant, actor="t", how="test")
         assert journey.open_arm(db.session, participant, ArmKind.CONTACT) is None
+
+
+def test_bookable_sessions_count_each_sessions_places(app: Flask, demo: Demo) -> None:
+    """Places left per session, counted in one query: bookings of one session never count
+    against another, and a session's own bookings (however many) all do."""
+    ids = contact_arm_trainees(demo, 4)
+    with app.app_context():
+        study = demo.study()
+        sessions = list(db.session.scalars(select(ContactSession).where(
+            ContactSession.study_id == study.id).order_by(ContactSession.starts_at)))
+        first, second = sessions[0], sessions[1]
+        for participant_id, target in zip(ids, (first, first, first, second), strict=True):
+            contact.book(db.session, lock_participant(db.session, participant_id), target.id)
+        participant = lock_participant(db.session, ids[0])
+        left = {s.id: places for s, places in contact.bookable_sessions(db.session, participant)}
+        assert left == {s.id: s.capacity - {first.id: 3, second.id: 1}.get(s.id, 0)
+                        for s in sessions}
+        assert [s.id for s, _ in contact.bookable_sessions(db.session, participant)] == \
+            [s.id for s in sessions]

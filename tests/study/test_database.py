@@ -92,6 +92,29 @@ def test_get_pages_do_not_wait_for_a_writer(sqlite_app, client) -> None:
         reader.join(timeout=10)
 
 
+def test_signed_in_staff_pages_do_not_wait_for_a_writer(sqlite_app, demo, staff_client) -> None:
+    """A staff GET is read-only too: the hook choosing that runs before the staff session's
+    own hook (which loads the account, and so begins the transaction)."""
+    import threading
+
+    researcher = staff_client("researcher")
+    with sqlite_app.app_context():
+        path = f"{db.engine.url.database}-writers.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a writer elsewhere, mid-transaction
+    answers: list[int] = []
+    try:
+        reader = threading.Thread(target=lambda: answers.append(
+            researcher.get("/researcher/demo/").status_code))
+        reader.start()
+        reader.join(timeout=10)
+        assert answers == [200], "the staff GET queued behind the writer"
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        reader.join(timeout=10)
+
+
 # --- what the file holds stays private (DESIGN §8) ----------------------------------------------
 
 

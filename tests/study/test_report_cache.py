@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from study import audit
 from study.extensions import db
@@ -24,8 +24,9 @@ from study.models import (
     ResponseStatus,
     Study,
     Timepoint,
+    User,
 )
-from study.services import report, report_cache, sap
+from study.services import api_tokens, report, report_cache, sap
 from tests.helpers import Demo, StaffClient
 
 
@@ -208,7 +209,7 @@ def test_two_requests_at_once_build_the_report_once(tmp_path: Path) -> None:
         return b"%PDF-once"
 
     def ask() -> None:
-        results.append(entry.fetch(build, lambda: True))
+        results.append(entry.fetch(build))
 
     threads = [threading.Thread(target=ask) for _ in range(4)]
     for thread in threads:
@@ -221,12 +222,67 @@ def test_two_requests_at_once_build_the_report_once(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_a_build_whose_data_changed_meanwhile_is_returned_but_not_kept(tmp_path: Path) -> None:
-    entry = report_cache.Entry(tmp_path, "demo", "a4", "a" * 64, ".pdf")
-    assert entry.fetch(lambda: b"%PDF-mixed", lambda: False) == b"%PDF-mixed"
-    assert entry.read() is None
-    assert entry.fetch(lambda: b"%PDF-whole", lambda: True) == b"%PDF-whole"
-    assert entry.read() == b"%PDF-whole"
+@pytest.mark.parametrize("where", ["web", "api"])
+def test_a_write_during_a_build_neither_waits_nor_reaches_the_report(
+        app: Flask, simulated_demo: Demo, staff_client: StaffClient, renders: list[str],
+        monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """The key and the build read one snapshot without the write lock (issue 10).
+
+    In the middle of a build (after the key, before the CONSORT counts are read), another
+    connection invites a trainee and commits: it is not kept waiting (on SQLite the build
+    holds no write lock), the report counts the trainees of the snapshot its key was computed
+    from, and the next download, whose key sees the new trainee, is built again with them.
+    """
+    from study.services import consort, invitations
+    from tests.conftest import in_thread
+
+    counted: list[int] = []
+    original = consort.consort_counts
+
+    def invite_meanwhile() -> None:
+        with app.app_context():
+            study = simulated_demo.study()
+            invitations.invite(db.session, study, study.cohorts[0], 1, actor="test")
+            db.session.commit()
+
+    def counts_during_a_write(session: object, study: Study, **kwargs: object) -> object:
+        if not counted:
+            worker = threading.Thread(target=in_thread, args=(invite_meanwhile,))
+            worker.start()
+            worker.join(timeout=20)
+            assert not worker.is_alive(), "the write waited for the report's build"
+        done = original(session, study, **kwargs)  # type: ignore[arg-type]
+        counted.append(done["enrolment"]["invited"])
+        return done
+
+    monkeypatch.setattr(consort, "consort_counts", counts_during_a_write)
+    with app.app_context():
+        invited = db.session.scalar(select(func.count()).select_from(Participant))
+    if where == "web":
+        client = staff_client("researcher")
+        url, headers = "/researcher/demo/report.pdf", {}
+    else:
+        client = app.test_client()
+        with app.app_context():
+            user = db.session.scalars(select(User).where(
+                User.email == "researcher@allport.example")).one()
+            _, raw = api_tokens.issue_token(db.session, user, "report", actor="test")
+            db.session.commit()
+        headers = {"Authorization": f"Bearer {raw}"}
+        url = "/api/v1/studies/demo/report.pdf"
+    first = client.get(url, headers=headers)
+    assert first.status_code == 200
+    assert counted == [invited]  # the snapshot's trainees, not the one invited meanwhile
+    cached = list(report_cache.cache_dir(app.instance_path).rglob("*.pdf"))
+    assert len(cached) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Participant)) == invited + 1
+        db.session.rollback()
+    second = client.get(url, headers=headers)
+    assert second.status_code == 200
+    assert counted == [invited, invited + 1]  # a new key: built again, with the new trainee
+    assert len(renders) == 2
+    assert second.data != first.data
 
 
 def test_old_files_of_a_study_are_pruned_and_an_open_one_stays_readable(tmp_path: Path) -> None:

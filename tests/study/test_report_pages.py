@@ -6,6 +6,7 @@ import hashlib
 import io
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pypdf
 from flask import Flask
@@ -143,3 +144,42 @@ def test_the_api_download_of_the_report_is_audited(app: Flask, demo: Demo) -> No
     assert event.actor == f"user:{user_id}"
     assert event.details["paper"] == "a4"
     assert event.details["sha256"] == hashlib.sha256(response.data).hexdigest()
+
+
+def test_a_cli_report_is_audited_once_written(demo: Demo, tmp_path: Path) -> None:
+    """``flask report`` records who took which report away (actor "cli"), as downloads do;
+    a run that could not write its file records nothing."""
+    runner = demo.app.test_cli_runner()
+    out = tmp_path / "report.pdf"
+    for extra in ([], ["--cached"]):
+        done = runner.invoke(args=["report", "demo", "--out", str(out), "--paper", "letter",
+                                   *extra])
+        assert done.exit_code == 0, done.output
+    with demo.app.app_context():
+        study_id = demo.study().id
+    events = [e for e in audit_events(demo.app) if e.details.get("table") == "report"]
+    assert [e.actor for e in events] == ["cli", "cli"]
+    assert all(e.study_id == study_id for e in events)
+    assert events[-1].details == {"table": "report", "format": "pdf", "paper": "letter",
+                                  "sha256": hashlib.sha256(out.read_bytes()).hexdigest()}
+
+    unwritable = runner.invoke(args=["report", "demo", "--out",
+                                     str(tmp_path / "no-such-folder" / "report.pdf")])
+    assert unwritable.exit_code == 1
+    assert "Cannot write" in unwritable.output
+    assert len([e for e in audit_events(demo.app) if e.details.get("table") == "report"]) == 2
+
+
+def test_the_title_page_gives_the_protocol_and_ethics_numbers_or_says_none_are_recorded(
+        app: Flask, demo: Demo) -> None:
+    with app.app_context():
+        study = demo.study()
+        title_page = " ".join(page_lines(report.build_report(db.session, study, demo.library))[0])
+        assert "Protocol number DEMO-2026-001" in title_page
+        assert "Ethics approval IRB-DEMO-26-0417" in title_page
+        study.protocol_number = ""
+        study.ethics_approval_number = "  "
+        title_page = " ".join(page_lines(report.build_report(db.session, study, demo.library))[0])
+        assert "Protocol number not recorded" in title_page
+        assert "Ethics approval not recorded" in title_page
+        db.session.rollback()

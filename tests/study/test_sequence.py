@@ -164,3 +164,50 @@ def test_unequal_ratio_blocks() -> None:
         assert Counter(block) == {"contact": 20, "education": 10}
         with pytest.raises(ValueError, match="not a positive multiple"):
             next(sequence.slots("s", "x", ratios, [4], scheme=scheme))
+
+
+@pytest.mark.parametrize("scheme", [1, 2])
+def test_slot_at_is_the_slot_the_sequence_yields_there(scheme: int) -> None:
+    """``slot_at`` keeps a stratum's derived blocks between calls: asked in any order, for
+    interleaved strata and past the number of strata it keeps, it still answers exactly what
+    the sequence yields at that position (arm, block and block size)."""
+    sizes = [2, 4, 6]
+    expected = {label: list(islice(sequence.slots(PINNED_SEED, label, RATIOS, sizes,
+                                                  scheme=scheme), 300))
+                for label in ("a", "b")}
+    other_seed = list(islice(sequence.slots("1e" * 32, "a", RATIOS, sizes, scheme=scheme), 300))
+    for position in [*range(0, 300, 7), 299, 3, 0, *range(150, 160)]:
+        for label in ("a", "b"):
+            assert sequence.slot_at(PINNED_SEED, label, RATIOS, sizes, position,
+                                    scheme=scheme) == expected[label][position]
+        assert sequence.slot_at("1e" * 32, "a", RATIOS, sizes, position,
+                                scheme=scheme) == other_seed[position]
+    for stratum in range(sequence._DERIVED_STRATA + 1):  # evicts "a" and "b"
+        sequence.slot_at(PINNED_SEED, f"s{stratum}", RATIOS, sizes, 5, scheme=scheme)
+    assert sequence.slot_at(PINNED_SEED, "a", RATIOS, sizes, 123,
+                            scheme=scheme) == expected["a"][123]
+    assert sequence.slot_at(PINNED_SEED, "a", {"contact": 1, "education": 2}, [3, 6], 123,
+                            scheme=scheme) == list(islice(sequence.slots(
+                                PINNED_SEED, "a", {"contact": 1, "education": 2}, [3, 6],
+                                scheme=scheme), 124))[123]
+    with pytest.raises(ValueError, match="0 or more"):
+        sequence.slot_at(PINNED_SEED, "a", RATIOS, sizes, -1, scheme=scheme)
+
+
+def test_allocating_position_after_position_derives_each_block_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What made simulating 10,000 trainees quadratic: each allocation re-derived its stratum's
+    sequence from position 0. Now 2,000 allocations in a row derive each block once."""
+    derived: list[int] = []
+    rule = sequence.SCHEMES[2]
+
+    def counting(seed: str, stratum: str, index: int, ratios: dict[str, int],
+                 block_sizes: list[int]) -> list[str]:
+        derived.append(index)
+        return rule(seed, stratum, index, ratios, block_sizes)
+
+    monkeypatch.setitem(sequence.SCHEMES, 2, counting)
+    for position in range(2000):
+        sequence.slot_at("2d" * 32, "counted", RATIOS, [2, 4, 6], position, scheme=2)
+    assert derived == list(range(len(derived)))  # each block once, in order
+    assert len(derived) <= 2000 // 2 + 1
