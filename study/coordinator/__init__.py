@@ -6,6 +6,7 @@ imports them all.
 
 from study.coordinator import (  # noqa: F401  (their routes register on bp)
     copy,
+    fidelity,
     plan_edit,
     setup,
     views,

@@ -55,7 +55,11 @@ class SessionNotHeld(DomainError):
 
 
 class InvalidSupervision(DomainError):
-    """A supervision record with a measure off 0–1, none rated, a future date or no supervisor."""
+    """A supervision record with a measure off 0–1, none rated, or no supervisor named."""
+
+
+class SupervisionInFuture(InvalidSupervision):
+    """A supervision record dated after today."""
 
 
 def instrument(library: Library) -> Instrument:
@@ -139,7 +143,8 @@ def record_supervision(session: Session, facilitator: Facilitator, *, held_on: d
     if all(value is None for value in measures.values()):
         raise InvalidSupervision("Rate at least one of F, R and P.")
     if held_on > (today or utcnow().date()):
-        raise InvalidSupervision("A supervision meeting cannot be recorded before it is held.")
+        raise SupervisionInFuture("A supervision meeting cannot be recorded before it is held: "
+                                  "enter today's date or an earlier one.")
     if not supervisor.strip():
         raise InvalidSupervision("Name the supervisor.")
     record = SupervisionRecord(

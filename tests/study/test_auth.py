@@ -164,7 +164,8 @@ def test_healthz(client: FlaskClient) -> None:
 # --- every staff route -------------------------------------------------------------------
 
 STAFF_PREFIXES = ("coordinator.", "researcher.", "admin.", "api.")
-ROUTE_ARGS = {"slug": "demo", "session_id": 1, "table": "scores", "user_id": 1, "position": 0}
+ROUTE_ARGS = {"slug": "demo", "session_id": 1, "table": "scores", "user_id": 1, "position": 0,
+              "facilitator_id": 1}
 # Pages outside any study that only some staff may open (403 for an account with no role).
 NOT_FOR_EVERY_ACCOUNT = {"coordinator.new_study": 403}
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from study.extensions import db
-from study.models import ContactSession, User
+from study.models import ContactSession, Facilitator, User
 from study.services import api_tokens, invitations
 from tests.helpers import Demo, StaffClient, csrf_from
 
@@ -172,10 +172,12 @@ def test_every_staff_page_is_no_store(app: Flask, demo: Demo,
         admin_id = admin.id
         session_id = db.session.scalars(select(ContactSession.id).where(
             ContactSession.study_id == study.id)).first()
+        facilitator_id = db.session.scalars(select(Facilitator.id).where(
+            Facilitator.study_id == study.id)).first()
         db.session.commit()
     client = staff_client("admin")
     urls = staff_get_urls(app, slug="demo", code=code, session_id=session_id, table="scores",
-                          user_id=admin_id, position=0)
+                          user_id=admin_id, position=0, facilitator_id=facilitator_id)
     assert {"auth.login", "coordinator.overview", "researcher.analysis", "admin.index",
             "api.study"} <= {endpoint for endpoint, _ in urls}
     for endpoint, url in urls:
