@@ -353,7 +353,7 @@ def test_a_trainee_at_a_low_fidelity_session_leaves_per_protocol_and_stays_in_it
         library = simulated_demo.library
         rater = db.session.scalars(select(User)).first()
         attended = list(db.session.execute(
-            select(Booking.session_id, Booking.participant_id).where(Booking.attended)
+            select(Booking.session_id, Booking.participant_id).where(Booking.attended.is_(True))
             .order_by(Booking.session_id)))
         assert attended, "the simulation has contact trainees who attended"
         low_session = attended[0].session_id
@@ -365,7 +365,8 @@ def test_a_trainee_at_a_low_fidelity_session_leaves_per_protocol_and_stays_in_it
                                   library=library,
                                   now=contact_session.starts_at + timedelta(hours=2))
         low_codes = {db.session.get(Booking, b).participant.code for b in db.session.scalars(
-            select(Booking.id).where(Booking.session_id == low_session, Booking.attended))}
+            select(Booking.id).where(Booking.session_id == low_session,
+                                     Booking.attended.is_(True)))}
 
         default = per_protocol_codes(db.session, study)
         assert low_codes <= default  # attended: per protocol by the default rule
