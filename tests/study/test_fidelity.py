@@ -22,10 +22,11 @@ from study.models import (
     SupervisionRecord,
     User,
 )
-from study.services import fidelity, sap
+from study.services import fidelity, sap, study_file
 from study.services.adherence import InvalidPerProtocolRule, check_rule, per_protocol_codes
 from study.services.analysis_service import run_analysis
 from tests.helpers import Demo, StaffClient, csrf_from
+from tests.study.test_plan_edit import EXAMPLE, SLUG, form_data, stored_plan
 
 CONDITIONS = ("fid_equal_status", "fid_common_goals", "fid_cooperation",
               "fid_institutional_support")
@@ -408,3 +409,30 @@ def test_migration_0013_goes_down_and_up(make_app, database_url) -> None:
         upgrade(app)
         assert {"fidelity_ratings", "supervision_records"} <= set(
             inspect(db.engine).get_table_names())
+
+
+# --- the plan's edit page ----------------------------------------------------------------------
+
+
+def test_the_plan_edit_page_sets_and_refuses_a_fidelity_threshold(
+        app: Flask, staff_client: StaffClient) -> None:
+    with app.app_context():
+        study_file.create(db.session, EXAMPLE.read_text(encoding="utf-8"),
+                          app.extensions["allport.instruments"], actor="test")
+        db.session.commit()
+    client = staff_client("coordinator", study=SLUG)
+    url = f"/coordinator/{SLUG}/plan/edit"
+    refused = client.post(url, data=form_data(client, url, min_fidelity="1.2"))
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    error = re.search(r'id="min_fidelity-error">(.*?)</p>', page, re.S)
+    assert error is not None and "from 0 to 1" in error[1]
+    assert 'value="1.2"' in page
+    assert "min_session_fidelity" not in stored_plan(app).plan["populations"]["per_protocol"]
+
+    assert client.post(url, data=form_data(client, url, min_fidelity="0.8")).status_code == 303
+    assert stored_plan(app).plan["populations"]["per_protocol"]["min_session_fidelity"] == 0.8
+    shown = client.get(f"/coordinator/{SLUG}/plan").get_data(as_text=True)
+    assert "at a session whose fidelity reached 0.8" in shown
+    assert client.post(url, data=form_data(client, url, min_fidelity="")).status_code == 303
+    assert "min_session_fidelity" not in stored_plan(app).plan["populations"]["per_protocol"]
