@@ -74,6 +74,11 @@ class PlanForm(Form):
         "Per protocol, contact arm: at least this many minutes attended (optional)",
         validators=[Optional(), NumberRange(0, 10_000, "Enter minutes from 0 to 10000.")],
         render_kw={"inputmode": "numeric"})
+    min_fidelity = FloatField(
+        "Per protocol, contact arm: the session's fidelity at least (optional)",
+        validators=[Optional(), NumberRange(0, 1, "Enter a share from 0 to 1, e.g. 0.8.")],
+        invalid_value_message="Enter a share from 0 to 1, e.g. 0.8.",
+        render_kw={"inputmode": "decimal"})
     covariates = CheckboxesField("Covariates (baseline answers every ANCOVA adjusts for)")
     holm_family = CheckboxesField("Holm family: the secondary outcomes adjusted together")
     alpha = FloatField("α (significance level)",
@@ -94,6 +99,7 @@ class PlanForm(Form):
     # plan_problems names the plan's keys at the start of each message: where each one goes.
     PROBLEM_FIELDS = (
         ("populations.per_protocol.min_minutes_attended", "min_minutes"),
+        ("populations.per_protocol.min_session_fidelity", "min_fidelity"),
         ("populations.per_protocol.education", "pp_education"),
         ("populations.per_protocol.contact", "pp_contact"),
         ("populations.primary", "primary_population"),
@@ -111,6 +117,7 @@ class PlanForm(Form):
         self.pp_education.data = rule.get("education")
         self.pp_contact.data = rule.get("contact")
         self.min_minutes.data = rule.get("min_minutes_attended")
+        self.min_fidelity.data = rule.get("min_session_fidelity")
         self.covariates.data = list(plan.get("covariates", []))
         self.holm_family.data = list(plan.get("holm_family", []))
         self.alpha.data = plan.get("alpha")
@@ -130,6 +137,11 @@ class PlanForm(Form):
         rule = dict(rule) if isinstance(rule, dict) else dict(adherence.DEFAULT_RULE)
         rule.update(education=self.pp_education.data, contact=self.pp_contact.data,
                     min_minutes_attended=self.min_minutes.data)
+        # Absent means no threshold: a plan left without one keeps the form it was written in.
+        if self.min_fidelity.data is None:
+            rule.pop("min_session_fidelity", None)
+        else:
+            rule["min_session_fidelity"] = self.min_fidelity.data
         populations["per_protocol"] = rule
         plan["covariates"] = list(self.covariates.data or [])
         plan["holm_family"] = list(self.holm_family.data or [])

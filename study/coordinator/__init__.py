@@ -8,6 +8,7 @@ from study.coordinator import (  # noqa: F401  (their routes register on bp)
     audit,
     copy,
     facilitators,
+    fidelity,
     people,
     plan_edit,
     reminders,

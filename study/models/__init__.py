@@ -6,6 +6,12 @@ from study.models.api_token import ApiToken
 from study.models.audit import AuditEvent
 from study.models.base import Base, utcnow
 from study.models.contact import Booking, ContactSession, Facilitator, ModuleProgress, SessionStatus
+from study.models.fidelity import (
+    SUPERVISION_THRESHOLDS,
+    FidelityRating,
+    SupervisionRecord,
+    SupervisorKind,
+)
 from study.models.message import MessageKind, SentMessage
 from study.models.participant import (
     JOURNEY_ORDER,
@@ -32,10 +38,11 @@ from study.models.study import (
 )
 
 __all__ = [
-    "JOURNEY_ORDER", "Allocation", "AllocationState", "AnalysisPlan", "Answer", "ApiToken",
-    "Arm", "ArmKind", "AuditEvent", "Base", "Booking", "Cohort", "Consent", "ConsentChoice",
-    "ConsentDocument", "ContactSession", "Facilitator", "Invitation", "Membership",
-    "MessageKind", "ModulePage", "ModuleProgress", "Participant", "ParticipantContact",
-    "ParticipantStatus", "Response", "ResponseStatus", "Role", "SentMessage", "SessionStatus",
-    "Study", "StudyInstrument", "StudyStatus", "Timepoint", "User", "WithdrawalReason", "utcnow",
+    "JOURNEY_ORDER", "SUPERVISION_THRESHOLDS", "Allocation", "AllocationState", "AnalysisPlan",
+    "Answer", "ApiToken", "Arm", "ArmKind", "AuditEvent", "Base", "Booking", "Cohort", "Consent",
+    "ConsentChoice", "ConsentDocument", "ContactSession", "Facilitator", "FidelityRating",
+    "Invitation", "Membership", "MessageKind", "ModulePage", "ModuleProgress", "Participant",
+    "ParticipantContact", "ParticipantStatus", "Response", "ResponseStatus", "Role", "SentMessage",
+    "SessionStatus", "Study", "StudyInstrument", "StudyStatus", "SupervisionRecord",
+    "SupervisorKind", "Timepoint", "User", "WithdrawalReason", "utcnow",
 ]

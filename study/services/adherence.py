@@ -15,7 +15,8 @@ these keys::
 
     {"education": "module_completed",
      "contact": "session_attended",
-     "min_minutes_attended": null}
+     "min_minutes_attended": null,
+     "min_session_fidelity": null}
 
 ``education``
     What an education-arm trainee must have done: ``"module_completed"`` (every page read
@@ -27,6 +28,11 @@ these keys::
     ``null`` (no minimum), or a whole number of minutes: a contact-arm trainee must also have
     at least this many minutes attended recorded. A booking whose minutes were never recorded
     does not meet a minimum: the rule asks for evidence, and its absence is not adherence.
+``min_session_fidelity`` (optional; absent means ``null``)
+    ``null``, or a share from 0 to 1: a contact-arm trainee must also have attended a session
+    whose current fidelity rating (``session-fidelity`` total as a share of its 0–3 range,
+    :mod:`study.services.fidelity`) reached it. An unrated session does not meet it, for the
+    same reason. Absent from plans written before it existed, so their hashes stay unchanged.
 
 :data:`DEFAULT_RULE` is the rule above, the definition the platform has always used. Unknown
 keys or values are refused (:class:`InvalidPerProtocolRule`), so a misspelt plan cannot
@@ -35,6 +41,7 @@ silently widen the population.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,14 +50,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from study.errors import DomainError
-from study.models import Allocation, Arm, ArmKind, Booking, ModuleProgress, Participant, Study
+from study.models import (
+    Allocation,
+    Arm,
+    ArmKind,
+    Booking,
+    FidelityRating,
+    ModuleProgress,
+    Participant,
+    Study,
+)
 from study.services.blinding import arm_code, display_arms
 
 DEFAULT_RULE: dict[str, Any] = {
     "education": "module_completed",
     "contact": "session_attended",
     "min_minutes_attended": None,
+    "min_session_fidelity": None,
 }
+# Keys a stored plan may leave out (added after plans were frozen with the others).
+OPTIONAL_KEYS = frozenset({"min_session_fidelity"})
 
 # The criteria each arm kind may name: one each so far; a new one is a value here and a query.
 CRITERIA = {"education": {"module_completed"}, "contact": {"session_attended"}}
@@ -79,7 +98,19 @@ def check_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidPerProtocolRule(
             "The per-protocol rule's 'min_minutes_attended' must be null or a whole number of "
             f"minutes from 0, not {minimum!r}.")
+    if not fidelity_threshold_ok(checked["min_session_fidelity"]):
+        raise InvalidPerProtocolRule(
+            "The per-protocol rule's 'min_session_fidelity' must be null or a number from 0 "
+            f"to 1, not {checked['min_session_fidelity']!r}.")
     return checked
+
+
+def fidelity_threshold_ok(value: Any) -> bool:
+    """``value`` may be a per-protocol session fidelity threshold: None or a number in 0–1."""
+    if value is None:
+        return True
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and 0 <= value <= 1)
 
 
 def per_protocol_codes(session: Session, study: Study,
@@ -96,6 +127,11 @@ def per_protocol_codes(session: Session, study: Study,
         Arm.kind == ArmKind.CONTACT, Booking.attended.is_(True))
     if checked["min_minutes_attended"] is not None:
         attended = attended.where(Booking.minutes_attended >= checked["min_minutes_attended"])
+    if checked["min_session_fidelity"] is not None:
+        attended = attended.join(FidelityRating, FidelityRating.session_id == Booking.session_id
+                                 ).where(FidelityRating.superseded_at.is_(None),
+                                         FidelityRating.fidelity
+                                         >= checked["min_session_fidelity"])
     completed = allocated.join(
         ModuleProgress, ModuleProgress.participant_id == Participant.id
     ).where(Arm.kind == ArmKind.EDUCATION, ModuleProgress.completed_at.is_not(None))

@@ -19,10 +19,13 @@ from study.models import (
     Membership,
     Participant,
     Role,
+    SessionStatus,
     Study,
+    SupervisionRecord,
+    SupervisorKind,
     User,
 )
-from study.services import contact, journey, sap
+from study.services import contact, fidelity, journey, sap
 from study.services.allocation import existing_allocation, lock_participant
 from study.services.invitations import invite
 from study.services.studies import StudySpec, create_study, open_recruitment, set_module_pages
@@ -307,4 +310,60 @@ def simulate_journeys(session: Session, library: Library, count: int, *, seed: i
                                  simulate_answers(instrument, latent + rng.normal(0, 0.5), rng),
                                  final=True)
         completed += 1
+    _rate_and_supervise(session, library, study)
     return completed
+
+
+# The demo's fidelity checklists, in session order (0–3 per element; the last pattern repeats):
+# a session close to the protocol, one that drifted from it (below the 0.80 threshold), and
+# one in between.
+DEMO_FIDELITY = (
+    ({"fid_equal_status": "3", "fid_common_goals": "3", "fid_cooperation": "3",
+      "fid_institutional_support": "3", "fid_self_disclosure": "3", "fid_nondirective": "2"}),
+    ({"fid_equal_status": "2", "fid_common_goals": "2", "fid_cooperation": "1",
+      "fid_institutional_support": "2", "fid_self_disclosure": "2", "fid_nondirective": "2",
+      "fid_notes": "Started late; the group split into a lecture and questions."}),
+    ({"fid_equal_status": "3", "fid_common_goals": "2", "fid_cooperation": "3",
+      "fid_institutional_support": "2", "fid_self_disclosure": "3", "fid_nondirective": "3"}),
+)
+# (days before today, supervisor kind, F, R, P): the hybrid model, one early record flagged.
+DEMO_SUPERVISION = (
+    (40, SupervisorKind.PEER, 0.75, None, 0.80),
+    (26, SupervisorKind.CLINICAL, 0.85, 0.85, 0.80),
+    (12, SupervisorKind.PEER, 0.90, None, 0.85),
+)
+
+
+def _rate_and_supervise(session: Session, library: Library, study: Study) -> None:
+    """Rate the demo's sessions and record its facilitator's supervision.
+
+    The simulation treats the scheduled sessions as held (it records attendance at sessions
+    still to come), so each is rated once, as if just after it ended; the demo's report and
+    its fidelity page then show ratings above and below the threshold, and supervision.
+    """
+    coordinator = session.scalars(
+        select(User).where(User.email == "coordinator@allport.example")).one()
+    scheduled = session.scalars(
+        select(ContactSession).where(ContactSession.study_id == study.id,
+                                     ContactSession.status == SessionStatus.SCHEDULED)
+        .order_by(ContactSession.starts_at, ContactSession.id)).all()
+    for index, contact_session in enumerate(scheduled):
+        if fidelity.current_rating(session, contact_session) is not None:
+            continue
+        ended = contact_session.starts_at + timedelta(minutes=contact_session.duration_minutes)
+        fidelity.rate_session(session, contact_session,
+                              DEMO_FIDELITY[min(index, len(DEMO_FIDELITY) - 1)],
+                              rater=coordinator, library=library, now=ended)
+    facilitator = session.scalars(
+        select(Facilitator).where(Facilitator.study_id == study.id)).first()
+    if facilitator is None or session.scalars(select(SupervisionRecord.id).where(
+            SupervisionRecord.facilitator_id == facilitator.id)).first() is not None:
+        return
+    today = datetime.now(UTC).date()
+    for days, kind, role_fidelity, risk_oversight, reflective_practice in DEMO_SUPERVISION:
+        fidelity.record_supervision(
+            session, facilitator, held_on=today - timedelta(days=days), kind=kind,
+            supervisor=(facilitator.clinical_supervisor if kind is SupervisorKind.CLINICAL
+                        else facilitator.peer_supervisor),
+            role_fidelity=role_fidelity, risk_oversight=risk_oversight,
+            reflective_practice=reflective_practice, notes="", user=coordinator)

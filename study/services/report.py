@@ -23,7 +23,7 @@ import hashlib
 import platform
 import statistics
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from instruments import Library
 from study.errors import DomainError
 from study.models import (
+    SUPERVISION_THRESHOLDS,
     Allocation,
     AnalysisPlan,
     Arm,
@@ -44,7 +45,7 @@ from study.models import (
     Study,
     Timepoint,
 )
-from study.services import consort, sap
+from study.services import consort, fidelity, sap
 from study.services.adherence import ArmAdherence, adherence_summary
 from study.services.analysis_service import (
     POPULATIONS,
@@ -108,6 +109,57 @@ class Certification:
 
 
 @dataclass(frozen=True)
+class SessionFidelityRow:
+    """One contact session held, with its current fidelity rating (None: not rated)."""
+
+    starts_at: datetime
+    facilitator: str
+    conditions: float | None
+    peer_practice: float | None
+    fidelity: float | None
+    met: bool | None
+
+
+@dataclass(frozen=True)
+class SupervisionRow:
+    """One facilitator's certification and supervision: means of F, R, P and records below."""
+
+    facilitator: str
+    certified_until: date
+    sessions: int
+    sessions_certified: int
+    records: int
+    means: dict[str, float | None]
+    rated: dict[str, int]
+    below: dict[str, int]
+
+
+@dataclass(frozen=True)
+class FidelityReport:
+    """Session fidelity against the threshold and supervision against the hybrid model's."""
+
+    threshold: float
+    threshold_from_plan: bool
+    sessions: list[SessionFidelityRow]
+    means: dict[str, float | None]
+    facilitators: list[SupervisionRow]
+    thresholds: dict[str, float]
+    measure_labels: dict[str, str]
+
+    @property
+    def rated(self) -> int:
+        return sum(row.fidelity is not None for row in self.sessions)
+
+    @property
+    def met(self) -> int:
+        return sum(row.met is True for row in self.sessions)
+
+    @property
+    def supervision_records(self) -> int:
+        return sum(row.records for row in self.facilitators)
+
+
+@dataclass(frozen=True)
 class ReportData:
     """Everything the report shows, as plain values (the templates only format and lay out)."""
 
@@ -131,6 +183,7 @@ class ReportData:
     adherence: list[ArmAdherence]
     days_to_post: list[DaysToPost]
     certification: Certification
+    fidelity: FidelityReport
     reliability: list[dict[str, Any]]
     methods: dict[str, Any]
     software: dict[str, str]
@@ -205,6 +258,44 @@ def _certification(session: Session, study: Study) -> Certification:
                            .where(Facilitator.study_id == study.id)) or 0
     certified = sum(start <= when.date() <= until for when, start, until in held)
     return Certification(count, len(held), certified)
+
+
+def _fidelity(session: Session, study: Study, plan: AnalysisPlan | None,
+              now: datetime) -> FidelityReport:
+    """Held sessions with their fidelity, and each facilitator's certification and supervision.
+
+    Nothing here counts trainees: sessions belong to the contact arm, so a count of who attended
+    them would name that arm's size while the study is blinded.
+    """
+    rule = plan.plan.get("populations", {}).get("per_protocol") if plan is not None else None
+    planned = fidelity.plan_threshold(rule if isinstance(rule, dict) else None)
+    data = fidelity.study_fidelity(session, study, planned, now=now)
+    # Sessions held, and any rated ahead of the clock (the demo simulates sessions to come).
+    held = [row for row in data.sessions if row.held or row.rating is not None]
+    sessions = [SessionFidelityRow(
+        row.session.starts_at, row.session.facilitator.display_name,
+        row.rating.conditions if row.rating else None,
+        row.rating.peer_practice if row.rating else None,
+        row.rating.fidelity if row.rating else None, row.met) for row in held]
+    facilitators = []
+    for entry in data.facilitators:
+        led = [row.session for row in held if row.session.facilitator_id == entry.facilitator.id]
+        records = entry.records
+        facilitators.append(SupervisionRow(
+            facilitator=entry.facilitator.display_name,
+            certified_until=entry.facilitator.certified_until, sessions=len(led),
+            sessions_certified=sum(entry.facilitator.certified_from <= s.starts_at.date()
+                                   <= entry.facilitator.certified_until for s in led),
+            records=len(records),
+            means={m: entry.mean(m) for m in SUPERVISION_THRESHOLDS},
+            rated={m: sum(getattr(r, m) is not None for r in records)
+                   for m in SUPERVISION_THRESHOLDS},
+            below={m: sum(m in r.flags() for r in records) for m in SUPERVISION_THRESHOLDS}))
+    return FidelityReport(
+        threshold=data.threshold, threshold_from_plan=planned is not None, sessions=sessions,
+        means={scale: data.mean(scale) for scale in ("conditions", "peer_practice", "fidelity")},
+        facilitators=facilitators, thresholds=dict(SUPERVISION_THRESHOLDS),
+        measure_labels=dict(fidelity.MEASURE_LABELS))
 
 
 def _reliability(study: Study, library: Library, submitted: SubmittedAnswers
@@ -358,6 +449,7 @@ def assemble(session: Session, study: Study, library: Library, *,
         other_population_problem=other_problem, outcome_order=order, dataset_sha256=digest,
         dataset_rows=rows, consort=counts, adherence=adherence_summary(session, study),
         days_to_post=_days_to_post(session, study), certification=_certification(session, study),
+        fidelity=_fidelity(session, study, plan, snapshot),
         reliability=_reliability(study, library, submitted), methods=_methods(study),
         software=software_versions(), figures=figures,
     )

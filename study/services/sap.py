@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,11 +187,11 @@ def _names(value: Any, key: str, problems: list[str]) -> list[str] | None:
 
 
 def _check_keys(value: Mapping[str, Any], allowed: Sequence[str], where: str,
-                problems: list[str]) -> None:
+                problems: list[str], optional: Collection[str] = ()) -> None:
     for key in sorted(set(value) - set(allowed)):
         problems.append(f"unknown key {key!r} in {where} (allowed: {', '.join(allowed)})")
     for key in allowed:
-        if key not in value:
+        if key not in value and key not in optional:
             problems.append(f"{where} has no {key!r}")
 
 
@@ -202,7 +202,8 @@ def _check_per_protocol(rule: Any, problems: list[str]) -> None:
                         f"\"contact\": \"session_attended\", \"min_minutes_attended\": null}}")
         return
     # The criteria are adherence's: the plan names them, adherence applies them.
-    _check_keys(rule, tuple(adherence.DEFAULT_RULE), where, problems)
+    _check_keys(rule, tuple(adherence.DEFAULT_RULE), where, problems,
+                optional=adherence.OPTIONAL_KEYS)
     for kind, choices in adherence.CRITERIA.items():
         if kind in rule and rule[kind] not in choices:
             problems.append(f"{where}.{kind} must be {' or '.join(map(repr, sorted(choices)))}, "
@@ -211,6 +212,10 @@ def _check_per_protocol(rule: Any, problems: list[str]) -> None:
     if minutes is not None and not (_is_int(minutes) and minutes >= 0):
         problems.append(f"{where}.min_minutes_attended must be null or a whole number of "
                         f"minutes from 0, not {minutes!r}")
+    fidelity = rule.get("min_session_fidelity")
+    if not adherence.fidelity_threshold_ok(fidelity):
+        problems.append(f"{where}.min_session_fidelity must be null or a share of the fidelity "
+                        f"checklist's range from 0 to 1 (e.g. 0.8), not {fidelity!r}")
 
 
 def plan_problems(plan: Any, study: Study, library: Library) -> list[str]:

@@ -300,6 +300,13 @@ def test_staff_pages_pass_axe_and_log_no_console_errors_on_a_phone(
     audit(page, watch)
     page.goto(live_server.url + "/coordinator/demo/invited")
     audit(page, watch)
+    page.goto(live_server.url + "/coordinator/demo/fidelity")
+    audit(page, watch)
+    page.click("main a:has-text('Supervision') >> nth=0")
+    audit(page, watch)
+    page.click("main form.narrow button[type=submit]")  # no date, no supervisor, no measure
+    expect(page.locator(".error-summary")).to_be_visible()
+    audit(page, watch)
 
     page, watch = open_page(viewport=PHONE)
     sign_in(page, live_server.url, live_server.accounts.researcher)

@@ -47,9 +47,10 @@ def test_no_post_route_answers_500_to_garbage(app: Flask, trainee: tuple[str, st
     staff = staff_client("admin")
     staff_token = csrf_from(staff.get("/coordinator/").get_data(as_text=True))
     trainee_token = csrf_from(trainee_client.get(f"/t/{token}/withdraw").get_data(as_text=True))
-    values = {"token": token, "slug": "demo", "session_id": 1, "table": "scores.csv",
+    values = {"token": token, "slug": "demo", "session_id": 1, "facilitator_id": 1,
+              "table": "scores.csv",
               "code": code, "timepoint": "baseline", "instrument_id": "background",
-              "position": 0, "user_id": 1, "cohort_id": 1, "facilitator_id": 1}
+              "position": 0, "user_id": 1, "cohort_id": 1}
     checked = 0
     for rule in post_routes(app):
         try:
