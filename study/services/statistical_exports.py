@@ -40,8 +40,8 @@ from instruments.kinds import kind_of
 from study import audit
 from study.errors import NotFound
 from study.models import Study
-from study.services import exports
-from study.services.adherence import per_protocol_codes
+from study.services import exports, sap
+from study.services.adherence import DEFAULT_RULE, per_protocol_codes
 from study.services.blinding import arm_labels
 
 if TYPE_CHECKING:
@@ -230,7 +230,10 @@ def build_dataset(session: Session, study: Study, library: Library, shape: str) 
     _, participants = exports.rows_for(session, study, "participants", library)
     cohort_of = {row["participant"]: row["cohort"] for row in participants}
     arm_of = {row["participant"]: row["arm"] for row in participants}
-    on_protocol = per_protocol_codes(session, study)
+    # The plan's rule, as the per-protocol analysis applies it (a minutes or fidelity minimum too).
+    plan = sap.current_plan(session, study)
+    on_protocol = per_protocol_codes(
+        session, study, plan.plan["populations"]["per_protocol"] if plan else DEFAULT_RULE)
 
     values: dict[tuple[str, str], dict[str, Any]] = {}  # (participant, time) -> name -> value
     _, scores = exports.rows_for(session, study, "scores", library)

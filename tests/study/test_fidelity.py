@@ -25,6 +25,7 @@ from study.models import (
 from study.services import fidelity, sap, study_file
 from study.services.adherence import InvalidPerProtocolRule, check_rule, per_protocol_codes
 from study.services.analysis_service import run_analysis
+from study.services.statistical_exports import build_dataset
 from tests.helpers import Demo, StaffClient, csrf_from
 from tests.study.test_plan_edit import EXAMPLE, SLUG, form_data, stored_plan
 
@@ -383,6 +384,11 @@ def test_a_trainee_at_a_low_fidelity_session_leaves_per_protocol_and_stays_in_it
         assert low_codes <= set(itt["participant"])
         assert not low_codes & set(per_protocol["participant"])
         assert set(per_protocol["participant"]) - low_codes  # the others stay
+        # The wide/SPSS/Stata files' per_protocol flag follows the plan's rule too.
+        frame = build_dataset(db.session, study, library, "wide").frame
+        flagged = dict(zip(frame["participant"], frame["per_protocol"], strict=True))
+        assert {code for code, flag in flagged.items() if flag == 1} == strict
+        assert all(flagged[code] == 0 for code in low_codes)
 
 
 # --- the migration ---------------------------------------------------------------------------
