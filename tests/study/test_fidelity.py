@@ -216,7 +216,7 @@ def test_bad_supervision_input_is_refused_beside_its_field(
 
 def test_the_service_refuses_measures_off_the_scale(demo: Demo) -> None:
     with demo.app.app_context():
-        facilitator = db.session.scalars(select(Facilitator)).one()
+        facilitator = db.session.scalars(select(Facilitator).order_by(Facilitator.id)).first()
         user = db.session.scalars(select(User)).first()
         for value in (-0.1, 1.01, float("nan")):
             with pytest.raises(fidelity.InvalidSupervision):
