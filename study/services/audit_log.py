@@ -21,9 +21,12 @@ from study.models import AuditEvent, Study, StudyStatus, User
 PER_PAGE = 50
 # The most events one CSV download holds (newest first).
 EXPORT_LIMIT = 100_000
-# What an allocation event tells about the sequence; never shown to coordinators while the
-# study is recruiting.
-CONCEALED_WHILE_RECRUITING = {"allocation": ("arm", "stratum_id", "position", "block_size")}
+# What an event tells about the arms; never shown to coordinators while the study is
+# recruiting. An allocation's details are the sequence itself; how a trainee finished the
+# activity ("module_completed" or "session_attended") names their arm, and listed together those
+# are running tallies per arm.
+CONCEALED_WHILE_RECRUITING = {"allocation": ("arm", "stratum_id", "position", "block_size"),
+                              "intervention_done": ("how",)}
 
 
 @dataclass(frozen=True)

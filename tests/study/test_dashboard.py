@@ -14,7 +14,7 @@ from sqlalchemy import select
 from study.extensions import db
 from study.models import AuditEvent, Cohort
 from study.services import consort, invitations
-from study.services.studies import close_recruitment, get_study
+from study.services.studies import StudySpec, close_recruitment, create_study, get_study
 from tests.helpers import Demo, StaffClient, csrf_from
 
 
@@ -231,3 +231,42 @@ def test_only_admins_reach_the_whole_trail(demo: Demo, staff_client: StaffClient
         assert client.get("/admin/audit").status_code == 403
         assert client.post("/admin/audit.csv").status_code in (400, 403)
     assert staff_client("researcher").get("/coordinator/demo/audit").status_code == 403
+
+
+def test_who_reaches_the_dashboard_and_the_trails(demo: Demo, staff_client: StaffClient) -> None:
+    """Anonymous → sign in; researcher → 403; another study's coordinator → 404 (the study's
+    existence is not told); admin → 200."""
+
+    with demo.app.app_context():
+        create_study(db.session, StudySpec(slug="other", title="Other study", consent_text="x"),
+                     demo.library, actor="test")
+        db.session.commit()
+    routes = ("/coordinator/demo/", "/coordinator/demo/?cohort=1", "/coordinator/demo/audit")
+    anonymous = demo.app.test_client()
+    for url in (*routes, "/admin/audit"):
+        response = anonymous.get(url)
+        assert response.status_code in (302, 303) and "/login" in response.location, url
+    assert anonymous.post("/admin/audit.csv").status_code in (302, 303, 400)
+    stranger = staff_client("coordinator", study="other")
+    researcher = staff_client("researcher")
+    for url in routes:
+        assert stranger.get(url).status_code == 404, url
+        assert researcher.get(url).status_code == 403, url
+    assert stranger.get("/admin/audit").status_code == 403
+    admin = staff_client("admin")
+    for url in (*routes, "/admin/audit"):
+        assert admin.get(url).status_code == 200, url
+
+
+def test_how_a_trainee_finished_is_hidden_while_recruiting(
+        simulated_demo: Demo, staff_client: StaffClient) -> None:
+    # "module_completed" against "session_attended" names the arm: listed, a running tally.
+    url = "/coordinator/demo/audit?action=intervention_done"
+    table = staff_client("coordinator").get(url).get_data(as_text=True).split("<tbody>", 1)[1]
+    assert "intervention done" in table
+    for hidden in ("how:", "module_completed", "session_attended", "simulated_attendance"):
+        assert hidden not in table
+    assert "Which arm&#39;s activity hidden while recruitment is open" in table \
+        or "Which arm's activity hidden while recruitment is open" in table
+    admin = staff_client("admin").get("/admin/audit?study=demo&action=intervention_done")
+    assert "how:" in admin.get_data(as_text=True)
