@@ -162,13 +162,19 @@ def test_filters_by_trainee_kind_and_date(simulated_demo: Demo,
     today = datetime.now(UTC).date()
     later = (today + timedelta(days=1)).isoformat()
     html = coordinator.get(f"/coordinator/demo/audit?since={later}").get_data(as_text=True)
-    assert "0 events" in html and "No events match these filters." in html
-    html = coordinator.get(f"/coordinator/demo/audit?until={today.isoformat()}&action=consent"
-                           ).get_data(as_text=True)
+    assert 'id="events-title">0 events' in html and "No events match these filters." in html
+    # The date range is inclusive of both days, and nothing before it is shown.
     with simulated_demo.app.app_context():
-        consents = db.session.scalar(select(AuditEvent.id).where(
-            AuditEvent.action == "consent").order_by(AuditEvent.id.desc()))
-    assert consents is not None and re.search(r"\d+ events?, newest first", html)
+        moments = list(db.session.scalars(select(AuditEvent.at).where(
+            AuditEvent.action == "consent")))
+    first, last = min(moments).date(), max(moments).date()
+    html = coordinator.get(f"/coordinator/demo/audit?action=consent&since={first}&until={last}"
+                           ).get_data(as_text=True)
+    assert f'id="events-title">{len(moments)} events, newest first' in html
+    before = (first - timedelta(days=1)).isoformat()
+    html = coordinator.get(f"/coordinator/demo/audit?action=consent&until={before}").get_data(
+        as_text=True)
+    assert 'id="events-title">0 events' in html
 
 
 def test_bad_filters_are_told_beside_their_field(demo: Demo, staff_client: StaffClient) -> None:
