@@ -229,8 +229,8 @@ def _back(study: Study, code: str) -> Any:
 @study_role_required(Role.COORDINATOR)
 def resend_invitation(study: Study, code: str) -> Any:
     """Email the invitation again with a new link; the links already sent keep working."""
+    require_button()  # before the row lock: a forged or replayed form takes no lock
     participant = lock_participant(db.session, _participant(study, code).id)
-    require_button()
     with write_or_explain() as attempt:
         address = invitations.resend(db.session, participant, base_url=_base_url(),
                                      actor=_actor())
@@ -242,8 +242,8 @@ def resend_invitation(study: Study, code: str) -> Any:
 @study_role_required(Role.COORDINATOR)
 def revoke_links(study: Study, code: str) -> Any:
     """Make every link of the trainee stop working (they can be given a new one)."""
+    require_button()  # before the row lock: a forged or replayed form takes no lock
     participant = lock_participant(db.session, _participant(study, code).id)
-    require_button()
     with write_or_explain() as attempt:
         invitations.revoke(db.session, participant, actor=_actor())
         attempt.done(f"Every link of {code} has stopped working. Resend the invitation or copy "
@@ -255,8 +255,8 @@ def revoke_links(study: Study, code: str) -> Any:
 @study_role_required(Role.COORDINATOR)
 def copy_link(study: Study, code: str) -> Any:
     """One more live link, shown once, for the coordinator to pass on themselves."""
+    require_button()  # before the row lock: a forged or replayed form takes no lock
     participant = lock_participant(db.session, _participant(study, code).id)
-    require_button()
     with write_or_explain() as attempt:
         token = invitations.copy_link(db.session, participant, actor=_actor())
     if attempt.refused:
