@@ -22,6 +22,12 @@ A definition is a YAML mapping::
         text: null                # explicit: null only for licensed wording
         kind: scale               # scale (default) | choice | integer | text
         contact: true             # optional: contact data (email, phone), never exported
+        show_if: "[omshc_02] = '1'"  # optional: REDCap branching logic (instruments.branching)
+        section: Past month       # optional: a heading above the item
+        new_page: true            # optional: the item starts a page
+        note: ...                 # optional: a hint under the label
+        matrix: agree_grid        # optional: consecutive items sharing choices shown as one grid
+        html: true                # optional: text, section and note are HTML (sanitized on load)
         response: agree5
         reverse: true
         subscale: social_distance
@@ -49,8 +55,17 @@ from typing import Any
 
 import yaml
 
+from instruments.branching import (
+    BranchingSyntaxError,
+    Comparison,
+    Condition,
+    Not,
+    parse_condition,
+    to_text,
+)
 from instruments.errors import DefinitionError
 from instruments.kinds import KINDS, NAME, Spot, dump_choices, is_int, kind_of
+from instruments.labels import clean_label
 from instruments.model import Instrument, Item, ScaleDef
 
 SCHEMA = "allport.instrument/1"
@@ -63,7 +78,10 @@ TOP_FIELDS = {
     "note", "page_size", "response_scales", "items", "scales",
 }  # fmt: skip
 REQUIRED_TOP = ("schema", "id", "version", "title", "completed_by", "items")
-ITEM_FIELDS = {"key", "text", "kind", "required", "contact"}
+ITEM_FIELDS = {
+    "key", "text", "kind", "required", "contact", "show_if", "section", "note", "matrix",
+    "new_page", "html",
+}  # fmt: skip
 SCALE_FIELDS = {"name", "label", "items", "rule", "min_answered", "direction", "range"}
 
 
@@ -164,6 +182,8 @@ def parse_definition(data: Any, file: str = "<definition>") -> Instrument:
             raise top.at(item.key).fail("key appears twice")
         seen.add(item.key)
         items.append(item)
+    _check_conditions(items, top)
+    _check_matrix_groups(items, top)
 
     scales = _parse_scales(data.get("scales") or [], items, top)
     instrument = Instrument(
@@ -223,12 +243,21 @@ def _parse_item(raw: Any, number: int, top: Spot, responses: Mapping[str, Any]) 
     contact = raw.get("contact", False)
     if not isinstance(contact, bool):
         raise spot.fail(f"contact must be true or false, not {contact!r}")
+    markup = _flag(raw, "html", spot)
+    if text is not None:
+        text = _label(text.strip(), markup, "text", spot)
     item = Item(
         key=key,
-        text=None if text is None else text.strip(),
+        text=text,
         kind=kind_name,
         required=required,
         contact=contact,
+        show_if=_condition(raw.get("show_if"), spot),
+        section=_optional_label(raw, "section", markup, spot),
+        note=_optional_label(raw, "note", markup, spot),
+        matrix=_matrix_name(raw.get("matrix"), spot),
+        new_page=_flag(raw, "new_page", spot),
+        html=markup,
         **kind.build(raw, spot, responses),
     )
     if item.contact and item.scored:
@@ -237,7 +266,122 @@ def _parse_item(raw: Any, number: int, top: Spot, responses: Mapping[str, Any]) 
     return item
 
 
-def _item_range(item: Item) -> tuple[int, int]:
+def _flag(raw: Mapping[str, Any], name: str, spot: Spot) -> bool:
+    value = raw.get(name, False)
+    if not isinstance(value, bool):
+        raise spot.fail(f"{name} must be true or false, not {value!r}")
+    return value
+
+
+def _label(text: str, markup: bool, name: str, spot: Spot) -> str:
+    """Plain text as it is; markup cleaned against the allow-list, which must leave some text."""
+    if markup:
+        text = clean_label(text)
+        if not text:
+            raise spot.fail(f"{name} is empty once its markup is cleaned")
+    return text
+
+
+def _optional_label(raw: Mapping[str, Any], name: str, markup: bool, spot: Spot) -> str | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise spot.fail(f"{name} must be non-empty text, not {value!r}")
+    return _label(value.strip(), markup, name, spot)
+
+
+def _condition(value: Any, spot: Spot) -> str | None:
+    """Branching logic in its canonical text, or a one-line error naming where it fails."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise spot.fail(f"show_if must be a condition such as \"[q1] = '1'\", not {value!r}")
+    try:
+        return to_text(parse_condition(value))
+    except BranchingSyntaxError as error:
+        raise spot.fail(f"show_if {value!r}: {error}") from None
+
+
+def _matrix_name(value: Any, spot: Spot) -> str | None:
+    if value is None:
+        return None
+    if not (isinstance(value, str) and NAME.match(value)):
+        raise spot.fail(f"matrix must be a group name of lowercase letters, digits and _, not"
+                        f" {value!r}")
+    return value
+
+
+def _check_conditions(items: list[Item], top: Spot) -> None:
+    """Every branching condition refers to answered items of this instrument, not to itself.
+
+    A checkbox item is referred to one choice at a time (``[field(code)] = '1'``), any other item
+    as a whole; the item may come earlier or later (REDCap allows both; a later one is unanswered
+    until it is reached).
+    """
+    by_key = {item.key: item for item in items}
+    for item in items:
+        if item.show_if is None:
+            continue
+        spot = top.at(item.key)
+        for name, code in sorted(_references(parse_condition(item.show_if)),
+                                 key=lambda ref: (ref[0], ref[1] or "")):
+            reference = f"[{name}]" if code is None else f"[{name}({code})]"
+            target = by_key.get(name)
+            if target is None:
+                raise spot.fail(f"show_if refers to {reference}, which is not an item of this"
+                                " instrument")
+            if target is item:
+                raise spot.fail("show_if refers to the item itself")
+            kind = kind_of(target)
+            if not kind.answered:
+                raise spot.fail(f"show_if refers to {reference}, which shows text and has no"
+                                " answer")
+            if code is None and kind.multiple:
+                raise spot.fail(f"show_if compares {reference}, a checkbox item, as a whole;"
+                                f" refer to one of its choices as [{name}(code)] = '1'")
+            if code is not None and not kind.multiple:
+                raise spot.fail(f"show_if refers to {reference}, but {name} is not a checkbox"
+                                " item")
+            if code is not None and not any(str(c.value) == code for c in target.choices):
+                raise spot.fail(f"show_if refers to {reference}, but {name} has no choice"
+                                f" {code!r}")
+
+
+def _references(condition: Condition) -> set[tuple[str, str | None]]:
+    """Every ``(field, checkbox code or None)`` that a condition compares."""
+    if isinstance(condition, Comparison):
+        return {(condition.field, condition.code)}
+    if isinstance(condition, Not):
+        return _references(condition.part)
+    return set().union(*(_references(part) for part in condition.parts))
+
+
+def _check_matrix_groups(items: list[Item], top: Spot) -> None:
+    """A matrix group is consecutive items of one kind with the same choices, as in REDCap."""
+    closed: set[str] = set()
+    previous: Item | None = None
+    for item in items:
+        group = item.matrix
+        if group is not None:
+            spot = top.at(item.key)
+            if group in closed:
+                raise spot.fail(f"matrix group {group!r} is split by other items; its items must"
+                                " follow one another")
+            if previous is not None and previous.matrix == group and (
+                previous.kind != item.kind or previous.choices != item.choices
+            ):
+                raise spot.fail(f"the items of matrix group {group!r} must share their kind and"
+                                " choices")
+            if not item.choices:
+                raise spot.fail("only items answered by choosing an option can be in a matrix"
+                                " group")
+        if previous is not None and previous.matrix is not None and previous.matrix != group:
+            closed.add(previous.matrix)
+        previous = item
+
+
+def _item_range(item: Item) -> tuple[int | float, int | float]:
     assert item.min is not None and item.max is not None
     return item.min, item.max
 
@@ -367,6 +511,12 @@ def to_definition(instrument: Instrument, *, shared_responses: bool = False) -> 
             entry["required"] = False
         if item.contact:
             entry["contact"] = True
+        for name in ("show_if", "section", "note", "matrix"):
+            if getattr(item, name) is not None:
+                entry[name] = getattr(item, name)
+        for name in ("new_page", "html"):
+            if getattr(item, name):
+                entry[name] = True
         entry.update(kind.dump(item))
         if shared_responses and "choices" in entry:
             choices = entry.pop("choices")

@@ -98,7 +98,7 @@ def parse_choices(raw: Any, spot: Spot, *, numeric: bool) -> tuple[Choice, ...]:
     for entry in raw:
         if not isinstance(entry, Mapping):
             raise spot.fail(f"each choice must be {{value: ..., label: ...}}, not {entry!r}")
-        unknown = set(entry) - {"value", "label", "scored_as"}
+        unknown = set(entry) - {"value", "label", "scored_as", "missing"}
         if unknown:
             raise spot.fail(f"unknown field {sorted(unknown)[0]!r} in a choice")
         value: Any = entry.get("value")
@@ -115,11 +115,17 @@ def parse_choices(raw: Any, spot: Spot, *, numeric: bool) -> tuple[Choice, ...]:
         scored_as = entry.get("scored_as")
         if scored_as is not None and (not numeric or not is_int(scored_as)):
             raise spot.fail(f"scored_as of choice {value!r} must be an integer on a scale item")
+        missing = entry.get("missing", False)
+        if not isinstance(missing, bool):
+            raise spot.fail(f"missing of choice {value!r} must be true or false, not {missing!r}")
+        if missing and scored_as is not None:
+            raise spot.fail(f"choice {value!r} is a missing-data code and cannot be scored_as")
         choices.append(
             Choice(
                 int(value) if numeric else value,
                 label.strip(),
                 None if scored_as is None else int(scored_as),
+                missing,
             )
         )
     values = [c.value for c in choices]
@@ -127,7 +133,7 @@ def parse_choices(raw: Any, spot: Spot, *, numeric: bool) -> tuple[Choice, ...]:
     if duplicate is not None:
         raise spot.fail(f"choice value {duplicate!r} appears twice")
     if numeric:
-        plain = [int(c.value) for c in choices if c.scored_as is None]
+        plain = [int(c.value) for c in choices if c.scored_as is None and not c.missing]
         if len(plain) < 2:
             raise spot.fail("a scale needs at least two choices scored as themselves")
         for c in choices:
@@ -146,6 +152,8 @@ def dump_choices(choices: tuple[Choice, ...]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"value": c.value, "label": c.label}
         if c.scored_as is not None:
             entry["scored_as"] = c.scored_as
+        if c.missing:
+            entry["missing"] = True
         out.append(entry)
     return out
 
@@ -252,6 +260,8 @@ class Kind(ABC):
     fields: ClassVar[frozenset[str]] = frozenset()
     redcap_types: ClassVar[tuple[str, ...]] = ()  # REDCap field types it may import
     response_prefix: ClassVar[str] = "options"  # shared choice lists in a written definition
+    answered: ClassVar[bool] = True  # False: text shown on its own, never answered or exported
+    multiple: ClassVar[bool] = False  # True: several choices at once, stored as "code,code"
 
     def build(
         self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
@@ -286,6 +296,14 @@ class Kind(ABC):
     def codebook(self, item: Item) -> CodebookCells:
         """The codebook's values, scoring and range cells."""
         return CodebookCells()
+
+    def columns(self, item: Item) -> tuple[str, ...]:
+        """The variables an answer becomes in the wide exports: the item's key, by default."""
+        return (item.key,)
+
+    def cells(self, item: Item, value: Any) -> tuple[Any, ...]:
+        """A stored answer (its stored type, ``None`` when unanswered) as one cell per column."""
+        return (value,)
 
     @abstractmethod
     def statistics(self, item: Item) -> StatType:
@@ -360,7 +378,7 @@ class _WithChoices(Kind):
     def _special_scoring(self, item: Item) -> list[str]:
         return [
             f"{c.value} scored as {c.scored_as}" for c in item.choices if c.scored_as is not None
-        ]
+        ] + [f"{c.value} is a missing-data code, never scored" for c in item.choices if c.missing]
 
     def to_redcap(self, item: Item) -> RedcapField:
         bad = next((c.label for c in item.choices if "|" in c.label), None)
@@ -417,7 +435,7 @@ class ScaleKind(_WithChoices):
         self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
     ) -> dict[str, Any]:
         choices = self._choices(raw, spot, responses)
-        scores = [int(c.score) for c in choices]
+        scores = [int(c.score) for c in choices if not c.missing]
         subscale = raw.get("subscale")
         if subscale is not None and not (isinstance(subscale, str) and NAME.match(subscale)):
             raise spot.fail(
@@ -471,7 +489,7 @@ class ScaleKind(_WithChoices):
 
     def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str:
         """Centred on the scale's midpoint, moved by ``latent`` (against it when reverse-keyed)."""
-        values = [int(c.value) for c in item.choices if c.scored_as is None]
+        values = [int(c.value) for c in item.choices if c.scored_as is None and not c.missing]
         low, high = min(values), max(values)
         centre = (low + high) / 2
         signed = -latent if item.reverse else latent

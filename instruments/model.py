@@ -20,12 +20,14 @@ class Choice:
 
     ``value`` is what is stored (an ``int`` for scale items, a ``str`` for choice items).
     ``scored_as`` is set when an option is stored under its own code but scored as another value,
-    e.g. RIBS's "don't know" stored as 9 and scored as the midpoint 3.
+    e.g. RIBS's "don't know" stored as 9 and scored as the midpoint 3. ``missing`` marks a
+    missing-data code (99 "inadequate information", -9 "refused"): stored as given, never scored.
     """
 
     value: int | str
     label: str
     scored_as: int | None = None
+    missing: bool = False
 
     @property
     def score(self) -> int | str:
@@ -43,14 +45,25 @@ class Item:
     ``scored`` is set only by kinds whose answers score (scales); only such items enter a scale.
     ``contact`` marks contact data (an email, a phone number): the trainee answers it, but no
     export, analysis or report ever shows it (DESIGN §8); such an item is never scored.
+
+    What a REDCap form says about where and when an item is asked:
+
+    - ``show_if`` is its branching logic, in the canonical text of :mod:`instruments.branching`:
+      when false the item is not asked and its answer is stored as "not applicable";
+    - ``section`` is a heading shown above it, and ``new_page`` starts a page with it;
+    - ``note`` is a hint shown under the label (REDCap's Field Note);
+    - ``matrix`` names the matrix group of consecutive items that share their choices;
+    - ``html`` says that ``text``, ``section`` and ``note`` are markup, sanitized against an
+      allow-list when the definition is loaded (:mod:`instruments.labels`); otherwise they are
+      plain text.
     """
 
     key: str
     text: str | None
     kind: str
     choices: tuple[Choice, ...] = ()
-    min: int | None = None
-    max: int | None = None
+    min: int | float | None = None
+    max: int | float | None = None
     reverse: bool = False
     subscale: str | None = None
     scored: bool = False
@@ -58,6 +71,12 @@ class Item:
     multiline: bool = False
     widget: Literal["radio", "dropdown"] = "radio"
     contact: bool = False
+    show_if: str | None = None
+    section: str | None = None
+    note: str | None = None
+    matrix: str | None = None
+    new_page: bool = False
+    html: bool = False
 
     def choice(self, value: int | str) -> Choice:
         """The option stored as ``value``; ``LookupError`` when there is none."""
@@ -126,9 +145,16 @@ class Instrument:
         raise LookupError(f"instrument {self.id} {self.version} has no scale {name!r}")
 
     @property
+    def answered_items(self) -> tuple[Item, ...]:
+        """The items a trainee answers: every item but text shown on its own (``descriptive``)."""
+        from instruments.kinds import kind_of  # the kinds import this module
+
+        return tuple(item for item in self.items if kind_of(item).answered)
+
+    @property
     def research_items(self) -> tuple[Item, ...]:
-        """The items whose answers are research data: every item but contact data (DESIGN §8)."""
-        return tuple(item for item in self.items if not item.contact)
+        """The answers that are research data: every answered item but contact data (DESIGN §8)."""
+        return tuple(item for item in self.answered_items if not item.contact)
 
     @property
     def has_wording(self) -> bool:

@@ -34,13 +34,17 @@ class ScaleScore:
 def keyed_value(item: Item, answer: Any) -> float | None:
     """The scored value of one answer: option scoring, then reverse keying ``(min + max) - x``.
 
-    ``None`` when the item is unanswered. ``min`` and ``max`` are the item's lowest and highest
-    scored values, so on a 1-5 agreement scale 1 becomes 5 and 2 becomes 4.
+    ``None`` when the item is unanswered or answered with a missing-data code (99 "inadequate
+    information"). ``min`` and ``max`` are the item's lowest and highest scored values, so on a
+    1-5 agreement scale 1 becomes 5 and 2 becomes 4.
     """
     value = check_answer(item, answer)
     if value is None:
         return None
-    scored = item.choice(value).score
+    choice = item.choice(value)
+    if choice.missing:
+        return None
+    scored = choice.score
     assert item.min is not None and item.max is not None and isinstance(scored, int)
     return float(item.min + item.max - scored if item.reverse else scored)
 

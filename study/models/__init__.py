@@ -23,7 +23,7 @@ from study.models.participant import (
     ParticipantStatus,
     WithdrawalReason,
 )
-from study.models.questionnaire import Answer, Response, ResponseStatus
+from study.models.questionnaire import Answer, AnswerStatus, Response, ResponseStatus
 from study.models.staff import Membership, Role, User
 from study.models.study import (
     Arm,
@@ -39,8 +39,9 @@ from study.models.study import (
 
 __all__ = [
     "JOURNEY_ORDER", "SUPERVISION_THRESHOLDS", "Allocation", "AllocationState", "AnalysisPlan",
-    "Answer", "ApiToken", "Arm", "ArmKind", "AuditEvent", "Base", "Booking", "Cohort", "Consent",
-    "ConsentChoice", "ConsentDocument", "ContactSession", "Facilitator", "FidelityRating",
+    "Answer", "AnswerStatus", "ApiToken", "Arm", "ArmKind", "AuditEvent", "Base", "Booking",
+    "Cohort", "Consent", "ConsentChoice", "ConsentDocument", "ContactSession", "Facilitator",
+    "FidelityRating",
     "Invitation", "Membership", "MessageKind", "ModulePage", "ModuleProgress", "Participant",
     "ParticipantContact", "ParticipantStatus", "Response", "ResponseStatus", "Role", "SentMessage",
     "SessionStatus", "Study", "StudyInstrument", "StudyStatus", "SupervisionRecord",

@@ -16,6 +16,18 @@ class ResponseStatus(enum.StrEnum):
     SUBMITTED = "submitted"
 
 
+class AnswerStatus(enum.StrEnum):
+    """Whether an item was asked: an answer, or "not applicable" when its branching logic was false.
+
+    An item that was asked but left blank has no row at all (missing). A missing-data code
+    (99 "inadequate information") is an answer: its status is ``answered`` and the instrument
+    says the code is never scored.
+    """
+
+    ANSWERED = "answered"
+    NOT_APPLICABLE = "not_applicable"
+
+
 class Response(Base):
     __tablename__ = "responses"
     __table_args__ = (UniqueConstraint("participant_id", "timepoint_id", "instrument_id"),)
@@ -47,5 +59,9 @@ class Answer(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
     item_key: Mapped[str] = mapped_column(String(64))
-    value: Mapped[str] = mapped_column(Text)
+    value: Mapped[str] = mapped_column(Text)  # "" when not applicable
+    status: Mapped[AnswerStatus] = mapped_column(
+        str_enum(AnswerStatus), default=AnswerStatus.ANSWERED,
+        server_default=AnswerStatus.ANSWERED.value,
+    )
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)
