@@ -511,12 +511,12 @@ def to_definition(instrument: Instrument, *, shared_responses: bool = False) -> 
             entry["required"] = False
         if item.contact:
             entry["contact"] = True
-        for name in ("show_if", "section", "note", "matrix"):
-            if getattr(item, name) is not None:
-                entry[name] = getattr(item, name)
-        for name in ("new_page", "html"):
-            if getattr(item, name):
-                entry[name] = True
+        for placement in ("show_if", "section", "note", "matrix"):
+            if getattr(item, placement) is not None:
+                entry[placement] = getattr(item, placement)
+        for flag in ("new_page", "html"):
+            if getattr(item, flag):
+                entry[flag] = True
         entry.update(kind.dump(item))
         if shared_responses and "choices" in entry:
             choices = entry.pop("choices")

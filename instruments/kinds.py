@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from instruments.errors import AnswerError, DefinitionError
-from instruments.model import Choice, Item
+from instruments.model import UNANSWERED_KINDS, Choice, Item
 
 if TYPE_CHECKING:
     import numpy as np
@@ -200,8 +200,8 @@ class AnswerField:
 
     widget: Literal["options", "whole_number", "line", "lines"]
     options: tuple[tuple[str, str], ...] = ()
-    min: int | None = None
-    max: int | None = None
+    min: int | float | None = None
+    max: int | float | None = None
     max_length: int | None = None
     layout: Literal["scale", "stack"] = "stack"
 
@@ -615,7 +615,7 @@ class IntegerKind(Kind):
         return AnswerField("whole_number", min=item.min, max=item.max)
 
     def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str:
-        return str(int(rng.integers(item.min or 0, (item.max or 5) + 1)))
+        return str(int(rng.integers(int(item.min or 0), int(item.max or 5) + 1)))
 
     def codebook(self, item: Item) -> CodebookCells:
         low = "" if item.min is None else item.min
@@ -698,6 +698,9 @@ def _registry(*kinds: Kind) -> dict[str, Kind]:
     for kind in kinds:
         if kind.name in registry:
             raise RuntimeError(f"item kind {kind.name!r} is registered twice")
+        if kind.answered == (kind.name in UNANSWERED_KINDS):
+            raise RuntimeError(f"item kind {kind.name!r}: answered must agree with"
+                               " instruments.model.UNANSWERED_KINDS")
         registry[kind.name] = kind
     return registry
 

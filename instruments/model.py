@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 CompletedBy = Literal["trainee", "rater"]
+# Kinds whose items show text and are never answered; instruments.kinds checks that its registry
+# agrees (the model may not import the kinds, which import it).
+UNANSWERED_KINDS = frozenset({"descriptive"})
 Rule = Literal["sum", "mean"]
 
 
@@ -147,9 +150,7 @@ class Instrument:
     @property
     def answered_items(self) -> tuple[Item, ...]:
         """The items a trainee answers: every item but text shown on its own (``descriptive``)."""
-        from instruments.kinds import kind_of  # the kinds import this module
-
-        return tuple(item for item in self.items if kind_of(item).answered)
+        return tuple(item for item in self.items if item.kind not in UNANSWERED_KINDS)
 
     @property
     def research_items(self) -> tuple[Item, ...]:
