@@ -487,19 +487,30 @@ def email_invitations(session: Session, study: Study, invited: list[InvitedTrain
 def resend(session: Session, participant: Participant, *, base_url: str, actor: str) -> str:
     """Email the trainee their invitation again, with a new live link; returns the address.
 
-    Raises :class:`study.mail.MailError` when the server does not take it: the caller rolls
-    back, so no link is left that nobody received.
+    This function commits, as :func:`study.services.reminders.send_reminders` does, because the
+    order matters: the new link is committed *before* the email is handed over, so a trainee can
+    never hold a link whose row a failed commit took back. When the server does not take the
+    email, the link that nobody received is revoked in a commit of its own and
+    :class:`study.mail.MailError` is raised with the server's reason.
     """
     contact = session.get(ParticipantContact, participant.id)
     if contact is None or not contact.email:
         raise NotAllowed(f"{participant.code} has no email address; copy a link and pass it on "
                          "instead.")
     token = issue_link(session, participant)
+    session.commit()
     subject, body = invitation_message(participant.study, trainee_link(base_url, token))
     try:
         with mail.mailer() as mailer:
             delivery = mailer.send(contact.email, subject, body)
-    except OSError as error:  # the outbox folder could not be written
+    except (mail.MailError, OSError) as error:
+        unsent = session.scalars(
+            select(Invitation).where(Invitation.token_sha256 == hash_token(token))).one()
+        unsent.revoked_at = utcnow()
+        session.commit()
+        if isinstance(error, mail.MailError):
+            raise
+        # the outbox folder could not be written
         raise mail.MailError(f"Could not write to the outbox: {error.strerror or error}."
                              ) from error
     session.add(SentMessage(participant_id=participant.id, kind=MessageKind.INVITATION,

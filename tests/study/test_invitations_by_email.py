@@ -502,3 +502,66 @@ def test_an_outbox_that_cannot_be_written_is_reported_not_a_500(
         client.get(page).get_data(as_text=True))}, follow_redirects=True)
     assert resent.status_code == 200
     assert "Could not write to the outbox" in resent.get_data(as_text=True)
+
+
+class Witness(Refusing):
+    """Refuses bounce.example and, for every message it takes, looks up its link's row from a
+    connection of its own: a link must be committed before its email is handed over."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__()
+        from sqlalchemy import create_engine
+
+        self.engine = create_engine(database_url)
+        self.committed: list[bool] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        reply = await super().handle_DATA(server, session, envelope)
+        link = LINK_RE.search(self.messages[-1].get_content())
+        assert link is not None
+        digest = invitations.hash_token(link[1].rsplit("/", 1)[1])
+        from study.models import Invitation
+
+        with self.engine.connect() as connection:
+            self.committed.append(connection.scalar(select(func.count(Invitation.id)).where(
+                Invitation.token_sha256 == digest, Invitation.revoked_at.is_(None))) == 1)
+        return reply
+
+
+def test_a_resent_link_is_committed_before_its_email_and_revoked_when_refused(
+        make_app: Callable[..., Flask], seeded_snapshot: Any) -> None:
+    from study.models import Invitation
+
+    port = free_port()
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False,
+                   MAIL_FROM="Study <study@allport.test>")
+    seeded_snapshot.restore(app)
+    with app.app_context():
+        received = Witness(db.engine.url.render_as_string(hide_password=False))
+    controller = Controller(received, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with app.app_context():
+            study = get_study(db.session, "demo")
+            codes = [invited.participant.code for invited in invitations.invite(
+                db.session, study, study.cohorts[0], 2, actor="t",
+                emails=["ana@example.org", "gone@bounce.example"])]
+            db.session.commit()
+
+        def live_links(code: str) -> int:
+            with app.app_context():
+                return db.session.scalar(select(func.count(Invitation.id)).join(Participant).where(
+                    Participant.code == code, Invitation.revoked_at.is_(None))) or 0
+
+        client = coordinator_of(app)
+        for code in codes:
+            page = f"/coordinator/demo/participants/{code}"
+            client.post(f"{page}/resend", data={"csrf_token": csrf_from(
+                client.get(page).get_data(as_text=True))})
+        assert received.committed == [True]  # the one email taken found its link committed
+        assert live_links(codes[0]) == 2  # the first link and the resent one
+        assert live_links(codes[1]) == 1  # the refused email's link was revoked again
+        assert len(sent_messages(app)) == 1
+    finally:
+        controller.stop()
+        received.engine.dispose()
