@@ -66,7 +66,7 @@ def stratum_of(session: Session, participant: Participant) -> str:
                 Answer.item_key == item_key,
             )
         ).scalar_one_or_none()
-        parts.append(f"{item_key}={value if value is not None else 'missing'}")
+        parts.append(f"{item_key}={value or 'missing'}")  # "" is not applicable
     return "|".join(parts)
 
 

@@ -346,6 +346,10 @@ def _strata_items(study: Study, library: Library) -> tuple[list[Item], list[str]
             elif item.kind != "choice":
                 problems.append(f"Strata factor {factor!r}: only a choice item can stratify "
                                 f"allocation, and {item_key} is of kind {item.kind}.")
+            elif item.show_if is not None or not item.required:
+                problems.append(f"Strata factor {factor!r}: {item_key} is not asked of every "
+                                "trainee (it is optional or has branching logic), so some would "
+                                "have no stratum.")
             else:
                 items.append(item)
     return items, problems

@@ -183,3 +183,29 @@ def test_a_schedule_that_cannot_be_meant_is_refused(app, setting, value) -> None
                                **{setting: value})
     with app.app_context(), pytest.raises(NotAllowed, match=setting):
         create_study(db.session, spec, library, actor="test")
+
+
+def test_an_item_not_asked_of_everyone_cannot_stratify() -> None:
+    """A branching or optional item would leave some trainees without a stratum."""
+    from types import SimpleNamespace
+
+    from instruments import Library, load_library
+    from study.services.studies import _strata_items
+
+    library = load_library()
+    background = library.get("background")
+    profession = background.item("profession")
+    baseline = SimpleNamespace(instruments=[SimpleNamespace(
+        instrument_id="background", instrument_version=background.version)])
+    study = SimpleNamespace(strata_factors="background.profession",
+                            timepoint=lambda name: baseline if name == "baseline" else None)
+    assert _strata_items(study, library) == ([profession], [])  # type: ignore[arg-type]
+    for changed in ({"show_if": "[training_year] > '1'"}, {"required": False}):
+        branching = dataclasses.replace(background, items=tuple(
+            dataclasses.replace(item, **changed) if item.key == "profession" else item
+            for item in background.items))
+        items, problems = _strata_items(study, Library([branching]))  # type: ignore[arg-type]
+        assert items == []
+        assert problems == ["Strata factor 'background.profession': profession is not asked of "
+                            "every trainee (it is optional or has branching logic), so some "
+                            "would have no stratum."]
