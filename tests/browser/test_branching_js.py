@@ -17,23 +17,21 @@ pytestmark = pytest.mark.browser
 
 SCRIPT = Path(__file__).resolve().parents[2] / "static" / "branching.js"
 
-CASES: list[tuple[str, dict[str, str | None]]] = [
-    (text, answers)
-    for text in [
-        "[x] = '1'", "[x] <> '1'", "[x] = ''", "[x] <> ''", "[x] < 10", "[x] > 10", "[x] <= 2.5",
-        "[x] >= -1", "[x] < 'b'", "[x] >= 'B'", "[x] = 'a'", "[cb(2)] = '1'", "[cb(2)] = '0'",
-        "[cb(x-1)] <> '1'", "[x] = '1' or [y] = '2' and not([cb(3)] = '1')",
-        "not([x] < 5 and [y] <> '')", "[x] > '1e1'", "[x] = '.5'",
-        "[x] < '\uff5e'",  # a character past U+FFFF sorts after it (by code point, not UTF-16)
-    ]
-    for answers in [
-        {}, {"x": None, "cb": None}, {"x": ""}, {"x": "1", "y": "2"}, {"x": "1.0"}, {"x": "01"},
-        {"x": "9", "cb": "1,2"}, {"x": "10", "cb": "3"}, {"x": "11", "cb": "12,x-1"},
-        {"x": "2.50", "y": "x"}, {"x": "-1"}, {"x": "-1.5", "cb": "2,3"}, {"x": "a"},
-        {"x": "abc"}, {"x": "B"}, {"x": " 1"}, {"x": "0.5"}, {"x": "é"}, {"x": "\U0001f600"},
-        {"x": "\uff5e"}, {"x": "1e1"}, {"x": "+3"}, {"x": "1_0"},
-    ]
+TEXTS = [
+    "[x] = '1'", "[x] <> '1'", "[x] = ''", "[x] <> ''", "[x] < 10", "[x] > 10", "[x] <= 2.5",
+    "[x] >= -1", "[x] < 'b'", "[x] >= 'B'", "[x] = 'a'", "[cb(2)] = '1'", "[cb(2)] = '0'",
+    "[cb(x-1)] <> '1'", "[x] = '1' or [y] = '2' and not([cb(3)] = '1')",
+    "not([x] < 5 and [y] <> '')", "[x] > '1e1'", "[x] = '.5'",
+    "[x] < '\uff5e'",  # a character past U+FFFF sorts after it (by code point, not UTF-16)
 ]
+ANSWERS: list[dict[str, str | None]] = [
+    {}, {"x": None, "cb": None}, {"x": ""}, {"x": "1", "y": "2"}, {"x": "1.0"}, {"x": "01"},
+    {"x": "9", "cb": "1,2"}, {"x": "10", "cb": "3"}, {"x": "11", "cb": "12,x-1"},
+    {"x": "2.50", "y": "x"}, {"x": "-1"}, {"x": "-1.5", "cb": "2,3"}, {"x": "a"},
+    {"x": "abc"}, {"x": "B"}, {"x": " 1"}, {"x": "0.5"}, {"x": "é"}, {"x": "\U0001f600"},
+    {"x": "\uff5e"}, {"x": "1e1"}, {"x": "+3"}, {"x": "1_0"},
+]
+CASES = [(text, answers) for text in TEXTS for answers in ANSWERS]
 
 
 def blank_page(open_page: OpenPage, body: str = "") -> tuple[Page, PageWatch]:
