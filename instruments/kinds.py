@@ -720,7 +720,7 @@ class TextKind(Kind):
         if redcap.field_type == "notes":
             return {"multiline": True}
         if redcap.validation:
-            warn(f"{redcap.validation} validation left out")
+            warn(f"{redcap.validation} validation left out: the answer is free text")
         return {}
 
 

@@ -532,8 +532,8 @@ def _referable(condition: Condition, form: str, form_of: Mapping[str, str],
                             " dictionary")
         if form_of[name] != form:
             raise spot.fail(f"branching logic refers to [{name}], a field of form"
-                            f" {form_of[name]!r}; import that form as part of this one, or drop"
-                            " the condition")
+                            f" {form_of[name]!r}: each form is an instrument of its own, so the"
+                            " condition could never be decided")
     return condition
 
 
