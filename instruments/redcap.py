@@ -316,9 +316,11 @@ def _is_record_id(row: Mapping[str, str]) -> bool:
     return row["Field Type"].lower() == "text" and INSTRUMENT_TAG not in row["Field Annotation"]
 
 
-def _lowercase_names(rows: list[dict[str, str]], form: str, file: str,
-                     warnings: list[str]) -> None:
-    """Lowercase the form's variable names in place, refusing two that become the same."""
+def _lowercase_names(rows: list[dict[str, str]], form: str, file: str) -> dict[str, str]:
+    """Lowercase every variable name in place, refusing two of the form that become the same.
+
+    Returns the form's names that changed, lowercased name -> name as written.
+    """
     seen: dict[str, str] = {}
     for row in rows:
         name = row["Variable / Field Name"]
@@ -329,9 +331,8 @@ def _lowercase_names(rows: list[dict[str, str]], form: str, file: str,
                     file, f"fields {seen[lower]!r} and {name!r} of form {form!r} are the same"
                           " name once lowercased; rename one")
             seen[lower] = name
-            if lower != name:
-                warnings.append(f"{name}: variable name lowercased to {lower}")
         row["Variable / Field Name"] = lower
+    return {lower: name for lower, name in seen.items() if lower != name}
 
 
 def _forms(rows: list[dict[str, str]]) -> list[str]:
@@ -411,7 +412,7 @@ def _import_form(
 ) -> RedcapImport:
     warnings: list[str] = []
     rows = [dict(row) for row in table]
-    _lowercase_names(rows, form, file, warnings)
+    renamed = _lowercase_names(rows, form, file)
     contact_names = {name.lower() for name in contact_fields}
     form_of = {row["Variable / Field Name"]: row["Form Name"] for row in rows}
     kept = list(dict.fromkeys(name for kind in KINDS.values() for name in kind.redcap_types))
@@ -424,6 +425,8 @@ def _import_form(
             continue
         key = row["Variable / Field Name"]
         field_type = row["Field Type"].lower()
+        if key in renamed:
+            warnings.append(f"{renamed[key]}: variable name lowercased to {key}")
         if number == 0 and _is_record_id(row):
             warnings.append(f"{key}: the record ID (the dictionary's first field) left out: REDCap"
                             " fills it in itself and Allport identifies trainees on its own")
@@ -515,7 +518,7 @@ def _import_form(
 def _condition(logic: str, spot: Spot) -> Condition:
     """Branching logic as a tree with lowercased field names, or one line saying where it fails."""
     try:
-        return rename(parse_condition(" ".join(logic.split())), str.lower)
+        return rename(parse_condition(logic), str.lower)
     except BranchingSyntaxError as error:
         raise spot.fail(f"branching logic {error}: {logic!r}") from None
 

@@ -70,9 +70,9 @@ def test_every_field_type_becomes_its_kind():
 
 def test_what_is_left_out_is_said_one_line_each():
     assert screening().warnings == [
-        "Consent_Given: variable name lowercased to consent_given",
         "record_id: the record ID (the dictionary's first field) left out: REDCap fills it in"
         " itself and Allport identifies trainees on its own",
+        "Consent_Given: variable name lowercased to consent_given",
         "height: number_1dp validation imported as a number: any number of decimal places,"
         " written with a point",
         "visit_date: min '01-01-2020' left out: dates are not bounded here",
@@ -104,6 +104,12 @@ def test_nested_parentheses_keep_their_meaning():
     )).instrument
     assert survey.item("d").show_if == "([a] = '1' or [b] = '1') and ([c] = '0' or not([a] = '0'))"
     assert survey.item("e").show_if == "[a] = '1' or [b] = '1' and [c] = '1'"
+
+
+def test_logic_written_over_several_lines_is_read_as_written():
+    survey = import_rows(rows(field("a", "yesno"),
+                              field("b", logic="[a] = '1'\r\n  and\n[a] <> '0'"))).instrument
+    assert survey.item("b").show_if == "[a] = '1' and [a] <> '0'"
 
 
 def test_an_expression_the_parser_refuses_names_the_field_and_the_character():
