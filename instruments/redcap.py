@@ -410,15 +410,16 @@ def _import_form(
     missing_codes: Collection[str] = (),
     page_per_section: bool = False,
 ) -> RedcapImport:
+    """One form as an instrument: its fields as items, then their branching logic checked."""
     warnings: list[str] = []
     rows = [dict(row) for row in table]
     renamed = _lowercase_names(rows, form, file)
     contact_names = {name.lower() for name in contact_fields}
     form_of = {row["Variable / Field Name"]: row["Form Name"] for row in rows}
     kept = list(dict.fromkeys(name for kind in KINDS.values() for name in kind.redcap_types))
-    left_out: dict[str, str] = {}
+    left_out: dict[str, str] = {}  # field -> what it was, for branching logic that needs it
     items: list[dict[str, Any]] = []
-    conditions: dict[str, tuple[str, Condition]] = {}
+    conditions: dict[str, Condition] = {}
     meta: dict[str, Any] = {}
     for number, row in enumerate(rows):
         if row["Form Name"] != form:
@@ -439,58 +440,24 @@ def _import_form(
         annotation, instrument_meta = _annotations(row["Field Annotation"], key, file)
         if instrument_meta is not None:
             meta = instrument_meta
-        tags = _action_tags(row["Field Annotation"])
-        if tags:
-            warnings.append(f"{key}: action tags left out: {' '.join(tags)}")
-        contact = key in contact_names or annotation.get("contact") is True
-        why = _identifying(row)
-        if why and not contact:
-            raise DefinitionError(
-                file, f"{why}, so its answers would reach de-identified research exports; leave"
-                      f" it out of the form, or import it as contact data that is never exported"
-                      f" with --contact-field {key}", key)
         if missing_codes:
             annotation = {**annotation,
                           "missing": [*annotation.get("missing", ()), *missing_codes]}
-        entry: dict[str, Any] = {"key": key}
-        label = row["Field Label"]
-        entry["text"] = None if "text" in annotation and annotation["text"] is None else label
-        entry |= _import_field(row, annotation, Spot(file, key), warnings)
-        answered = KINDS[entry["kind"]].answered
-        if answered and row["Required Field?"].lower() not in YES:
-            entry["required"] = False
-        if not answered:
-            entry["required"] = annotation.get("required", False) is True
-        if contact:
-            entry["contact"] = True
-        section, note = row["Section Header"], row["Field Note"]
-        if section:
-            entry["section"] = section
-            if page_per_section:
-                entry["new_page"] = True
-        if annotation.get("new_page") is True:
-            entry["new_page"] = True
-        if note:
-            entry["note"] = note
-        markup = annotation.get("html", _markup(label, section, note))
-        if markup:
-            entry["html"] = True
-        if row["Matrix Group Name"]:
-            entry["matrix"] = row["Matrix Group Name"].lower()
-        if row["Matrix Ranking?"].lower() in YES:
-            warnings.append(f"{key}: matrix ranking left out")
+        spot = Spot(file, key)
+        entry = _item(row, annotation, spot, warnings,
+                      contact=key in contact_names or annotation.get("contact") is True)
+        entry |= _layout(row, annotation, spot, warnings, page_per_section=page_per_section)
         logic = row["Branching Logic (Show field only if...)"]
         if logic:
-            conditions[key] = (logic, _condition(logic, Spot(file, key)))
+            conditions[key] = _condition(logic, spot)
         items.append(entry)
     if not items:
         raise DefinitionError(file, f"form {form!r} has no {_or(kept)} field")
     for entry in items:
         if entry["key"] in conditions:
-            logic, condition = conditions[entry["key"]]
+            spot = Spot(file, entry["key"])
             entry["show_if"] = to_text(
-                _referable(condition, form, form_of, left_out, Spot(file, entry["key"]))
-            )
+                _referable(conditions[entry["key"]], form, form_of, left_out, spot))
     definition: dict[str, Any] = {
         "schema": SCHEMA,
         "id": form.replace("_", "-"),
@@ -513,6 +480,53 @@ def _import_form(
                     file, f"scale {scale.get('name')!r} needs {lost[0]!r}, which was left out"
                 )
     return RedcapImport(parse_definition(definition, file), warnings)
+
+
+def _item(row: Mapping[str, str], annotation: Mapping[str, Any], spot: Spot,
+          warnings: list[str], *, contact: bool) -> dict[str, Any]:
+    """Key, text, kind and its fields, required and contact of a kept field."""
+    key = spot.item or ""
+    why = _identifying(row)
+    if why and not contact:
+        raise spot.fail(
+            f"{why}, so its answers would reach de-identified research exports; leave it out of"
+            f" the form, or import it as contact data that is never exported with"
+            f" --contact-field {key}")
+    entry: dict[str, Any] = {"key": key}
+    no_text = "text" in annotation and annotation["text"] is None
+    entry["text"] = None if no_text else row["Field Label"]
+    entry |= _import_field(row, annotation, spot, warnings)
+    if KINDS[entry["kind"]].answered:
+        if row["Required Field?"].lower() not in YES:
+            entry["required"] = False
+    else:  # REDCap cannot require text shown on its own
+        entry["required"] = annotation.get("required", False) is True
+    if contact:
+        entry["contact"] = True
+    return entry
+
+
+def _layout(row: Mapping[str, str], annotation: Mapping[str, Any], spot: Spot,
+            warnings: list[str], *, page_per_section: bool) -> dict[str, Any]:
+    """Where and how a field is shown: section, page, note, HTML, matrix group; what is not."""
+    entry: dict[str, Any] = {}
+    section, note = row["Section Header"], row["Field Note"]
+    if section:
+        entry["section"] = section
+    if (section and page_per_section) or annotation.get("new_page") is True:
+        entry["new_page"] = True
+    if note:
+        entry["note"] = note
+    if annotation.get("html", _markup(row["Field Label"], section, note)):
+        entry["html"] = True
+    if row["Matrix Group Name"]:
+        entry["matrix"] = row["Matrix Group Name"].lower()
+    if row["Matrix Ranking?"].lower() in YES:
+        warnings.append(f"{spot.item}: matrix ranking left out")
+    tags = _action_tags(row["Field Annotation"])
+    if tags:
+        warnings.append(f"{spot.item}: action tags left out: {' '.join(tags)}")
+    return entry
 
 
 def _condition(logic: str, spot: Spot) -> Condition:

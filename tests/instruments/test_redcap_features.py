@@ -165,6 +165,14 @@ def test_a_matrix_group_shares_its_name_and_choices():
     assert survey.item("mood_1").choices == survey.item("mood_2").choices
 
 
+def test_matrix_ranking_is_left_out_with_a_warning_and_alignment_ignored():
+    grid = {"choices": "1, Low | 2, High", "Matrix Group Name": "Grid"}
+    result = import_rows(rows(field("a", "radio", **grid, **{"Matrix Ranking?": "y"}),
+                              field("b", "radio", **grid, **{"Custom Alignment": "LH"})))
+    assert result.warnings == ["a: matrix ranking left out"]
+    assert [item.matrix for item in result.instrument.items] == ["grid", "grid"]
+
+
 def test_missing_codes_are_marked_and_never_scored():
     survey = screening(missing_codes=["99", "-9"]).instrument
     mood = survey.item("mood_1")
