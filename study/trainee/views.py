@@ -227,9 +227,11 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
                               if not asked[item.key] and field_name(item) in form)
         valid = form.validate()
         newly = _newly_asked(items, form, asked, applicable(instrument, saved))
-        for item in newly:
-            form[field_name(item)].errors = []
         if newly:
+            for item in newly:  # asked for the first time: not an error yet
+                form[field_name(item)].errors = []
+            form._errors = None
+            valid = not form.errors
             notice = (f"{len(newly)} more question{'s apply' if len(newly) > 1 else ' applies'}"
                       " given your answers: please answer "
                       f"{'them' if len(newly) > 1 else 'it'} below.")
