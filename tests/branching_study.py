@@ -45,6 +45,36 @@ SMOKING: dict[str, Any] = {
 }
 
 
+AGREE = [{"value": 1, "label": "Strongly disagree"}, {"value": 2, "label": "Disagree"},
+         {"value": 3, "label": "Neither"}, {"value": 4, "label": "Agree"},
+         {"value": 5, "label": "Strongly agree"}]
+
+# Every widget a REDCap field becomes, then (on its own page) a matrix group of three items.
+WIDGETS: dict[str, Any] = {
+    "schema": "allport.instrument/1", "id": "widgets", "version": "1.0",
+    "title": "Contact", "instructions": None, "completed_by": "trainee",
+    "items": [
+        {"key": "intro", "text": "Please answer <i>carefully</i>.", "kind": "descriptive",
+         "html": True},
+        {"key": "contacts", "text": "Whom do you know with lived experience?", "kind": "checkbox",
+         "choices": [{"value": "1", "label": "Family"}, {"value": "2", "label": "A friend"},
+                     {"value": "3", "label": "A colleague"}]},
+        {"key": "colleague_years", "text": "For how many years?", "kind": "number",
+         "min": 0, "max": 40.5, "show_if": "[contacts(3)] = '1'"},
+        {"key": "met_on", "text": "When did you last meet?", "kind": "date"},
+        {"key": "closeness", "text": "How close are you?", "kind": "slider",
+         "anchors": {0: "Distant", 100: "Close"}},
+        {"key": "knows", "text": "Have you talked about it?", "kind": "yesno"},
+        {"key": "m_respect", "text": "They deserve respect.", "choices": AGREE,
+         "matrix": "views", "new_page": True, "section": "Your views"},
+        {"key": "m_work", "text": "They can work as well as anyone.", "choices": AGREE,
+         "matrix": "views"},
+        {"key": "m_friend", "text": "I would be their friend.", "choices": AGREE,
+         "matrix": "views"},
+    ],
+}
+
+
 def add_instruments(app: Flask, *definitions: dict[str, Any]) -> list[Instrument]:
     """Put instruments made from ``definitions`` in ``app``'s library, beside the bundled ones."""
     library: Library = app.extensions["allport.instruments"]

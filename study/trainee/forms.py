@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -28,7 +27,7 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from instruments import Item
-from instruments.kinds import AnswerField, kind_of
+from instruments.kinds import DECIMAL_TEXT, ISO_DATE, AnswerField, kind_of
 from instruments.labels import plain_label
 from study.forms import Form
 
@@ -114,8 +113,6 @@ def _number_text(value: float) -> str:
 class DecimalText:
     """A number written with digits and an optional decimal point, within the item's bounds."""
 
-    PATTERN = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
-
     def __init__(self, low: float | None, high: float | None) -> None:
         self.low, self.high = low, high
         if low is not None and high is not None:
@@ -132,7 +129,7 @@ class DecimalText:
         text = (field.data or "").strip()
         if not text:
             return
-        if not self.PATTERN.fullmatch(text):
+        if not DECIMAL_TEXT.fullmatch(text):
             raise ValidationError(self.message)
         value = float(text)
         if (self.low is not None and value < self.low) or (
@@ -151,7 +148,7 @@ def _iso_date(form: Form, field: Field) -> None:
     if not text:
         return
     try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        if not ISO_DATE.fullmatch(text):
             raise ValueError(text)
         date.fromisoformat(text)
     except ValueError:

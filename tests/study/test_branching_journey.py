@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -21,24 +22,26 @@ from instruments import parse_definition
 from study.extensions import db
 from study.models import Answer, Response, ResponseStatus
 from study.services.pages import applicable, pages
-from tests.branching_study import SMOKING, add_instruments, invite, open_study
+from tests.branching_study import SMOKING, WIDGETS, add_instruments, invite, open_study
 from tests.helpers import TraineeDriver, csrf_from
 
 URL = "/t/{token}/q/baseline/smoking"
 
 
 class Trainee:
-    """One trainee on the smoking questionnaire: pages fetched and posted by number."""
+    """One trainee on a questionnaire: pages fetched and posted by number."""
 
-    def __init__(self, app: Flask, client: FlaskClient, token: str) -> None:
+    def __init__(self, app: Flask, client: FlaskClient, token: str,
+                 instrument: str = "smoking") -> None:
         self.app, self.client, self.token = app, client, token
-        self.url = URL.format(token=token)
+        self.instrument = instrument
+        self.url = URL.format(token=token).replace("smoking", instrument)
 
     def get(self, page: int | None = None) -> TestResponse:
         query = "" if page is None else f"?page={page}"
         return self.client.get(self.url + query)
 
-    def post(self, page: int, answers: dict[str, str], *, shown: str | None = None,
+    def post(self, page: int, answers: dict[str, Any], *, shown: str | None = None,
              csrf: str | None = None) -> TestResponse:
         html = self.get(page).get_data(as_text=True)
         data = {"csrf_token": csrf or csrf_from(html), **answers}
@@ -50,23 +53,31 @@ class Trainee:
         """Item key -> (status, value) of every answer row stored."""
         with self.app.app_context():
             return {a.item_key: (a.status.value, a.value) for a in db.session.scalars(
-                select(Answer).join(Response).where(Response.instrument_id == "smoking"))}
+                select(Answer).join(Response).where(Response.instrument_id == self.instrument))}
 
     def submitted(self) -> bool:
         with self.app.app_context():
             return db.session.scalars(select(Response.status).where(
-                Response.instrument_id == "smoking")).one() is ResponseStatus.SUBMITTED
+                Response.instrument_id == self.instrument)).one() is ResponseStatus.SUBMITTED
+
+
+def start(app: Flask, instrument: str) -> Trainee:
+    add_instruments(app, SMOKING, WIDGETS)
+    open_study(app, instrument, instrument)
+    client = app.test_client()
+    token = invite(app, instrument)
+    TraineeDriver(client, token).consent()
+    return Trainee(app, client, token, instrument)
 
 
 @pytest.fixture
 def trainee(make_app) -> Iterator[Trainee]:
-    app = make_app()
-    add_instruments(app, SMOKING)
-    open_study(app, "smoking", "smoking")
-    client = app.test_client()
-    token = invite(app, "smoking")
-    TraineeDriver(client, token).consent()
-    yield Trainee(app, client, token)
+    yield start(make_app(), "smoking")
+
+
+@pytest.fixture
+def widgets(make_app) -> Iterator[Trainee]:
+    yield start(make_app(), "widgets")
 
 
 def item_tag(html: str, key: str) -> str:
@@ -245,3 +256,72 @@ def test_html_labels_are_markup_and_numbered_scales_compact(trainee: Trainee) ->
     response = trainee.post(2, {"q_mood": "4", "q_remark": "x" * 501})
     assert response.status_code == 422
     assert "Anything else?" in response.get_data(as_text=True)
+
+
+# --- the widgets of REDCap's field types -------------------------------------------------------
+
+
+def error_beside(html: str, name: str) -> str:
+    match = re.search(rf'id="{name}-error"><span class="visually-hidden">Error:</span> ([^<]+)<',
+                      html)
+    assert match, f"no error beside {name}"
+    return match.group(1).strip()
+
+
+def test_each_widget_says_what_is_wrong_beside_it_and_keeps_the_other_answers(
+        widgets: Trainee) -> None:
+    html = widgets.get().get_data(as_text=True)
+    assert '<div class="descriptive">Please answer <i>carefully</i>.</div>' in html
+    assert 'name="q_intro"' not in html
+    assert 'type="checkbox"' in html and 'type="date"' in html
+    assert 'inputmode="decimal"' in html
+    assert re.search(r'<input[^>]*id="q_closeness"[^>]*max="100"[^>]*min="0"', html)
+    assert "<span>0 – Distant</span><span>100 – Close</span>" in html
+
+    response = widgets.post(0, {"q_met_on": "31/03/2026", "q_closeness": "150", "q_knows": "1"},
+                            shown="intro contacts met_on closeness knows")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert error_beside(html, "q_contacts") == "Please tick at least one answer."
+    assert error_beside(html, "q_met_on").startswith("Please enter a date as year-month-day")
+    assert error_beside(html, "q_closeness") == "Please enter a whole number from 0 to 100."
+    assert re.search(r'name="q_knows" value="1" checked', html)
+
+    response = widgets.post(0, {"q_contacts": ["1", "3"], "q_colleague_years": "a few",
+                                "q_met_on": "2026-03-31", "q_closeness": "40", "q_knows": "1"},
+                            shown="intro contacts colleague_years met_on closeness knows")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert error_beside(html, "q_colleague_years") == "Please enter a number from 0 to 40.5."
+    assert 'value="2026-03-31"' in html and 'value="40"' in html
+    assert re.search(r'name="q_contacts" value="3" checked', html)
+    assert widgets.rows() == {}
+
+    response = widgets.post(0, {"q_contacts": ["3", "1"], "q_colleague_years": "2.5",
+                                "q_met_on": "2026-03-31", "q_closeness": "40", "q_knows": "0"},
+                            shown="intro contacts colleague_years met_on closeness knows")
+    assert location(response).endswith("?page=1")
+    assert widgets.rows() == {
+        "contacts": ("answered", "1,3"), "colleague_years": ("answered", "2.5"),
+        "met_on": ("answered", "2026-03-31"), "closeness": ("answered", "40"),
+        "knows": ("answered", "0")}  # the descriptive text has no row
+    html = widgets.get(0).get_data(as_text=True)
+    assert re.search(r'name="q_contacts" value="1" checked', html)
+
+
+def test_a_checkbox_condition_and_a_ticked_box_unticked(widgets: Trainee) -> None:
+    answers = {"q_contacts": ["1"], "q_colleague_years": "3", "q_met_on": "2026-03-31",
+               "q_closeness": "40", "q_knows": "0"}
+    location(widgets.post(0, answers, shown="intro contacts met_on closeness knows"))
+    assert widgets.rows()["colleague_years"] == ("not_applicable", "")
+
+
+def test_a_matrix_group_is_one_grid_with_its_header_row(widgets: Trainee) -> None:
+    location(widgets.post(0, {"q_contacts": ["1"], "q_met_on": "2026-03-31",
+                              "q_closeness": "40", "q_knows": "0"}))
+    html = widgets.get(1).get_data(as_text=True)
+    assert html.count('<div class="matrix points-5">') == 1
+    assert ('<div class="matrix-head" aria-hidden="true"><span>Strongly disagree</span>'
+            in html)
+    assert html.count('class="question layout-segments"') == 3
+    assert '<span class="option-text">Strongly disagree</span>' in html
