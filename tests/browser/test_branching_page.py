@@ -148,6 +148,9 @@ def test_a_matrix_group_reads_as_one_grid_on_a_desktop_and_as_rows_on_a_phone(
     page.get_by_label("When did you last meet?").fill("2026-03-31")
     page.get_by_label("How close are you?").fill("40")
     page.get_by_role("group", name="5. Have you talked about it?").get_by_label("No").check()
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / f"widgets-{viewport['width']}.png"),
+                        full_page=True)
     with page.expect_navigation():
         page.get_by_role("button", name="Next page").click()
     check_page(page, watch)
