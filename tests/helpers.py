@@ -105,14 +105,14 @@ TEXTAREA_RE = re.compile(r'<textarea[^>]*name="(q_[^"]+)"')
 
 
 def questionnaire_fields(html: str) -> dict[str, list[str]]:
-    """Field name -> the values a radio group offers (empty list for a free input)."""
+    """Field name -> the values a radio or checkbox group offers (empty list for a free input)."""
     fields: dict[str, list[str]] = {}
     for tag in INPUT_RE.findall(html):
         attrs = dict(ATTR_RE.findall(tag))
         name = attrs.get("name", "")
         if not name.startswith("q_"):
             continue
-        if attrs.get("type") == "radio":
+        if attrs.get("type") in ("radio", "checkbox"):
             fields.setdefault(name, []).append(attrs["value"])
         else:
             fields.setdefault(name, [])

@@ -26,6 +26,7 @@ from study.models import (
     Allocation,
     AllocationState,
     Answer,
+    AnswerStatus,
     Participant,
     ParticipantStatus,
     Response,
@@ -64,6 +65,7 @@ def stratum_of(session: Session, participant: Participant) -> str:
                 Timepoint.name == "baseline",
                 Response.instrument_id == instrument_id,
                 Answer.item_key == item_key,
+                Answer.status == AnswerStatus.ANSWERED,  # not asked: no answer to stratify by
             )
         ).scalar_one_or_none()
         parts.append(f"{item_key}={value or 'missing'}")  # "" is not applicable

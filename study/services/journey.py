@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,6 +16,7 @@ from study.errors import NotAllowed
 from study.models import (
     Allocation,
     Answer,
+    AnswerStatus,
     Arm,
     ArmKind,
     Consent,
@@ -36,6 +37,7 @@ from study.models import (
 )
 from study.services.allocation import allocate, existing_allocation
 from study.services.consort import DISCONTINUATION_REASONS, INELIGIBILITY_REASONS, LOST_REASONS
+from study.services.pages import applicable, page_of, pages
 
 # The statuses in which a time point's questionnaires can be open (``next_step`` decides when
 # they are), and the status a trainee reaches when every questionnaire of it is submitted.
@@ -325,10 +327,11 @@ def record_consent(session: Session, participant: Participant, document: Consent
 
 
 def current_answers(session: Session, response: Response | None) -> dict[str, str]:
-    """Item key -> stored answer of a response (empty for none)."""
+    """Item key -> stored answer of a response (empty for none); items not asked are left out."""
     if response is None:
         return {}
-    return {a.item_key: a.value for a in session.scalars(response.answers.select())}
+    return {a.item_key: a.value for a in session.scalars(
+        response.answers.select().where(Answer.status == AnswerStatus.ANSWERED))}
 
 
 def find_response(session: Session, participant: Participant, timepoint: Timepoint,
@@ -359,10 +362,22 @@ def _check_questionnaire_open(session: Session, participant: Participant,
 
 @dataclass(frozen=True)
 class SaveResult:
+    """What ``save_answers`` did.
+
+    ``unanswered`` lists the required questions, asked given the answers, that a final save
+    found unanswered (the questionnaire is then not submitted); ``page`` is where the trainee
+    goes on: the next page with a question asked, or the first page holding an unanswered one.
+    """
+
     response: Response
     submitted_now: bool
     already_submitted: bool
     allocation: Allocation | None = None
+    unanswered: tuple[str, ...] = ()
+
+    @property
+    def page(self) -> int:
+        return self.response.current_page
 
 
 def save_answers(
@@ -374,8 +389,19 @@ def save_answers(
     *,
     page: int = 0,
     final: bool,
+    on_page: Iterable[str] | None = None,
 ) -> SaveResult:
     """Store a page of answers; with ``final``, submit the questionnaire and move the trainee on.
+
+    ``on_page`` names the items the page asked (default: those in ``answers``). Of these, an
+    item whose branching logic is false given all the answers is stored as not applicable
+    (its posted answer discarded), an answered one as answered, and one left blank loses any
+    earlier answer. ``page`` is the page the trainee returns to.
+
+    The final save decides again over every item with every answer: items not asked are stored
+    as not applicable, also those on pages skipped. When a required question that is asked is
+    unanswered (a trainee went back and changed an answer that a condition reads), nothing is
+    submitted: the result lists those questions and points at the first page holding one.
 
     A questionnaire already submitted is left untouched (a double click or a replayed form),
     and the result says so. Completing the last baseline questionnaire allocates the trainee
@@ -399,29 +425,44 @@ def save_answers(
         session.add(response)
         session.flush()
 
+    asked_here = set(answers) | set(on_page or ())
     known = {item.key for item in instrument.items}
-    unknown = set(answers) - known
+    unknown = asked_here - known
     if unknown:
         raise NotAllowed(f"Unknown questions: {', '.join(sorted(unknown))}.")
+    answerable = {item.key for item in instrument.answered_items}
     stored = {a.item_key: a for a in session.scalars(response.answers.select())}
+    given = {key: a.value for key, a in stored.items()
+             if a.status is AnswerStatus.ANSWERED and key not in asked_here}
+    given.update(answers)
+    asked = applicable(instrument, given)
     now = utcnow()
-    for key, value in answers.items():
-        if key in stored:
-            if stored[key].value != value:
-                stored[key].value = value
-                stored[key].answered_at = now
-        else:
-            session.add(Answer(response_id=response.id, item_key=key, value=value))
+    for key in sorted(asked_here & answerable):
+        if not asked[key]:
+            _store(session, response, stored, key, "", AnswerStatus.NOT_APPLICABLE, now)
+        elif key in answers:
+            _store(session, response, stored, key, answers[key], AnswerStatus.ANSWERED, now)
+        elif key in stored:
+            session.delete(stored.pop(key))
     response.current_page = page
 
     if not final:
         session.flush()
         return SaveResult(response, submitted_now=False, already_submitted=False)
 
-    answered = set(stored) | set(answers)
-    missing = [item.key for item in instrument.items if item.required and item.key not in answered]
-    if missing:
-        raise NotAllowed(f"Some questions are not answered yet: {', '.join(missing)}.")
+    for item in instrument.answered_items:
+        row = stored.get(item.key)
+        if not asked[item.key]:
+            _store(session, response, stored, item.key, "", AnswerStatus.NOT_APPLICABLE, now)
+        elif row is not None and row.status is AnswerStatus.NOT_APPLICABLE:
+            session.delete(stored.pop(item.key))
+    unanswered = tuple(item.key for item in instrument.answered_items
+                       if item.required and asked[item.key] and item.key not in stored)
+    if unanswered:
+        response.current_page = page_of(pages(instrument), unanswered[0])
+        session.flush()
+        return SaveResult(response, submitted_now=False, already_submitted=False,
+                          unanswered=unanswered)
     response.status = ResponseStatus.SUBMITTED
     response.submitted_at = now
     session.flush()
@@ -436,6 +477,21 @@ def save_answers(
             allocation = allocate(session, participant,
                                   actor=audit.actor_for(participant=participant))
     return SaveResult(response, submitted_now=True, already_submitted=False, allocation=allocation)
+
+
+def _store(session: Session, response: Response, stored: dict[str, Answer], key: str, value: str,
+           status: AnswerStatus, now: datetime) -> None:
+    """Write one item's row (new, or changed in place), keeping ``stored`` up to date."""
+    row = stored.get(key)
+    if row is None:
+        row = Answer(response_id=response.id, item_key=key, value=value, status=status,
+                     answered_at=now)
+        session.add(row)
+        stored[key] = row
+    elif row.value != value or row.status is not status:
+        row.value = value
+        row.status = status
+        row.answered_at = now
 
 
 def mark_intervention_done(session: Session, participant: Participant, *, actor: str,

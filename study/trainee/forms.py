@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from wtforms import (
@@ -10,14 +11,24 @@ from wtforms import (
     Field,
     IntegerField,
     RadioField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from instruments import Item
-from instruments.kinds import AnswerField, kind_of
+from instruments.kinds import DECIMAL_TEXT, ISO_DATE, AnswerField, kind_of
+from instruments.labels import plain_label
 from study.forms import Form
 
 FIELD_PREFIX = "q_"
@@ -55,66 +66,214 @@ def field_name(item: Item) -> str:
     return FIELD_PREFIX + item.key
 
 
-def _options_field(label: str, answer: AnswerField, presence: list[Any]) -> Field:
+def _presence(required: bool, message: str = "Please answer this question.") -> list[Any]:
+    return [InputRequired(message)] if required else [Optional()]
+
+
+def _options_field(label: str, answer: AnswerField, required: bool) -> Field:
     return RadioField(label, choices=[SelectChoice(value, text) for value, text in answer.options],
-                      validators=presence, invalid_choice_message=CHOOSE_SHOWN)
+                      validators=_presence(required), invalid_choice_message=CHOOSE_SHOWN)
 
 
-def _whole_number_field(label: str, answer: AnswerField, presence: list[Any]) -> Field:
+class CheckboxesField(SelectMultipleField):
+    """Several of the options may be ticked (a REDCap checkbox field), each a checkbox."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _several_field(label: str, answer: AnswerField, required: bool) -> Field:
+    return CheckboxesField(
+        label, choices=[SelectChoice(value, text) for value, text in answer.options],
+        validators=_presence(required, "Please tick at least one answer."),
+        invalid_choice_message=CHOOSE_SHOWN)
+
+
+def _whole_number_field(label: str, answer: AnswerField, required: bool) -> Field:
     bounds_message = f"Please enter a whole number from {answer.min} to {answer.max}."
-    return IntegerField(label, validators=[*presence,
+    return IntegerField(label, validators=[*_presence(required),
                                            NumberRange(answer.min, answer.max, bounds_message)],
                         invalid_value_message=bounds_message,
                         render_kw={"inputmode": "numeric"})
 
 
-def _line_field(label: str, answer: AnswerField, presence: list[Any]) -> Field:
-    return StringField(label, validators=[*presence, Length(max=answer.max_length)])
+def _slider_field(label: str, answer: AnswerField, required: bool) -> Field:
+    low = 0 if answer.min is None else answer.min
+    high = 100 if answer.max is None else answer.max
+    message = f"Please enter a whole number from {low} to {high}."
+    return IntegerField(label, validators=[*_presence(required), NumberRange(low, high, message)],
+                        invalid_value_message=message,
+                        render_kw={"inputmode": "numeric", "min": low, "max": high})
 
 
-def _lines_field(label: str, answer: AnswerField, presence: list[Any]) -> Field:
-    return TextAreaField(label, validators=[*presence, Length(max=answer.max_length)])
+def _number_text(value: float) -> str:
+    return f"{value:g}"
+
+
+class DecimalText:
+    """A number written with digits and an optional decimal point, within the item's bounds."""
+
+    def __init__(self, low: float | None, high: float | None) -> None:
+        self.low, self.high = low, high
+        if low is not None and high is not None:
+            self.message = (f"Please enter a number from {_number_text(low)} "
+                            f"to {_number_text(high)}.")
+        elif low is not None:
+            self.message = f"Please enter a number of at least {_number_text(low)}."
+        elif high is not None:
+            self.message = f"Please enter a number of at most {_number_text(high)}."
+        else:
+            self.message = "Please enter a number, such as 12 or 2.5."
+
+    def __call__(self, form: Form, field: Field) -> None:
+        text = (field.data or "").strip()
+        if not text:
+            return
+        if not DECIMAL_TEXT.fullmatch(text):
+            raise ValidationError(self.message)
+        value = float(text)
+        if (self.low is not None and value < self.low) or (
+                self.high is not None and value > self.high):
+            raise ValidationError(self.message)
+
+
+def _decimal_field(label: str, answer: AnswerField, required: bool) -> Field:
+    return StringField(label,
+                       validators=[*_presence(required), DecimalText(answer.min, answer.max)],
+                       filters=[_strip], render_kw={"inputmode": "decimal"})
+
+
+def _iso_date(form: Form, field: Field) -> None:
+    text = field.data or ""
+    if not text:
+        return
+    try:
+        if not ISO_DATE.fullmatch(text):
+            raise ValueError(text)
+        date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError("Please enter a date as year-month-day, for example "
+                              "2026-03-31.") from None
+
+
+def _date_field(label: str, answer: AnswerField, required: bool) -> Field:
+    return StringField(label, validators=[*_presence(required), _iso_date], filters=[_strip],
+                       render_kw={"type": "date"})
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _line_field(label: str, answer: AnswerField, required: bool) -> Field:
+    return StringField(label, validators=[*_presence(required), Length(max=answer.max_length)])
+
+
+def _lines_field(label: str, answer: AnswerField, required: bool) -> Field:
+    return TextAreaField(label, validators=[*_presence(required), Length(max=answer.max_length)])
 
 
 # The WTForms field for each widget an item kind may ask for (instruments.kinds.AnswerField).
-FIELD_BUILDERS: dict[str, Callable[[str, AnswerField, list[Any]], Field]] = {
+# ``none`` (text shown on its own, a descriptive item) has no field.
+FIELD_BUILDERS: dict[str, Callable[[str, AnswerField, bool], Field]] = {
     "options": _options_field,
+    "several": _several_field,
     "whole_number": _whole_number_field,
+    "decimal": _decimal_field,
+    "date": _date_field,
+    "slider": _slider_field,
     "line": _line_field,
     "lines": _lines_field,
 }
+NO_FIELD = "none"
 
 
 def form_field(item: Item, answer: AnswerField) -> Field:
-    """The form field of ``item``, built from what its kind says a trainee answers with."""
-    presence = [InputRequired("Please answer this question.")] if item.required else [Optional()]
-    return FIELD_BUILDERS[answer.widget](item.text or item.key, answer, presence)
+    """The form field of ``item``, built from what its kind says a trainee answers with.
+
+    Its label is plain text (the error summary quotes it); a label written in HTML is shown
+    as markup beside the field by the template.
+    """
+    label = item.text or item.key
+    if item.html:
+        label = plain_label(label)
+    return FIELD_BUILDERS[answer.widget](label, answer, item.required)
+
+
+class QuestionnaireForm(Form):
+    """One page of an instrument; ``skip`` names fields whose items are not asked."""
+
+    answer_fields: dict[str, AnswerField]
+    skip: frozenset[str] = frozenset()
+
+    @property
+    def layouts(self) -> dict[str, str]:
+        """Item key -> options in a row (``scale``) or one under another (``stack``)."""
+        return {key: answer.layout for key, answer in self.answer_fields.items()}
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Validate the fields of the items asked; the others are neither required nor checked.
+
+        The posted value of an item not asked is discarded.
+        """
+        super().validate(extra_validators)
+        for name in self.skip:
+            self[name].errors = []
+            self[name].data = None
+            self[name].raw_data = []
+        self._errors = None
+        return not self.errors
 
 
 def questionnaire_form(items: Sequence[Item], *, formdata: Any = None,
-                       answers: Mapping[str, str] | None = None) -> Form:
+                       answers: Mapping[str, str] | None = None) -> QuestionnaireForm:
     """A form for one page of an instrument, pre-filled with the answers already saved."""
 
-    class QuestionnaireForm(Form):
-        layouts: dict[str, str] = {}  # item key -> options in a row ("scale") or a "stack"
+    class PageForm(QuestionnaireForm):
+        answer_fields = {}  # item key -> how it is answered (widget, options, bounds, layout)
 
     data: dict[str, Any] = {}
     for item in items:
         answer = kind_of(item).answer_field(item)
-        setattr(QuestionnaireForm, field_name(item), form_field(item, answer))
-        QuestionnaireForm.layouts[item.key] = answer.layout
+        PageForm.answer_fields[item.key] = answer
+        if answer.widget == NO_FIELD:
+            continue
+        setattr(PageForm, field_name(item), form_field(item, answer))
         if answers and item.key in answers:
-            saved = answers[item.key]
-            data[field_name(item)] = int(saved) if answer.widget == "whole_number" else saved
-    return QuestionnaireForm(formdata=formdata, data=data)
+            data[field_name(item)] = _prefill(answer, answers[item.key])
+    return PageForm(formdata=formdata, data=data)
+
+
+def _prefill(answer: AnswerField, saved: str) -> Any:
+    if answer.widget in ("whole_number", "slider"):
+        return int(saved)
+    if answer.widget == "several":
+        return [code for code in saved.split(",") if code]
+    return saved
+
+
+def answer_text(form: Form, item: Item) -> str | None:
+    """The answer given on the page for ``item`` as stored text; ``None`` when blank.
+
+    Ticked checkboxes are their codes in the order of the options, joined by ``,``.
+    """
+    name = field_name(item)
+    if name not in form:
+        return None
+    value = form[name].data
+    if isinstance(value, list):
+        options = form.answer_fields[item.key].options  # type: ignore[attr-defined]
+        value = ",".join(code for code, _ in options if code in value)
+    if value is None or value == "":
+        return None
+    return str(value)
 
 
 def answers_from(form: Form, items: Sequence[Item]) -> dict[str, str]:
     """The answers given on the page, as stored strings; blank optional answers left out."""
     answers = {}
     for item in items:
-        value = form[field_name(item)].data
-        if value is None or value == "":
-            continue
-        answers[item.key] = str(value)
+        text = answer_text(form, item)
+        if text is not None:
+            answers[item.key] = text
     return answers

@@ -7,6 +7,7 @@ replayed form or two open tabs are serialised and find the work already done.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from functools import wraps
 from typing import Any
 
@@ -23,7 +24,7 @@ from flask import (
 from sqlalchemy.orm import Session
 from wtforms.fields.choices import SelectChoice
 
-from instruments import Instrument
+from instruments import Instrument, Item
 from study.database import begin_for_writing, begin_read_only
 from study.extensions import csrf, db
 from study.extensions import instrument_library as library
@@ -33,14 +34,26 @@ from study.services import contact, journey
 from study.services.allocation import allocate, existing_allocation, lock_participant
 from study.services.invitations import participant_for_token
 from study.services.journey import StepName
+from study.services.pages import (
+    Pages,
+    applicable,
+    asked_answers,
+    next_page,
+    pages,
+    previous_page,
+    resolve_page,
+)
 from study.trainee.forms import (
     BookingForm,
     ConsentForm,
+    QuestionnaireForm,
     WithdrawForm,
+    answer_text,
     answers_from,
     field_name,
     questionnaire_form,
 )
+from study.trainee.questions import layout, outside_answers, question_numbers
 from study.views import write_or_explain
 
 bp = Blueprint("trainee", __name__, url_prefix="/t")
@@ -158,12 +171,6 @@ def consent(participant: Participant, token: str) -> Any:
         422 if request.method == "POST" else 200
 
 
-def _pages(instrument: Instrument) -> list[list[Any]]:
-    items = list(instrument.items)
-    size = instrument.page_size or len(items) or 1
-    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
-
-
 def _questionnaire_context(participant: Participant, timepoint: Timepoint, instrument_id: str
                            ) -> tuple[Instrument, int, int]:
     pinned = next((si for si in timepoint.instruments if si.instrument_id == instrument_id), None)
@@ -179,6 +186,12 @@ def _questionnaire_context(participant: Participant, timepoint: Timepoint, instr
 @with_participant(read_first=True)
 def questionnaire(participant: Participant, token: str, timepoint: str,
                   instrument_id: str) -> Any:
+    """One page of a questionnaire; the server decides which items are asked (branching logic).
+
+    Pages whose every item is not asked are skipped, both ways. A posted page is validated and
+    stored for the items asked given its answers; an item that became asked by this page's
+    answers and was not on screen (no JavaScript) brings the page back with it shown.
+    """
     point = participant.study.timepoint(timepoint)
     if point is None:
         abort(404)
@@ -188,42 +201,100 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
         # Submitted already, or not open yet: the link takes them where they are.
         return redirect(step_url(db.session, participant, token))
     instrument, number, count = _questionnaire_context(participant, point, instrument_id)
-    pages = _pages(instrument)
+    all_pages = pages(instrument)
     response = journey.find_response(db.session, participant, point, instrument_id)
+    saved = journey.current_answers(db.session, response)
+    default_page = response.current_page if response is not None else 0
+    page = resolve_page(all_pages, request.args.get("page", default_page, type=int),
+                        applicable(instrument, saved))
+    items = all_pages[page]
+    posted = request.method == "POST"
     # A posted page shows what was posted (an answer left out stays blank, even if an earlier
     # visit saved one); a fetched page shows what was saved.
-    saved = journey.current_answers(db.session, response) if request.method == "GET" else {}
-    default_page = response.current_page if response is not None else 0
-    page = request.args.get("page", default_page, type=int)
-    page = min(max(page, 0), len(pages) - 1)
-    items = pages[page]
-
-    form = questionnaire_form(items, formdata=request.form if request.method == "POST" else None,
-                              answers=saved)
-    status = 200
-    if request.method == "POST":
-        if form.validate():
-            last_page = page == len(pages) - 1
-            participant = start_writing(participant)
-            with write_or_explain() as attempt:
-                journey.save_answers(db.session, participant, point, instrument,
-                                     answers_from(form, items), page=min(page + 1, len(pages) - 1),
-                                     final=last_page)
-            if attempt.refused:
-                return redirect(step_url(db.session, participant, token), code=303)
-            if not last_page:
-                return redirect(url_for("trainee.questionnaire", token=token, timepoint=timepoint,
-                                        instrument_id=instrument_id, page=page + 1), code=303)
-            return go_on(participant, token)
-        status = 422
-        announce_expired_token(form)
+    form = questionnaire_form(items, formdata=request.form if posted else None,
+                              answers=None if posted else saved)
+    given = dict(saved)
+    if posted:
+        for item in items:
+            given.pop(item.key, None)
+            text = answer_text(form, item)
+            if text is not None:
+                given[item.key] = text
+    asked = applicable(instrument, given)
+    status, notice = 200, None
+    if posted:
+        form.skip = frozenset(field_name(item) for item in items
+                              if not asked[item.key] and field_name(item) in form)
+        valid = form.validate()
+        newly = _newly_asked(items, form, asked, applicable(instrument, saved))
+        if newly:
+            for item in newly:  # asked for the first time: not an error yet
+                form[field_name(item)].errors = []
+            form._errors = None
+            valid = not form.errors
+            notice = (f"{len(newly)} more question{'s apply' if len(newly) > 1 else ' applies'}"
+                      " given your answers: please answer "
+                      f"{'them' if len(newly) > 1 else 'it'} below.")
+        if valid and not newly:
+            return _store_page(participant, token, point, instrument, all_pages, page, form,
+                               asked)
+        if not valid:
+            status = 422
+            announce_expired_token(form)
+    numbers = question_numbers(instrument)
+    previous = previous_page(all_pages, page, asked)
     return render_template(
-        "trainee/questionnaire.html", form=form, instrument=instrument, items=items,
-        field_name=field_name, page=page, page_count=len(pages), number=number, count=count,
+        "trainee/questionnaire.html", form=form, instrument=instrument,
+        sections=layout(items, form, asked, numbers),
+        shown=" ".join(item.key for item in items if asked[item.key]),
+        outside=outside_answers(items, asked_answers(given, asked)),
+        branching=any(item.show_if for item in items), notice=notice,
+        page=page, page_count=len(all_pages), previous=previous, number=number, count=count,
         timepoint=point, token=token, study=participant.study,
-        progress=math.floor(100 * page / len(pages)),
+        progress=math.floor(100 * page / len(all_pages)),
         activity=_activity_not_done(participant),
     ), status
+
+
+def _newly_asked(items: Sequence[Item], form: QuestionnaireForm, asked: Mapping[str, bool],
+                 asked_before: Mapping[str, bool]) -> list[Item]:
+    """Questions asked given this page's answers, unanswered, that were not on screen.
+
+    The posted ``shown`` field lists the items visible when the page was sent (the script keeps
+    it up to date); without it, the items asked given the saved answers were.
+    """
+    if "shown" in request.form:
+        shown = set(request.form["shown"].split())
+    else:
+        shown = {item.key for item in items if asked_before[item.key]}
+    return [item for item in items
+            if asked[item.key] and item.key not in shown and field_name(item) in form
+            and answer_text(form, item) is None]
+
+
+def _store_page(participant: Participant, token: str, point: Timepoint, instrument: Instrument,
+                all_pages: Pages, page: int, form: QuestionnaireForm,
+                asked: Mapping[str, bool]) -> Any:
+    """Store a valid page and go on: to the next page asked, or submit after the last one."""
+    items = all_pages[page]
+    following = next_page(all_pages, page, asked)
+    final = following is None
+    participant = start_writing(participant)
+    with write_or_explain() as attempt:
+        result = journey.save_answers(
+            db.session, participant, point, instrument,
+            {key: text for key, text in answers_from(form, items).items() if asked[key]},
+            page=page if following is None else following, final=final,
+            on_page=[item.key for item in items])
+    if attempt.refused:
+        return redirect(step_url(db.session, participant, token), code=303)
+    if result.unanswered:
+        flash("Some questions that apply given your answers are not answered yet. Please "
+              "answer them here, then go on.", "warning")
+    if result.unanswered or not final:
+        return redirect(url_for("trainee.questionnaire", token=token, timepoint=point.name,
+                                instrument_id=instrument.id, page=result.page), code=303)
+    return go_on(participant, token)
 
 
 def _activity_not_done(participant: Participant) -> Any:
