@@ -72,15 +72,18 @@ def _cell(value: Any, numeric: bool) -> tuple[Any, bool]:
 def read_table(source: str | Path | IO[str], name: str) -> list[list[str]]:
     """Every row of a CSV as a list of cells; a file that cannot be read is one DefinitionError.
 
-    A cell that :func:`write_table` neutralised (a quote before a formula character) reads back as
-    it was given, as a spreadsheet shows it.
+    Lines may end in CR LF, LF or a bare CR (old spreadsheets on the Mac), and a UTF-8 byte-order
+    mark is dropped. A cell that :func:`write_table` neutralised (a quote before a formula
+    character) reads back as it was given, as a spreadsheet shows it.
     """
     try:
         if isinstance(source, str | Path):
             with open(source, encoding="utf-8-sig", newline="") as handle:
                 rows = list(csv.reader(handle))
         else:
-            rows = list(csv.reader(source))
+            # read whole and split anew, so that a bare CR ends a line as in a file
+            text = source.read().removeprefix("\ufeff")
+            rows = list(csv.reader(io.StringIO(text, newline="")))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DefinitionError(name, f"cannot read the CSV: {error}") from None
     return [[_restore(cell) for cell in row] for row in rows]

@@ -20,6 +20,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from instruments.errors import AnswerError, DefinitionError
@@ -192,16 +193,27 @@ def redcap_choices(text: str, spot: Spot) -> list[tuple[str, str]]:
 class AnswerField:
     """How a trainee answers an item, for the web layer to build its form field from.
 
-    ``widget`` is ``options`` (pick one of ``options``, pairs of posted value and label shown),
-    ``whole_number`` (from ``min`` to ``max``, either open), ``line`` or ``lines`` (text of at most
-    ``max_length`` characters). ``layout`` sets options side by side as a rating ``scale`` or one
-    under another (``stack``).
+    ``widget`` is one of
+
+    - ``options``: pick one of ``options`` (pairs of posted value and label shown); ``layout``
+      sets them side by side as a rating ``scale`` or one under another (``stack``);
+    - ``several``: tick any of ``options`` (a checkbox item; the answer is posted as several
+      values of one name and stored as the ticked codes joined by ``,`` in choice order);
+    - ``whole_number``: from ``min`` to ``max``, either open;
+    - ``decimal``: a number from ``min`` to ``max`` (either open), written with a decimal point;
+    - ``date``: a date, posted as ``YYYY-MM-DD``;
+    - ``slider``: a whole number from ``min`` to ``max``, with ``options`` the anchor labels shown
+      at their positions (pairs of position and label);
+    - ``line`` or ``lines``: text of at most ``max_length`` characters;
+    - ``none``: nothing to answer (text shown on its own).
     """
 
-    widget: Literal["options", "whole_number", "line", "lines"]
+    widget: Literal[
+        "options", "several", "whole_number", "decimal", "date", "slider", "line", "lines", "none"
+    ]
     options: tuple[tuple[str, str], ...] = ()
-    min: int | None = None
-    max: int | None = None
+    min: int | float | None = None
+    max: int | float | None = None
     max_length: int | None = None
     layout: Literal["scale", "stack"] = "stack"
 
@@ -342,7 +354,7 @@ class _WithChoices(Kind):
     """A kind answered by picking one of the item's choices (a REDCap radio or dropdown)."""
 
     numeric: ClassVar[bool]
-    redcap_types = ("radio", "dropdown")
+    redcap_types: ClassVar[tuple[str, ...]] = ("radio", "dropdown")
 
     def _choices(
         self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
@@ -384,27 +396,44 @@ class _WithChoices(Kind):
         bad = next((c.label for c in item.choices if "|" in c.label), None)
         if bad is not None:
             raise ValueError(f"item {item.key!r}: REDCap choice labels cannot hold '|': {bad!r}")
+        annotation = self._redcap_annotation(item)
+        missing = [str(c.value) for c in item.choices if c.missing]
+        if missing:
+            annotation["missing"] = missing
         return RedcapField(
-            item.widget,
+            self._field_type(item),
             choices=" | ".join(f"{c.value}, {c.label}" for c in item.choices),
-            annotation=self._redcap_annotation(item),
+            annotation=annotation,
         )
+
+    def _field_type(self, item: Item) -> str:
+        return item.widget
 
     def _redcap_annotation(self, item: Item) -> dict[str, Any]:
         return {}
 
+    def _takes(self, codes: list[str]) -> bool:
+        """Whether a field with these codes is of this kind, when no annotation says."""
+        return all(is_int_text(code) for code in codes) == self.numeric
+
     def from_redcap(
         self, redcap: RedcapField, spot: Spot, warn: Callable[[str], None]
     ) -> dict[str, Any] | None:
-        """Integer codes make a scale, others a choice, unless the annotation names the kind."""
+        """Integer codes make a scale, others a choice, unless the annotation names the kind.
+
+        Codes listed in the annotation's ``missing`` (Allport's own, or the importer's
+        ``missing_codes``) become missing-data codes; they count as codes like any other when
+        deciding whether the field is a scale, so 99 "inadequate information" keeps a scale one.
+        """
         pairs = redcap_choices(redcap.choices, spot)
         wanted = redcap.annotation.get("kind")
         if wanted is None:
-            if all(is_int_text(code) for code, _ in pairs) != self.numeric:
+            if not self._takes([code for code, _ in pairs]):
                 return None
         elif wanted != self.name:
             return None
         scored_as = redcap.annotation.get("scored_as") or {}
+        missing = {str(code) for code in redcap.annotation.get("missing") or ()}
         choices: list[dict[str, Any]] = []
         for code, label in pairs:
             choice: dict[str, Any] = {
@@ -413,6 +442,8 @@ class _WithChoices(Kind):
             }
             if code in scored_as:
                 choice["scored_as"] = scored_as[code]
+            if code in missing:
+                choice["missing"] = True
             choices.append(choice)
         entry: dict[str, Any] = {"choices": choices}
         if redcap.field_type == "dropdown":
@@ -615,7 +646,7 @@ class IntegerKind(Kind):
         return AnswerField("whole_number", min=item.min, max=item.max)
 
     def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str:
-        return str(int(rng.integers(item.min or 0, (item.max or 5) + 1)))
+        return str(int(rng.integers(int(item.min or 0), int(item.max or 5) + 1)))
 
     def codebook(self, item: Item) -> CodebookCells:
         low = "" if item.min is None else item.min
@@ -689,8 +720,488 @@ class TextKind(Kind):
         if redcap.field_type == "notes":
             return {"multiline": True}
         if redcap.validation:
-            warn(f"{redcap.validation} validation left out")
+            warn(f"{redcap.validation} validation left out: the answer is free text")
         return {}
+
+
+class CheckboxKind(_WithChoices):
+    """Any number of coded options ticked at once (REDCap's checkbox: "select all that apply").
+
+    The answer is the ticked codes in choice order, a tuple in Python and ``"1,3"`` as stored
+    text; in the wide exports it is one 0/1 variable per choice, ``<key>___<code>`` as REDCap
+    names them.
+    """
+
+    name = "checkbox"
+    numeric = False
+    multiple = True
+    fields = frozenset({"response", "choices"})
+    redcap_types = ("checkbox",)
+    response_prefix = "ticks"
+
+    def build(
+        self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {"choices": self._choices(raw, spot, responses)}
+
+    def dump(self, item: Item) -> dict[str, Any]:
+        return {"choices": dump_choices(item.choices)}
+
+    def check(self, item: Item, value: Any) -> tuple[str, ...]:
+        """The ticked codes in choice order, from ``"3,1"`` or a sequence of codes."""
+        if isinstance(value, str):
+            ticked = [code.strip() for code in value.split(",")] if value.strip() else []
+        elif isinstance(value, list | tuple) and all(
+            isinstance(code, str) or is_int(code) for code in value
+        ):
+            ticked = [code if isinstance(code, str) else str(int(code)) for code in value]
+        else:
+            raise AnswerError(item.key, f"{value!r} is not a list of ticked codes")
+        codes = [str(c.value) for c in item.choices]
+        for code in ticked:
+            if code not in codes:
+                raise AnswerError(item.key, f"{code!r} is not one of {', '.join(codes)}")
+            if ticked.count(code) > 1:
+                raise AnswerError(item.key, f"{code!r} is ticked twice")
+        return tuple(code for code in codes if code in ticked)
+
+    def answer_field(self, item: Item) -> AnswerField:
+        return AnswerField("several", options=tuple((str(c.value), c.label) for c in item.choices))
+
+    def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str | None:
+        """Each option ticked with probability 0.4; at least one when the item is required."""
+        codes = [str(c.value) for c in item.choices if not c.missing]
+        ticked = [code for code in codes if rng.random() < 0.4]
+        if not ticked and item.required:
+            ticked = [codes[int(rng.integers(len(codes)))]]
+        return ",".join(ticked) or None
+
+    def columns(self, item: Item) -> tuple[str, ...]:
+        """``<key>___<code>`` per choice, the code in lower case, as REDCap exports them."""
+        return tuple(f"{item.key}___{str(c.value).lower()}" for c in item.choices)
+
+    def cells(self, item: Item, value: Any) -> tuple[Any, ...]:
+        """1 for a ticked choice and 0 for another; all ``None`` when unanswered."""
+        if is_missing(value):
+            return (None,) * len(item.choices)
+        ticked = self.check(item, value)
+        return tuple(1 if str(c.value) in ticked else 0 for c in item.choices)
+
+    def codebook(self, item: Item) -> CodebookCells:
+        scoring = [f"one variable per choice ({', '.join(self.columns(item))}): 1 ticked, 0 not"]
+        return CodebookCells(
+            values=self._values(item), scoring="; ".join(scoring + self._special_scoring(item))
+        )
+
+    def statistics(self, item: Item) -> StatType:
+        """Each of the item's variables is 0 or 1."""
+        return StatType(measure="nominal", value_labels={0: "Unchecked", 1: "Checked"})
+
+    def _field_type(self, item: Item) -> str:
+        return "checkbox"
+
+    def _takes(self, codes: list[str]) -> bool:
+        return True
+
+
+class _Binary(Kind):
+    """A question answered 1 or 0 under two fixed labels (REDCap's yesno and truefalse)."""
+
+    labels: ClassVar[tuple[str, str]]  # the labels of 1 and of 0
+
+    def build(
+        self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {"choices": (Choice(1, self.labels[0]), Choice(0, self.labels[1]))}
+
+    def check(self, item: Item, value: Any) -> int:
+        if is_int(value) and int(value) in (0, 1):
+            return int(value)
+        raise AnswerError(
+            item.key, f"{value!r} is not 1 ({self.labels[0]}) or 0 ({self.labels[1]})"
+        )
+
+    def parse(self, item: Item, text: str) -> int:
+        return self.check(item, _whole_number(item, text))
+
+    def answer_field(self, item: Item) -> AnswerField:
+        return AnswerField("options", options=(("1", self.labels[0]), ("0", self.labels[1])))
+
+    def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str:
+        """Either answer, equally likely."""
+        return str(int(rng.integers(2)))
+
+    def codebook(self, item: Item) -> CodebookCells:
+        return CodebookCells(values=f"1 = {self.labels[0]}; 0 = {self.labels[1]}")
+
+    def statistics(self, item: Item) -> StatType:
+        return StatType(measure="nominal", value_labels={1: self.labels[0], 0: self.labels[1]})
+
+    def to_redcap(self, item: Item) -> RedcapField:
+        return RedcapField(self.name)
+
+
+class YesNoKind(_Binary):
+    """Yes (1) or No (0)."""
+
+    name = "yesno"
+    redcap_types = ("yesno",)
+    labels = ("Yes", "No")
+
+
+class TrueFalseKind(_Binary):
+    """True (1) or False (0)."""
+
+    name = "truefalse"
+    redcap_types = ("truefalse",)
+    labels = ("True", "False")
+
+
+class SliderKind(Kind):
+    """A whole number chosen on a slider from ``min`` to ``max`` (0-100 unless given).
+
+    ``anchors`` label positions on the slider (``{0: Not at all, 100: Completely}``); they are the
+    item's choices, kept for display and the codebook: any whole number in the range is an answer.
+    REDCap labels the left end, the middle (``(min + max) // 2``) and the right end; other
+    positions travel in the ``allport:`` annotation.
+    """
+
+    name = "slider"
+    fields = frozenset({"min", "max", "anchors"})
+    redcap_types = ("slider",)
+    default_range: ClassVar[tuple[int, int]] = (0, 100)
+
+    def build(
+        self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        low, high = raw.get("min", self.default_range[0]), raw.get("max", self.default_range[1])
+        for name, bound in (("min", low), ("max", high)):
+            if not is_int(bound):
+                raise spot.fail(f"{name} of a slider must be an integer, not {bound!r}")
+        low, high = int(low), int(high)
+        if low >= high:
+            raise spot.fail(f"min {low} of a slider must be below its max {high}")
+        anchors = raw.get("anchors") or {}
+        if not isinstance(anchors, Mapping):
+            raise spot.fail("anchors must map positions to labels, e.g. {0: Not at all}")
+        for point, label in anchors.items():
+            if not is_int(point) or not low <= int(point) <= high:
+                raise spot.fail(f"anchor {point!r} is outside the slider's range {low}-{high}")
+            if not isinstance(label, str) or not label.strip():
+                raise spot.fail(f"anchor {point!r} needs a label")
+        return {
+            "min": low,
+            "max": high,
+            "choices": tuple(
+                Choice(int(point), anchors[point].strip()) for point in sorted(anchors)
+            ),
+        }
+
+    def dump(self, item: Item) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if item.min != self.default_range[0]:
+            out["min"] = item.min
+        if item.max != self.default_range[1]:
+            out["max"] = item.max
+        if item.choices:
+            out["anchors"] = {c.value: c.label for c in item.choices}
+        return out
+
+    def check(self, item: Item, value: Any) -> int:
+        if not is_int(value):
+            raise AnswerError(item.key, f"{value!r} is not a whole number")
+        number = int(value)
+        assert item.min is not None and item.max is not None
+        if not item.min <= number <= item.max:
+            raise AnswerError(item.key, f"{number} is outside {item.min}-{item.max}")
+        return number
+
+    def parse(self, item: Item, text: str) -> int:
+        return self.check(item, _whole_number(item, text))
+
+    def answer_field(self, item: Item) -> AnswerField:
+        return AnswerField(
+            "slider",
+            options=tuple((str(c.value), c.label) for c in item.choices),
+            min=item.min,
+            max=item.max,
+        )
+
+    def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str:
+        """Anywhere on the slider, equally likely: what it measures has no known direction."""
+        assert item.min is not None and item.max is not None
+        return str(int(rng.integers(int(item.min), int(item.max) + 1)))
+
+    def codebook(self, item: Item) -> CodebookCells:
+        return CodebookCells(
+            values="; ".join(f"{c.value} = {c.label}" for c in item.choices),
+            range=f"{item.min}-{item.max}",
+        )
+
+    def statistics(self, item: Item) -> StatType:
+        return StatType(value_labels={int(c.value): c.label for c in item.choices})
+
+    def _ends(self, low: int, high: int) -> tuple[int, int, int]:
+        return low, (low + high) // 2, high
+
+    def to_redcap(self, item: Item) -> RedcapField:
+        """Labels at the ends and the middle; ``number`` shows the chosen number, as here."""
+        assert item.min is not None and item.max is not None
+        bad = next((c.label for c in item.choices if "|" in c.label), None)
+        if bad is not None:
+            raise ValueError(f"item {item.key!r}: REDCap slider labels cannot hold '|': {bad!r}")
+        labels = {int(c.value): c.label for c in item.choices}
+        ends = self._ends(int(item.min), int(item.max))
+        annotation: dict[str, Any] = {}
+        if set(labels) - set(ends):
+            annotation["anchors"] = [[c.value, c.label] for c in item.choices]
+        return RedcapField(
+            "slider",
+            choices=" | ".join(labels.get(point, "") for point in ends) if labels else "",
+            validation="number",
+            min="" if item.min == self.default_range[0] else str(item.min),
+            max="" if item.max == self.default_range[1] else str(item.max),
+            annotation=annotation,
+        )
+
+    def from_redcap(
+        self, redcap: RedcapField, spot: Spot, warn: Callable[[str], None]
+    ) -> dict[str, Any] | None:
+        """``left | middle | right`` labels at min, middle and max; integer bounds or 0-100."""
+        entry: dict[str, Any] = {}
+        for name, bound, default in (
+            ("min", redcap.min, self.default_range[0]),
+            ("max", redcap.max, self.default_range[1]),
+        ):
+            if is_int_text(bound):
+                entry[name] = int(bound)
+            elif bound:
+                warn(f"slider {name} {bound!r} is not a whole number; {default} used")
+        low = entry.get("min", self.default_range[0])
+        high = entry.get("max", self.default_range[1])
+        if low >= high:
+            raise spot.fail(f"slider min {low} must be below its max {high}")
+        if "anchors" in redcap.annotation:
+            entry["anchors"] = {int(point): label for point, label in redcap.annotation["anchors"]}
+            return entry
+        labels = [part.strip() for part in redcap.choices.split("|")] if redcap.choices else []
+        if len(labels) > 3:
+            raise spot.fail(
+                f"a slider has at most three labels (left | middle | right), got {redcap.choices!r}"
+            )
+        ends = self._ends(low, high)[: len(labels)]
+        anchors = {point: label for point, label in zip(ends, labels, strict=True) if label}
+        if anchors:
+            entry["anchors"] = anchors
+        return entry
+
+
+DECIMAL_TEXT = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def _bound(text: str) -> int | float | None:
+    """A REDCap bound as written: ``"3"`` -> 3, ``"2.5"`` -> 2.5, anything else ``None``."""
+    if is_int_text(text):
+        return int(text)
+    if DECIMAL_TEXT.fullmatch(text.strip()):
+        return float(text)
+    return None
+
+
+class NumberKind(Kind):
+    """A number, decimals allowed, within optional bounds (hours of contact, a lab value).
+
+    Answers are written with a decimal point and kept as floats.
+    """
+
+    name = "number"
+    fields = frozenset({"min", "max"})
+    redcap_types = ("text",)
+    # REDCap's validation types of a number (float and decimal are older names of number)
+    VALIDATIONS: ClassVar[frozenset[str]] = frozenset({"number", "float", "decimal"})
+    # a fixed number of decimal places, or a decimal comma: imported as a plain number
+    LOOSENED: ClassVar[frozenset[str]] = frozenset(
+        {f"number_{n}dp" for n in range(1, 5)}
+        | {"number_comma_decimal"}
+        | {f"number_{n}dp_comma_decimal" for n in range(1, 5)}
+    )
+
+    def build(
+        self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        low, high = raw.get("min"), raw.get("max")
+        for name, bound in (("min", low), ("max", high)):
+            if bound is not None and not _is_number(bound):
+                raise spot.fail(f"{name} must be a number, not {bound!r}")
+        if low is not None and high is not None and low > high:
+            raise spot.fail(f"min {low} is greater than max {high}")
+        return {"min": low, "max": high}
+
+    def dump(self, item: Item) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if item.min is not None:
+            out["min"] = item.min
+        if item.max is not None:
+            out["max"] = item.max
+        return out
+
+    def check(self, item: Item, value: Any) -> float:
+        if not _is_number(value):
+            raise AnswerError(item.key, f"{value!r} is not a number")
+        number = float(value)
+        if (item.min is not None and number < item.min) or (
+            item.max is not None and number > item.max
+        ):
+            low = "" if item.min is None else item.min
+            high = "" if item.max is None else item.max
+            raise AnswerError(item.key, f"{value!r} is outside {low}-{high}")
+        return number
+
+    def parse(self, item: Item, text: str) -> float:
+        if not DECIMAL_TEXT.fullmatch(text):
+            hint = " (write decimals with a point: 2.5)" if "," in text else ""
+            raise AnswerError(item.key, f"{text!r} is not a number{hint}")
+        return self.check(item, float(text))
+
+    def answer_field(self, item: Item) -> AnswerField:
+        return AnswerField("decimal", min=item.min, max=item.max)
+
+    def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str:
+        low = 0.0 if item.min is None else float(item.min)
+        high = low + 10 if item.max is None else float(item.max)
+        return str(round(float(rng.uniform(low, high)), 1))
+
+    def codebook(self, item: Item) -> CodebookCells:
+        low = "" if item.min is None else item.min
+        high = "" if item.max is None else item.max
+        return CodebookCells(values="a number, decimals allowed", range=f"{low}-{high}")
+
+    def statistics(self, item: Item) -> StatType:
+        return StatType()
+
+    def to_redcap(self, item: Item) -> RedcapField:
+        return RedcapField(
+            "text",
+            validation="number",
+            min="" if item.min is None else str(item.min),
+            max="" if item.max is None else str(item.max),
+        )
+
+    def from_redcap(
+        self, redcap: RedcapField, spot: Spot, warn: Callable[[str], None]
+    ) -> dict[str, Any] | None:
+        """A text field validated as a number; bounds that are not numbers are dropped."""
+        if redcap.validation in self.LOOSENED:
+            warn(f"{redcap.validation} validation imported as a number: any number of decimal"
+                 " places, written with a point")
+        elif redcap.validation not in self.VALIDATIONS:
+            return None
+        entry: dict[str, Any] = {}
+        for name, text in (("min", redcap.min), ("max", redcap.max)):
+            bound = _bound(text)
+            if bound is not None:
+                entry[name] = bound
+            elif text:
+                warn(f"{name} {text!r} left out")
+        return entry
+
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class DateKind(Kind):
+    """A calendar date, stored as ISO 8601 text ``YYYY-MM-DD``.
+
+    REDCap's ``date_ymd``, ``date_mdy`` and ``date_dmy`` differ only in how the date is shown; all
+    three import as a date (the browser shows it in the trainee's own format). Bounds on dates
+    are not kept.
+    """
+
+    name = "date"
+    redcap_types = ("text",)
+    VALIDATIONS: ClassVar[frozenset[str]] = frozenset({"date_ymd", "date_mdy", "date_dmy"})
+
+    def check(self, item: Item, value: Any) -> str:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, str) and ISO_DATE.fullmatch(value):
+            try:
+                return date.fromisoformat(value).isoformat()
+            except ValueError:
+                raise AnswerError(item.key, f"{value!r} is not a date in the calendar") from None
+        raise AnswerError(item.key, f"{value!r} is not a date written YYYY-MM-DD")
+
+    def answer_field(self, item: Item) -> AnswerField:
+        return AnswerField("date")
+
+    def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str | None:
+        """A day of the last year, when the item must be answered."""
+        if not item.required:
+            return None
+        return date.fromordinal(date(2025, 1, 1).toordinal() + int(rng.integers(365))).isoformat()
+
+    def codebook(self, item: Item) -> CodebookCells:
+        return CodebookCells(values="a date, YYYY-MM-DD")
+
+    def statistics(self, item: Item) -> StatType:
+        return StatType(storage="string", measure="nominal")
+
+    def to_redcap(self, item: Item) -> RedcapField:
+        return RedcapField("text", validation="date_ymd")
+
+    def from_redcap(
+        self, redcap: RedcapField, spot: Spot, warn: Callable[[str], None]
+    ) -> dict[str, Any] | None:
+        if redcap.validation not in self.VALIDATIONS:
+            return None
+        for name, bound in (("min", redcap.min), ("max", redcap.max)):
+            if bound:
+                warn(f"{name} {bound!r} left out: dates are not bounded here")
+        return {}
+
+
+class DescriptiveKind(Kind):
+    """Text shown on its own (instructions between questions, a vignette): never answered.
+
+    It is never required, never scored and never exported; a branching condition may show or hide
+    it like any item.
+    """
+
+    name = "descriptive"
+    redcap_types = ("descriptive",)
+    answered = False
+
+    def check(self, item: Item, value: Any) -> Any:
+        raise AnswerError(item.key, "shows text and takes no answer")
+
+    def answer_field(self, item: Item) -> AnswerField:
+        return AnswerField("none")
+
+    def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> None:
+        return None
+
+    def codebook(self, item: Item) -> CodebookCells:
+        return CodebookCells(values="text shown, never answered")
+
+    def columns(self, item: Item) -> tuple[str, ...]:
+        return ()
+
+    def cells(self, item: Item, value: Any) -> tuple[Any, ...]:
+        return ()
+
+    def statistics(self, item: Item) -> StatType:
+        return StatType(storage="string", measure="nominal")
+
+    def to_redcap(self, item: Item) -> RedcapField:
+        return RedcapField("descriptive")
 
 
 def _registry(*kinds: Kind) -> dict[str, Kind]:
@@ -702,8 +1213,22 @@ def _registry(*kinds: Kind) -> dict[str, Kind]:
     return registry
 
 
-# The order is the order in which kinds are offered a REDCap field: integer before text.
-KINDS: dict[str, Kind] = _registry(ScaleKind(), ChoiceKind(), IntegerKind(), TextKind())
+# The order is the order in which kinds are offered a REDCap field: a radio with integer codes is
+# a scale before it is a choice; a text field is an integer, a number or a date (by its validation)
+# before it is free text, which takes any text field.
+KINDS: dict[str, Kind] = _registry(
+    ScaleKind(),
+    ChoiceKind(),
+    CheckboxKind(),
+    YesNoKind(),
+    TrueFalseKind(),
+    SliderKind(),
+    IntegerKind(),
+    NumberKind(),
+    DateKind(),
+    TextKind(),
+    DescriptiveKind(),
+)
 
 
 def kind_of(item: Item) -> Kind:

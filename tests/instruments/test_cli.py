@@ -125,7 +125,7 @@ def test_import_redcap_prints_yaml_and_warnings(run):
     assert result.exit_code == 0, result.output
     definition = yaml.safe_load(result.stdout)
     assert definition["id"] == "local-att"
-    assert [item["key"] for item in definition["items"]][:2] == ["att_1", "att_2"]
+    assert [item["key"] for item in definition["items"]][:2] == ["intro", "att_1"]
     assert "warning: att_total: calc field left out" in result.stderr
 
 

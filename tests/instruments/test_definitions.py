@@ -161,7 +161,7 @@ CASES = [
     (lambda d: d["items"][2].update(key="d_1"), "demo.yaml: item 'd_1': key appears twice"),
     (lambda d: d["items"][2].update(key="3rd"),
      "demo.yaml: item '#3': key must be a variable name"),
-    (lambda d: d["items"][0].update(kind="slider"), "demo.yaml: item 'd_1': kind must be one of"),
+    (lambda d: d["items"][0].update(kind="likert"), "demo.yaml: item 'd_1': kind must be one of"),
     (lambda d: d["items"][0].update(response="freq"),
      "demo.yaml: item 'd_1': response 'freq' is not one of response_scales"),
     (lambda d: d["items"][0].update(subscale="third"),

@@ -12,23 +12,22 @@ from instruments.redcap import COLUMNS, export_rows, import_redcap, redcap_csv, 
 DICTIONARY = Path(__file__).parent / "data" / "redcap_dictionary.csv"
 
 
-def test_import_keeps_radio_dropdown_text_and_notes_in_order():
+def test_import_keeps_every_field_allport_can_ask_in_order():
     result = import_redcap(DICTIONARY, form="attitudes_survey", contact_fields=["dob"])
     survey = result.instrument
     assert (survey.id, survey.version, survey.title) == (
         "attitudes-survey", "1.0", "Attitudes survey",
     )  # fmt: skip
-    assert [item.key for item in survey.items] == [
-        "att_1",
-        "att_2",
-        "site",
-        "age",
-        "dob",
-        "comments",
-    ]
-    assert survey.instructions == "Please say how much you agree with each statement."
+    assert [(item.key, item.kind) for item in survey.items] == [
+        ("intro", "descriptive"), ("att_1", "scale"), ("att_2", "scale"), ("site", "choice"),
+        ("age", "integer"), ("dob", "date"), ("sources", "checkbox"), ("comments", "text"),
+    ]  # fmt: skip
+    # a section header on the first field is a heading, not the instrument's instructions
+    assert survey.instructions is None
+    assert survey.item("att_1").section == "Please say how much you agree with each statement."
+    assert not survey.item("intro").required
     att = survey.item("att_1")
-    assert att.kind == "scale" and att.required
+    assert att.kind == "scale" and att.required and att.matrix == "att"
     assert [(c.value, c.label) for c in att.choices] == [
         (1, "Strongly disagree"), (2, "Disagree"), (3, "Neutral"), (4, "Agree"),
         (5, "Strongly agree"),
@@ -39,23 +38,26 @@ def test_import_keeps_radio_dropdown_text_and_notes_in_order():
     age = survey.item("age")
     assert (age.kind, age.min, age.max) == ("integer", 18, 99)
     dob = survey.item("dob")
-    assert (dob.kind, dob.contact) == ("text", True)  # an identifier, kept as contact data
+    assert (dob.kind, dob.contact) == ("date", True)  # an identifier, kept as contact data
     assert not any(item.contact for item in survey.items if item.key != "dob")
+    assert [c.value for c in survey.item("sources").choices] == ["1", "2"]
     comments = survey.item("comments")
-    assert (comments.kind, comments.multiline) == ("text", True)
+    assert (comments.kind, comments.multiline, comments.section) == ("text", True, "More")
+    assert comments.show_if == "[age] > '20'"
     assert survey.scales == ()
 
 
 def test_import_warns_about_what_it_leaves_out():
     warnings = import_redcap(DICTIONARY, form="attitudes_survey", contact_fields=["dob"]).warnings
     assert warnings == [
-        "intro: descriptive field left out",
-        "dob: date_ymd validation left out",
-        "sources: checkbox field left out",
+        "att_2: action tags left out: @HIDDEN-PDF",
         "att_total: calc field left out",
-        "comments: section header left out",
-        "comments: branching logic left out",
     ]
+
+
+def test_the_record_id_is_left_out():
+    with pytest.raises(DefinitionError, match="form 'enrolment' has no radio, dropdown"):
+        import_redcap(DICTIONARY, form="enrolment")
 
 
 def test_import_needs_a_form_when_there_are_several():
