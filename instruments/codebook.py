@@ -42,8 +42,6 @@ COLUMNS = [
     "required",
     "missing",
 ]
-# A checkbox choice's variable: ticked or not.
-CHECKBOX_VALUES = "1 = Checked; 0 = Unchecked"
 
 
 def _number(value: float) -> str:
@@ -93,9 +91,12 @@ def _item_rows(instrument: Instrument, item: Item) -> list[dict[str, str]]:
     }
     if not kind.multiple:
         return [row]
+    held = kind.statistics(item)  # how each choice's variable is held: 1 = Checked, 0 = ...
+    values = "; ".join(f"{number} = {label}"
+                       for number, label in sorted(held.value_labels.items(), reverse=True))
     return [
         row | {"variable": column, "label": f"{row['label']}: {plain_label(choice.label)}",
-               "values": CHECKBOX_VALUES, "range": "0-1",
+               "values": values, "range": "0-1",
                "missing": "; ".join(_not_applicable(item) + (
                    ["1 = a missing-data code (checked), never scored"] if choice.missing else []))}
         for column, choice in zip(kind.columns(item), item.choices, strict=True)

@@ -43,7 +43,8 @@ from study.services.report_cache import driver_chunks
 from study.services.sap import COHORT_COVARIATE, covariate_item
 
 # Item kinds that describe participants in the baseline table (free text does not).
-BASELINE_ITEM_KINDS = {"choice": "categorical", "integer": "numeric"}
+BASELINE_ITEM_KINDS = {"choice": "categorical", "yesno": "categorical",
+                       "truefalse": "categorical", "integer": "numeric", "number": "numeric"}
 # The analysis contract's time labels (DESIGN §6), those a study frame keeps.
 ANALYSED_TIMES = ("pre", "post", "followup")
 # Answers fetched from the database per chunk (each chunk becomes compact columns at once).
@@ -269,7 +270,8 @@ def study_frame(session: Session, study: Study, library: Library,
 def baseline_items(study: Study, library: Library) -> dict[str, dict[str, Any]]:
     """The background items of the baseline table, as ``analysis.analyze`` takes them.
 
-    They are the choice and integer items of the instruments given at baseline that have no
+    They are the choice, yes/no, true/false, integer and number items of the instruments given
+    at baseline that have no
     scales (the background questionnaire: profession, year of training, prior contact), named
     ``<instrument>.<item>``. A choice item is categorical with its options in the instrument's
     order and their labels (a missing-data code is no level: it counts as missing); an integer

@@ -69,7 +69,6 @@ SPSS_LABEL_BYTES = 256
 SPSS_NOT_APPLICABLE = -98
 STATA_NOT_APPLICABLE = "n"
 NOT_APPLICABLE_LABEL = "not applicable"
-CHECKBOX_LABELS = {0: "Unchecked", 1: "Checked"}
 RESERVED = {
     # Stata
     "_all", "_b", "byte", "_coef", "_cons", "double", "float", "if", "in", "int", "long", "_n",
@@ -128,8 +127,9 @@ class ExportFile:
 
 
 def _safe(text: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9_]", "_", text).strip("_")
-    name = re.sub(r"_+", "_", name)
+    # A run of other characters becomes one "_"; underscores typed stay, so a checkbox choice
+    # keeps REDCap's name (contact___2), which syntax files written for REDCap data refer to.
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_")
     if not name or not (name[0].isalpha() or name[0] == "_"):
         name = "v_" + name
     return name
@@ -193,16 +193,16 @@ def _instrument_variables(instrument: Instrument) -> list[Variable]:
     # Contact data (DESIGN §8) and descriptive text are never exported.
     for item in instrument.research_items:
         kind = kind_of(item)
-        if kind.multiple:
+        held = kind.statistics(item)
+        if kind.multiple:  # a 0/1 variable per choice, as the kind's statistics describe
             for column, choice in zip(kind.columns(item), item.choices, strict=True):
                 out.append(Variable(
                     name=f"{instrument.id}.{column}", stat_name="", role="item",
                     label=f"{item_label(item)}: {plain_label(choice.label)}",
                     instrument=instrument.id, version=instrument.version, source=column,
-                    measure="nominal", value_labels=dict(CHECKBOX_LABELS),
-                    show_if=item.show_if))
+                    storage=held.storage, measure=held.measure,
+                    value_labels=dict(held.value_labels), show_if=item.show_if))
             continue
-        held = kind.statistics(item)
         missing_codes = {}
         for choice in item.choices:
             number = (choice.value if held.codes is None
@@ -313,10 +313,11 @@ def build_dataset(session: Session, study: Study, library: Library, shape: str) 
         records = [by_participant[code] for code in sorted(by_participant)]
         flags = [flagged[code] for code in sorted(by_participant)]
     columns = [variable.name for variable in variables]
-    frame = pd.DataFrame.from_records(records, columns=columns).astype(object)
+    # Objects throughout: a column of whole numbers with gaps must not become floats (4 -> 4.0).
+    frame = pd.DataFrame(records, columns=columns, dtype=object)
     frame = frame.where(frame.notna(), "")
-    mask = pd.DataFrame.from_records(flags, columns=columns, index=frame.index)
-    mask = mask.astype(object).where(mask.notna(), False).astype(bool)
+    mask = pd.DataFrame(flags, columns=columns, index=frame.index, dtype=object)
+    mask = mask.where(mask.notna(), False).astype(bool)
     return Dataset(shape=shape, frame=frame, variables=variables, not_applicable=mask)
 
 
