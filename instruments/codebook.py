@@ -2,8 +2,9 @@
 
 One row per item (its variable name in the ``responses`` export) and one per scale (the ``scale``
 column of the ``scores`` export), for every instrument given, with the instrument version, so that
-a data file can be read without Allport. An item that takes several answers (a checkbox) is one
-0/1 variable per choice, ``<item>___<code>``, and has a row for each. Contact items are not
+a data file can be read without Allport. An item that takes several answers (a checkbox) has its
+row, which lists its codes, followed by a row for each of its exported variables: one 0/1 variable
+per choice, ``<item>___<code>``. Contact items are not
 research data and text shown on its own (descriptive) is no data at all: neither is exported, so
 the codebook leaves them out.
 
@@ -69,7 +70,7 @@ def _not_applicable(item: Item) -> list[str]:
 
 
 def _item_rows(instrument: Instrument, item: Item) -> list[dict[str, str]]:
-    """One row, or one per choice of an item that takes several answers (a checkbox)."""
+    """The item's row; for an item that takes several answers (a checkbox), then one per choice."""
     scales = [s.name for s in instrument.scales if item.key in s.items]
     kind = kind_of(item)
     cells = kind.codebook(item)
@@ -94,7 +95,7 @@ def _item_rows(instrument: Instrument, item: Item) -> list[dict[str, str]]:
     held = kind.statistics(item)  # how each choice's variable is held: 1 = Checked, 0 = ...
     values = "; ".join(f"{number} = {label}"
                        for number, label in sorted(held.value_labels.items(), reverse=True))
-    return [
+    return [row] + [
         row | {"variable": column, "label": f"{row['label']}: {plain_label(choice.label)}",
                "values": values, "range": "0-1",
                "missing": "; ".join(_not_applicable(item) + (
