@@ -2,8 +2,16 @@
 
 One row per item (its variable name in the ``responses`` export) and one per scale (the ``scale``
 column of the ``scores`` export), for every instrument given, with the instrument version, so that
-a data file can be read without Allport. Contact items are not research data and are never
-exported, so the codebook leaves them out.
+a data file can be read without Allport. An item that takes several answers (a checkbox) has its
+row, which lists its codes, followed by a row for each of its exported variables: one 0/1 variable
+per choice, ``<item>___<code>``. Contact items are not
+research data and text shown on its own (descriptive) is no data at all: neither is exported, so
+the codebook leaves them out.
+
+Labels written as HTML are given as their words (:func:`instruments.labels.plain_label`). The
+``missing`` column says what an empty or coded value means beyond "not answered": an item asked
+only under a condition (REDCap's branching logic) is empty when not applicable, and a
+missing-data code (99 "inadequate information") is kept as given and never scored.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from typing import IO
 
 from instruments.csvfiles import write_table
 from instruments.kinds import kind_of
+from instruments.labels import plain_label
 from instruments.model import Instrument, Item, ScaleDef
 from instruments.scoring import needed
 
@@ -32,6 +41,7 @@ COLUMNS = [
     "range",
     "direction",
     "required",
+    "missing",
 ]
 
 
@@ -39,15 +49,37 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def _item_row(instrument: Instrument, item: Item) -> dict[str, str]:
+def item_label(item: Item) -> str:
+    """The item's wording as plain text (markup removed), or a note that it is not supplied."""
+    return plain_label(item.text, item.html) if item.text else "(licensed wording not supplied)"
+
+
+def missing_note(item: Item) -> str:
+    """What the ``missing`` column says of ``item``.
+
+    ``empty when not applicable: shown only if [smoker] = '1'`` for an item with branching logic,
+    and ``99 = inadequate information (missing-data code)`` for each missing-data code.
+    """
+    notes = [f"{choice.value} = {plain_label(choice.label)} (missing-data code)"
+             for choice in item.choices if choice.missing]
+    return "; ".join(_not_applicable(item) + notes)
+
+
+def _not_applicable(item: Item) -> list[str]:
+    return [f"empty when not applicable: shown only if {item.show_if}"] if item.show_if else []
+
+
+def _item_rows(instrument: Instrument, item: Item) -> list[dict[str, str]]:
+    """The item's row; for an item that takes several answers (a checkbox), then one per choice."""
     scales = [s.name for s in instrument.scales if item.key in s.items]
-    cells = kind_of(item).codebook(item)
-    return {
+    kind = kind_of(item)
+    cells = kind.codebook(item)
+    row = {
         "variable": item.key,
         "role": "item",
         "instrument": instrument.id,
         "version": instrument.version,
-        "label": item.text if item.text else "(licensed wording not supplied)",
+        "label": item_label(item),
         "kind": item.kind,
         "values": cells.values,
         "reverse": "yes" if item.reverse else "no",
@@ -56,7 +88,20 @@ def _item_row(instrument: Instrument, item: Item) -> dict[str, str]:
         "range": cells.range,
         "direction": "",
         "required": "yes" if item.required else "no",
+        "missing": missing_note(item),
     }
+    if not kind.multiple:
+        return [row]
+    held = kind.statistics(item)  # how each choice's variable is held: 1 = Checked, 0 = ...
+    values = "; ".join(f"{number} = {label}"
+                       for number, label in sorted(held.value_labels.items(), reverse=True))
+    return [row] + [
+        row | {"variable": column, "label": f"{row['label']}: {plain_label(choice.label)}",
+               "values": values, "range": "0-1",
+               "missing": "; ".join(_not_applicable(item) + (
+                   ["1 = a missing-data code (checked), never scored"] if choice.missing else []))}
+        for column, choice in zip(kind.columns(item), item.choices, strict=True)
+    ]
 
 
 def _scale_row(instrument: Instrument, scale: ScaleDef) -> dict[str, str]:
@@ -80,6 +125,7 @@ def _scale_row(instrument: Instrument, scale: ScaleDef) -> dict[str, str]:
         "range": f"{_number(scale.range[0])}-{_number(scale.range[1])}",
         "direction": scale.direction,
         "required": "",
+        "missing": "",
     }
 
 
@@ -89,7 +135,8 @@ def codebook_rows(instruments: Instrument | Iterable[Instrument]) -> list[dict[s
         instruments = [instruments]
     rows = []
     for instrument in instruments:
-        rows += [_item_row(instrument, item) for item in instrument.research_items]
+        for item in instrument.research_items:
+            rows += _item_rows(instrument, item)
         rows += [_scale_row(instrument, scale) for scale in instrument.scales]
     return rows
 

@@ -28,6 +28,7 @@ from instruments.scoring import keyed_value, needed
 from study.models import (
     Allocation,
     Answer,
+    AnswerStatus,
     Arm,
     Cohort,
     Participant,
@@ -42,7 +43,8 @@ from study.services.report_cache import driver_chunks
 from study.services.sap import COHORT_COVARIATE, covariate_item
 
 # Item kinds that describe participants in the baseline table (free text does not).
-BASELINE_ITEM_KINDS = {"choice": "categorical", "integer": "numeric"}
+BASELINE_ITEM_KINDS = {"choice": "categorical", "yesno": "categorical",
+                       "truefalse": "categorical", "integer": "numeric", "number": "numeric"}
 # The analysis contract's time labels (DESIGN §6), those a study frame keeps.
 ANALYSED_TIMES = ("pre", "post", "followup")
 # Answers fetched from the database per chunk (each chunk becomes compact columns at once).
@@ -57,7 +59,9 @@ class SubmittedAnswers:
     ``arm`` (its code, ``""`` when not allocated), ``time`` (``pre``/``post``/``followup``, or
     the time point's own name), ``instrument``, ``version``, ordered as the exports order them
     (participant code, time point, instrument). ``answers``: ``response``, ``item``, ``value``
-    (the stored text), item and value as categoricals.
+    (the stored text), item and value as categoricals. An item left out by its branching logic
+    (not applicable) has no answer here, as one asked and left blank: the analysis treats both
+    as unanswered.
     """
 
     responses: pd.DataFrame
@@ -109,7 +113,7 @@ def load_answers(session: Session, study: Study) -> SubmittedAnswers:
             select(Answer.response_id, Answer.item_key, Answer.value)
             .join(Response, Answer.response_id == Response.id)
             .join(Participant, Response.participant_id == Participant.id)
-            .where(*kept), CHUNK)
+            .where(*kept, Answer.status == AnswerStatus.ANSWERED), CHUNK)
     ]
     if chunks:
         from pandas.api.types import union_categoricals
@@ -266,10 +270,12 @@ def study_frame(session: Session, study: Study, library: Library,
 def baseline_items(study: Study, library: Library) -> dict[str, dict[str, Any]]:
     """The background items of the baseline table, as ``analysis.analyze`` takes them.
 
-    They are the choice and integer items of the instruments given at baseline that have no
+    They are the choice, yes/no, true/false, integer and number items of the instruments given
+    at baseline that have no
     scales (the background questionnaire: profession, year of training, prior contact), named
     ``<instrument>.<item>``. A choice item is categorical with its options in the instrument's
-    order and their labels; an integer item is numeric.
+    order and their labels (a missing-data code is no level: it counts as missing); an integer
+    item is numeric.
     """
     baseline = study.timepoint("baseline")
     if baseline is None:
@@ -286,16 +292,18 @@ def baseline_items(study: Study, library: Library) -> dict[str, dict[str, Any]]:
             spec: dict[str, Any] = {"kind": kind,
                                     "label": item.key.replace("_", " ").capitalize()}
             if kind == "categorical":
-                spec["levels"] = {str(c.value): c.label for c in item.choices}
+                spec["levels"] = {str(c.value): c.label for c in item.choices if not c.missing}
             items[f"{instrument.id}.{item.key}"] = spec
     return items
 
 
-def _baseline_texts(submitted: SubmittedAnswers, names: Sequence[str],
+def _baseline_texts(submitted: SubmittedAnswers, library: Library, names: Sequence[str],
                     allocated_only: bool) -> pd.DataFrame:
     """Stored texts of baseline answers to ``names`` (``instrument.item``), long.
 
-    Columns ``response``, ``name``, ``value``, ``participant``, ``arm``.
+    Columns ``response``, ``name``, ``value``, ``participant``, ``arm``. A missing-data code
+    (99 "inadequate information" of the version answered) is no value: its row is left out, as
+    an unanswered item has none.
     """
     responses = submitted.responses
     wanted = {name.partition(".")[0] for name in names}
@@ -312,24 +320,34 @@ def _baseline_texts(submitted: SubmittedAnswers, names: Sequence[str],
         "value": by_item["value"].astype(object).to_numpy(),
     })
     long = long[long["name"].isin(list(names))]
-    long = long.merge(chosen[["response", "participant", "arm"]], on="response")
-    return long
+    long = long.merge(chosen[["response", "participant", "arm", "version"]], on="response")
+    coded = set()  # (name, version, stored text) of every missing-data code
+    for (instrument_id, version), _ in chosen.groupby(["instrument", "version"]):
+        instrument = library.get(str(instrument_id), str(version))
+        coded |= {(f"{instrument.id}.{item.key}", instrument.version, str(choice.value))
+                  for item in instrument.items for choice in item.choices if choice.missing}
+    if coded:
+        keys = zip(long["name"], long["version"], long["value"].astype(str), strict=True)
+        long = long[[key not in coded for key in keys]]
+    return long.drop(columns="version")
 
 
-def background_frame(session: Session, study: Study, items: dict[str, dict[str, Any]], *,
+def background_frame(session: Session, study: Study, library: Library,
+                     items: dict[str, dict[str, Any]], *,
                      submitted: SubmittedAnswers | None = None) -> pd.DataFrame:
     """The baseline answers to ``items`` of allocated participants: one ``pre`` row each.
 
     Columns ``participant``, ``arm`` (blinded Arm A/B codes while the study is blinded),
-    ``time`` and one text column per item (missing where not answered). Participants whose data
-    were withdrawn and questionnaires not submitted are left out, as in the exports.
+    ``time`` and one text column per item (missing where not answered, not applicable or
+    answered with a missing-data code). Participants whose data were withdrawn and
+    questionnaires not submitted are left out, as in the exports.
     """
     columns = ["participant", "arm", "time", *items]
     if not items:
         return pd.DataFrame(columns=columns)
     if submitted is None:
         submitted = load_answers(session, study)
-    long = _baseline_texts(submitted, list(items), allocated_only=True)
+    long = _baseline_texts(submitted, library, list(items), allocated_only=True)
     if long.empty:
         return pd.DataFrame(columns=columns).astype({name: "string" for name in items})
     wide = long.pivot(index=["participant", "arm"], columns="name", values="value")
@@ -357,7 +375,8 @@ def _covariate_values(session: Session, study: Study, library: Library,
     wanted = {name: item for name, item in items.items() if item is not None}
     if wanted:
         # Contact items are never research data (DESIGN §8): such a covariate stays missing.
-        long = _baseline_texts(submitted, [n for n, i in wanted.items() if not i.contact],
+        long = _baseline_texts(submitted, library,
+                               [n for n, i in wanted.items() if not i.contact],
                                allocated_only=False)
         for name, item in wanted.items():
             chosen = long[long["name"] == name].drop_duplicates("participant")

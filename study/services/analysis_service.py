@@ -300,7 +300,7 @@ def analyse_population(session: Session, study: Study, library: Library, populat
         raise NothingToAnalyse(
             f"The analysis plan's covariates cannot be read: {error}.") from None
     items = baseline_items(study, library)
-    background = background_frame(session, study, items, submitted=submitted)
+    background = background_frame(session, study, library, items, submitted=submitted)
     if chosen.key == "per_protocol" and not frame.empty:
         rule = plan["populations"]["per_protocol"] if plan else DEFAULT_PER_PROTOCOL_RULE
         on_protocol = per_protocol_codes(session, study, rule)

@@ -63,7 +63,9 @@ long_codebook.csv  the columns of long.csv: role, label and class (numeric or ch
                read.csv("long.csv", colClasses = setNames(cb$class, cb$variable),
                         na.strings = "", check.names = FALSE).
 wide.csv       scores and item answers, one row per participant (the wide export).
-codebook.csv   the variables of wide.csv: names, labels, value labels.
+codebook.csv   the variables of wide.csv: names, labels, value labels, and in "missing" when
+               a cell is empty because the item was not applicable (its branching logic was
+               false) and which values are missing-data codes (kept as given, never scored).
 analysis.json  the analysis result (DESIGN section 6) the report shows.
 plan.json      {plan_line}.
 reproduce.R    recomputes the primary and secondary outcomes' figures from long.csv and

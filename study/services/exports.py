@@ -6,20 +6,23 @@ whose data were deleted on withdrawal appears with the arm and "data withdrawn" 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from instruments import AnswerError, Library, parse_answers, score
+from instruments import AnswerError, Item, Library, parse_answers, score
 from instruments.csvfiles import table_text
-from instruments.kinds import parse_answer
+from instruments.kinds import kind_of, parse_answer
 from study import audit
 from study.models import (
     Allocation,
     AllocationState,
     Answer,
+    AnswerStatus,
     Arm,
     Cohort,
     Participant,
@@ -43,8 +46,15 @@ def _arms_by_participant(session: Session, study: Study) -> dict[int, str]:
     return {pid: arm_code(study, key) for pid, key in rows}
 
 
+class Stored(NamedTuple):
+    """One answer as the database holds it: the text (``""`` when not applicable) and status."""
+
+    value: str
+    status: AnswerStatus
+
+
 def _submitted_responses(session: Session, study: Study
-                         ) -> Iterator[tuple[Participant, Timepoint, Response, dict[str, str]]]:
+                         ) -> Iterator[tuple[Participant, Timepoint, Response, dict[str, Stored]]]:
     rows = session.execute(
         select(Participant, Timepoint, Response)
         .join(Response, Response.participant_id == Participant.id)
@@ -53,18 +63,75 @@ def _submitted_responses(session: Session, study: Study
                Response.status == ResponseStatus.SUBMITTED)
         .order_by(Participant.code, Timepoint.position, Response.instrument_id)
     ).all()
-    answers: dict[int, dict[str, str]] = {}
+    answers: dict[int, dict[str, Stored]] = {}
     response_ids = [r.id for _, _, r in rows]
     for start in range(0, len(response_ids), 500):
         for answer in session.scalars(
             select(Answer).where(Answer.response_id.in_(response_ids[start:start + 500]))
         ):
-            answers.setdefault(answer.response_id, {})[answer.item_key] = answer.value
+            answers.setdefault(answer.response_id, {})[answer.item_key] = Stored(
+                answer.value, answer.status)
     for participant, timepoint, response in rows:
         yield participant, timepoint, response, answers.get(response.id, {})
 
 
+# --- an answer as the exports show it ------------------------------------------------------------
+
+ANSWERED = "answered"
+NOT_APPLICABLE = "not_applicable"
+MISSING_CODE = "missing_code"
+STATUSES = (ANSWERED, NOT_APPLICABLE, MISSING_CODE)
+
+
+def is_missing_code(item: Item, value: Any) -> bool:
+    """True when ``value`` (in its stored type) is one of ``item``'s missing-data codes."""
+    return value is not None and any(c.missing and c.value == value for c in item.choices)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One exported value of an answer: its column, the value and the export ``status``.
+
+    ``column`` is the item's key, or ``<key>___<code>`` for each choice of an item that takes
+    several (a checkbox). ``value`` is a number for the kinds that store one (a scale, an
+    integer, a checkbox's 1 or 0), else the stored text, ``""`` when not applicable. ``status``
+    is one of :data:`STATUSES`: ``not_applicable`` when the item's branching logic left it out,
+    ``missing_code`` when the answer is a missing-data code (kept as given, never scored).
+    """
+
+    column: str
+    value: Any
+    status: str
+
+
+def answer_cells(item: Item, stored: Stored) -> list[Cell]:
+    """The cells an answer becomes in the exports: one, or one per choice of a checkbox.
+
+    A stored text the item cannot take (an answer from before a correction of the data) is
+    kept as it is, as one ``answered`` cell under the item's key, never dropped.
+    """
+    kind = kind_of(item)
+    columns = kind.columns(item)
+    if stored.status == AnswerStatus.NOT_APPLICABLE:
+        return [Cell(column, "", NOT_APPLICABLE) for column in columns]
+    try:
+        parsed = parse_answer(item, stored.value)
+    except AnswerError:
+        return [Cell(item.key, stored.value, ANSWERED)]
+    if kind.multiple:
+        return [
+            Cell(column, "" if cell is None else cell,
+                 MISSING_CODE if cell == 1 and choice.missing else ANSWERED)
+            for column, cell, choice in zip(columns, kind.cells(item, parsed), item.choices,
+                                            strict=True)]
+    number = isinstance(parsed, numbers.Real) and not isinstance(parsed, bool)
+    return [Cell(item.key, parsed if number else stored.value,
+                 MISSING_CODE if is_missing_code(item, parsed) else ANSWERED)]
+
+
 ALLOCATION_HEADER = ["participant", "arm", "stratum", "allocated_at", "data_withdrawn"]
+RESPONSES_HEADER = ["participant", "arm", "time", "instrument", "version", "item", "value",
+                    "status"]
 
 
 def allocation_rows(session: Session, study: Study) -> list[dict[str, Any]]:
@@ -101,7 +168,13 @@ def allocation_rows(session: Session, study: Study) -> list[dict[str, Any]]:
 
 def rows_for(session: Session, study: Study, table: str, library: Library
              ) -> tuple[list[str], list[dict[str, Any]]]:
-    """The header and de-identified rows of one export table (DESIGN §7)."""
+    """The header and de-identified rows of one export table (DESIGN §7).
+
+    ``responses`` has a row per exported cell of each answer (:func:`answer_cells`): its
+    ``value`` (a number where the item stores one) and ``status`` (``answered``,
+    ``not_applicable`` with an empty value, or ``missing_code``). An item asked and left blank
+    has no row.
+    """
     arms = _arms_by_participant(session, study)
     rows: list[dict[str, Any]]
     if table == "participants":
@@ -122,18 +195,21 @@ def rows_for(session: Session, study: Study, table: str, library: Library
     if table == "allocations":
         return ALLOCATION_HEADER, allocation_rows(session, study)
     if table == "responses":
-        header = ["participant", "arm", "time", "instrument", "version", "item", "value"]
         rows = []
         for participant, timepoint, response, answers in _submitted_responses(session, study):
             instrument = library.get(response.instrument_id, response.instrument_version)
-            for item in instrument.research_items:  # contact data is never exported (§8)
-                if item.key in answers:
+            # Contact data (§8) and text shown on its own (descriptive) are never exported.
+            for item in instrument.research_items:
+                if item.key not in answers:
+                    continue  # asked and left blank: missing, no row
+                for cell in answer_cells(item, answers[item.key]):
                     rows.append({"participant": participant.code,
                                  "arm": arms.get(participant.id, ""),
                                  "time": TIME_LABELS.get(timepoint.name, timepoint.name),
                                  "instrument": instrument.id, "version": instrument.version,
-                                 "item": item.key, "value": answers[item.key]})
-        return header, rows
+                                 "item": cell.column, "value": cell.value,
+                                 "status": cell.status})
+        return RESPONSES_HEADER, rows
     if table == "scores":
         header = ["participant", "arm", "time", "instrument", "scale", "score"]
         rows = []
@@ -141,7 +217,8 @@ def rows_for(session: Session, study: Study, table: str, library: Library
             instrument = library.get(response.instrument_id, response.instrument_version)
             if not instrument.scales:
                 continue
-            for name, result in score(instrument, parse_answers(instrument, answers)).items():
+            texts = {key: stored.value for key, stored in answers.items()}  # "" = unanswered
+            for name, result in score(instrument, parse_answers(instrument, texts)).items():
                 rows.append({"participant": participant.code,
                              "arm": arms.get(participant.id, ""),
                              "time": TIME_LABELS.get(timepoint.name, timepoint.name),
@@ -153,24 +230,12 @@ def rows_for(session: Session, study: Study, table: str, library: Library
 
 def export_csv(session: Session, study: Study, table: str, library: Library, *,
                actor: str) -> str:
-    """One export table as CSV text; the export is audited."""
-    header, rows = rows_for(session, study, table, library)
-    if table == "responses":
-        rows = [{**row, "value": _typed_answer(library, row)} for row in rows]
-    audit.record(session, "export", actor=actor, study=study, table=table, rows=len(rows))
-    # Scores are numbers; an answer is a number when its item's kind stores one (_typed_answer).
-    return table_text(header, rows, numeric={"score"})
+    """One export table as CSV text; the export is audited.
 
-
-def _typed_answer(library: Library, row: dict[str, Any]) -> Any:
-    """An answer as its item stores it: a number for scale and integer items, else the text.
-
-    The CSV writer leaves numbers alone and neutralises text that a spreadsheet would take for a
-    formula (DESIGN §9), so a free-text answer "-1.5" is written '-1.5 and a score -1.5 as it is.
+    Scores are numbers, and so is an answer whose item's kind stores one (:func:`answer_cells`);
+    the writer neutralises text that a spreadsheet would take for a formula (DESIGN §9), so a
+    free-text answer "-1.5" is written '-1.5 and a score -1.5 as it is.
     """
-    item = library.get(row["instrument"], row["version"]).item(row["item"])
-    try:
-        value = parse_answer(item, row["value"])
-    except AnswerError:
-        return row["value"]
-    return value if isinstance(value, int | float) else row["value"]
+    header, rows = rows_for(session, study, table, library)
+    audit.record(session, "export", actor=actor, study=study, table=table, rows=len(rows))
+    return table_text(header, rows, numeric={"score"})

@@ -18,6 +18,17 @@ In ``.sav`` and ``.dta`` files variables get names both packages accept (letters
 each is, and value labels for the arm, the time, ``per_protocol`` and every item with response
 options. Options that are stored as text (``medicine``) are numbered 1, 2, … in the order of the
 instrument, with their label; the codebook and the value labels give the mapping.
+
+An item that takes several answers (a checkbox) is one 0/1 variable per choice,
+``<item>___<code>``, labelled Checked/Unchecked. Text shown on its own (descriptive) and contact
+data are never exported.
+
+Empty is not always "not answered". An item whose branching logic left it out is *not applicable*:
+an empty cell in the CSV (the codebook's ``missing`` column says when), the user-missing value
+-98 labelled "not applicable" in SPSS (empty for a text variable), the extended missing value
+``.n`` in Stata. A missing-data code (99 "inadequate information") is kept as given, labelled,
+and declared user-missing in SPSS; Stata has no user-missing numbers, so there it is a labelled
+value that the codebook marks. Neither is ever scored.
 """
 
 from __future__ import annotations
@@ -34,9 +45,10 @@ from sqlalchemy.orm import Session
 
 from instruments import Instrument, Library
 from instruments.codebook import COLUMNS as CODEBOOK_COLUMNS
-from instruments.codebook import codebook_rows
+from instruments.codebook import codebook_rows, item_label
 from instruments.csvfiles import table_text
 from instruments.kinds import kind_of
+from instruments.labels import plain_label
 from study import audit
 from study.errors import NotFound
 from study.models import Study
@@ -53,6 +65,10 @@ TIME_TEXT = {"pre": "before the intervention (baseline)", "post": "after the int
 STAT_NAME_LIMIT = 32  # Stata's limit; SPSS allows 64, one name serves both
 STATA_LABEL_LIMIT = 80
 SPSS_LABEL_BYTES = 256
+# Not applicable (branching logic false): SPSS user-missing value, Stata extended missing value.
+SPSS_NOT_APPLICABLE = -98
+STATA_NOT_APPLICABLE = "n"
+NOT_APPLICABLE_LABEL = "not applicable"
 RESERVED = {
     # Stata
     "_all", "_b", "byte", "_coef", "_cons", "double", "float", "if", "in", "int", "long", "_n",
@@ -83,13 +99,20 @@ class Variable:
     # Text value -> number, for variables stored as text in the CSV (arm, time, choice items).
     codes: dict[str, int] | None = None
     value_labels: dict[int, str] = field(default_factory=dict)
+    # May be not applicable: the item's branching logic (REDCap text), or None.
+    show_if: str | None = None
+    # Missing-data codes as the variable holds them (a text option's number), with their labels.
+    missing_codes: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
 class Dataset:
+    """The values (``""`` where empty) and, for each cell, whether it is not applicable."""
+
     shape: str
     frame: pd.DataFrame
     variables: list[Variable]
+    not_applicable: pd.DataFrame | None = None  # booleans shaped as ``frame``; None: none
 
 
 @dataclass(frozen=True)
@@ -104,8 +127,9 @@ class ExportFile:
 
 
 def _safe(text: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9_]", "_", text).strip("_")
-    name = re.sub(r"_+", "_", name)
+    # A run of other characters becomes one "_"; underscores typed stay, so a checkbox choice
+    # keeps REDCap's name (contact___2), which syntax files written for REDCap data refer to.
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_")
     if not name or not (name[0].isalpha() or name[0] == "_"):
         name = "v_" + name
     return name
@@ -166,14 +190,31 @@ def _instrument_variables(instrument: Instrument) -> list[Variable]:
             name=f"{instrument.id}.{scale.name}", stat_name="", role="scale",
             label=scale.label, instrument=instrument.id, version=instrument.version,
             source=scale.name))
-    for item in instrument.research_items:  # contact data is never exported (DESIGN §8)
-        held = kind_of(item).statistics(item)
-        variable = Variable(
+    # Contact data (DESIGN §8) and descriptive text are never exported.
+    for item in instrument.research_items:
+        kind = kind_of(item)
+        held = kind.statistics(item)
+        if kind.multiple:  # a 0/1 variable per choice, as the kind's statistics describe
+            for column, choice in zip(kind.columns(item), item.choices, strict=True):
+                out.append(Variable(
+                    name=f"{instrument.id}.{column}", stat_name="", role="item",
+                    label=f"{item_label(item)}: {plain_label(choice.label)}",
+                    instrument=instrument.id, version=instrument.version, source=column,
+                    storage=held.storage, measure=held.measure,
+                    value_labels=dict(held.value_labels), show_if=item.show_if))
+            continue
+        missing_codes = {}
+        for choice in item.choices:
+            number = (choice.value if held.codes is None
+                      else held.codes.get(str(choice.value)))
+            if choice.missing and isinstance(number, int):
+                missing_codes[number] = plain_label(choice.label)
+        out.append(Variable(
             name=f"{instrument.id}.{item.key}", stat_name="", role="item",
-            label=item.text or "(licensed wording not supplied)", instrument=instrument.id,
+            label=item_label(item), instrument=instrument.id,
             version=instrument.version, source=item.key, storage=held.storage,
-            measure=held.measure, codes=held.codes, value_labels=held.value_labels)
-        out.append(variable)
+            measure=held.measure, codes=held.codes, value_labels=held.value_labels,
+            show_if=item.show_if, missing_codes=missing_codes))
     return out
 
 
@@ -236,14 +277,17 @@ def build_dataset(session: Session, study: Study, library: Library, shape: str) 
         session, study, plan.plan["populations"]["per_protocol"] if plan else DEFAULT_RULE)
 
     values: dict[tuple[str, str], dict[str, Any]] = {}  # (participant, time) -> name -> value
+    not_applicable: dict[tuple[str, str], dict[str, bool]] = {}
     _, scores = exports.rows_for(session, study, "scores", library)
     for row in scores:
         values.setdefault((row["participant"], row["time"]), {})[
             f"{row['instrument']}.{row['scale']}"] = row["score"]
     _, answers = exports.rows_for(session, study, "responses", library)
     for row in answers:
-        values.setdefault((row["participant"], row["time"]), {})[
-            f"{row['instrument']}.{row['item']}"] = row["value"]
+        at, name = (row["participant"], row["time"]), f"{row['instrument']}.{row['item']}"
+        values.setdefault(at, {})[name] = row["value"]
+        if row["status"] == exports.NOT_APPLICABLE:
+            not_applicable.setdefault(at, {})[name] = True
 
     def key_values(code: str) -> dict[str, Any]:
         arm = arm_of.get(code, "")
@@ -251,21 +295,30 @@ def build_dataset(session: Session, study: Study, library: Library, shape: str) 
                 "per_protocol": (int(code in on_protocol) if arm else "")}
 
     records: list[dict[str, Any]] = []
+    flags: list[dict[str, bool]] = []
     if shape == "long":
         order = {time: i for i, time in enumerate(TIME_ORDER)}
         for (code, time), found in sorted(values.items(),
                                           key=lambda kv: (kv[0][0], order.get(kv[0][1], 9))):
             records.append({**key_values(code), "time": time, **found})
+            flags.append(not_applicable.get((code, time), {}))
     else:
         by_participant: dict[str, dict[str, Any]] = {}
+        flagged: dict[str, dict[str, bool]] = {}
         for (code, time), found in values.items():
             row = by_participant.setdefault(code, key_values(code))
             row.update({f"{name}_{time}": value for name, value in found.items()})
+            flagged.setdefault(code, {}).update(
+                {f"{name}_{time}": True for name in not_applicable.get((code, time), {})})
         records = [by_participant[code] for code in sorted(by_participant)]
+        flags = [flagged[code] for code in sorted(by_participant)]
     columns = [variable.name for variable in variables]
-    frame = pd.DataFrame.from_records(records, columns=columns).astype(object)
+    # Objects throughout: a column of whole numbers with gaps must not become floats (4 -> 4.0).
+    frame = pd.DataFrame(records, columns=columns, dtype=object)
     frame = frame.where(frame.notna(), "")
-    return Dataset(shape=shape, frame=frame, variables=variables)
+    mask = pd.DataFrame(flags, columns=columns, index=frame.index, dtype=object)
+    mask = mask.where(mask.notna(), False).astype(bool)
+    return Dataset(shape=shape, frame=frame, variables=variables, not_applicable=mask)
 
 
 # --- writers -----------------------------------------------------------------------------------
@@ -303,16 +356,37 @@ def codebook(dataset: Dataset, instruments: list[Instrument]) -> bytes:
                         or "; ".join(f"{k} = {v}" for k, v in variable.value_labels.items())})
         row.update({"variable": variable.name, "spss_stata_name": variable.stat_name,
                     "time": variable.time})
-        if variable.codes:
-            row["spss_stata_values"] = "; ".join(
-                f"{number} = {text} ({variable.value_labels.get(number, text)})"
-                for text, number in variable.codes.items())
+        row["spss_stata_values"] = "; ".join(_stat_values(variable))
         rows.append(row)
     return table_text(header, rows).encode("utf-8")
 
 
-def _stat_frame(dataset: Dataset) -> pd.DataFrame:
-    """Values as SPSS/Stata hold them: numbers (codes for text options) or text ("" = missing)."""
+def _stat_values(variable: Variable) -> list[str]:
+    """The codebook's ``spss_stata_values``: numbers of text options, and the missing values."""
+    values = [f"{number} = {text} ({variable.value_labels.get(number, text)})"
+              for text, number in (variable.codes or {}).items()]
+    if variable.show_if and variable.storage == "numeric":
+        values.append(f"{SPSS_NOT_APPLICABLE} in SPSS, .{STATA_NOT_APPLICABLE} in Stata ="
+                      f" {NOT_APPLICABLE_LABEL} (user-missing)")
+    values += [f"{number} = {label} (missing-data code: user-missing in SPSS)"
+               for number, label in variable.missing_codes.items()]
+    return values
+
+
+def _not_applicable(dataset: Dataset, variable: Variable) -> pd.Series | None:
+    """Which rows of the variable are not applicable (None when none can be)."""
+    if dataset.not_applicable is None:
+        return None
+    flags = dataset.not_applicable[variable.name]
+    return flags if variable.show_if or flags.any() else None
+
+
+def _stat_frame(dataset: Dataset, not_applicable: float | str) -> pd.DataFrame:
+    """Values as SPSS/Stata hold them: numbers (codes for text options) or text ("" = missing).
+
+    A numeric variable's not-applicable cells hold ``not_applicable`` (SPSS's -98, Stata's
+    ``"n"``, which pyreadstat writes as the extended missing value ``.n``).
+    """
     import numpy as np
     import pandas as pd
 
@@ -321,13 +395,18 @@ def _stat_frame(dataset: Dataset) -> pd.DataFrame:
         column = dataset.frame[variable.name]
         if variable.storage == "string":
             columns[variable.stat_name] = column.astype(str).astype(object)
-        elif variable.codes is not None:
-            columns[variable.stat_name] = pd.to_numeric(
+            continue
+        if variable.codes is not None:
+            numbers = pd.to_numeric(
                 column.map(lambda v, c=variable.codes: c.get(str(v), np.nan)), errors="coerce"
             ).astype(np.float64)
         else:
-            columns[variable.stat_name] = pd.to_numeric(
+            numbers = pd.to_numeric(
                 column.replace("", np.nan), errors="coerce").astype(np.float64)
+        flags = _not_applicable(dataset, variable)
+        if flags is not None and flags.any():
+            numbers = numbers.astype(object).where(~flags.to_numpy(), not_applicable)
+        columns[variable.stat_name] = numbers
     return pd.DataFrame(columns, index=dataset.frame.index)
 
 
@@ -343,44 +422,91 @@ def _truncate_bytes(text: str, limit: int) -> str:
     return data[:limit - 3].decode("utf-8", errors="ignore") + "..."
 
 
-def _write(dataset: Dataset, writer: Callable[..., None], suffix: str, **options: Any) -> bytes:
+def _write(frame: pd.DataFrame, writer: Callable[..., None], suffix: str,
+           **options: Any) -> bytes:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / f"data{suffix}"
-        writer(_stat_frame(dataset), str(path), **options)
+        writer(frame, str(path), **options)
         return path.read_bytes()
 
 
-def _value_labels(dataset: Dataset) -> dict[str, dict[float, str]]:
-    return {v.stat_name: {float(k): label for k, label in v.value_labels.items()}
-            for v in dataset.variables if v.value_labels and v.storage == "numeric"}
+def _may_be_not_applicable(dataset: Dataset) -> list[Variable]:
+    """The numeric variables that are, or may be, not applicable somewhere."""
+    return [v for v in dataset.variables
+            if v.storage == "numeric" and _not_applicable(dataset, v) is not None]
+
+
+def _value_labels(dataset: Dataset, not_applicable: float | str
+                  ) -> dict[str, dict[float | str, str]]:
+    """Value labels of numeric variables, with ``not_applicable`` labelled where it can occur."""
+    labels: dict[str, dict[float | str, str]] = {
+        v.stat_name: {float(k): label for k, label in v.value_labels.items()}
+        for v in dataset.variables if v.value_labels and v.storage == "numeric"}
+    for variable in _may_be_not_applicable(dataset):
+        labels.setdefault(variable.stat_name, {})[not_applicable] = NOT_APPLICABLE_LABEL
+    return labels
+
+
+def spss_missing_ranges(variable: Variable, not_applicable: bool) -> list[Any]:
+    """SPSS user-missing values of a variable: -98 when it may be not applicable, its codes.
+
+    SPSS takes three discrete values, or one range and one value. With more, the codes are
+    declared as a range when one holds them all without a valid value; else the first three
+    are declared (the codebook lists every code).
+    """
+    missing = ([float(SPSS_NOT_APPLICABLE)] if not_applicable else []) + sorted(
+        float(number) for number in variable.missing_codes)
+    if len(missing) <= 3:
+        return missing
+    valid = [float(k) for k in variable.value_labels if k not in variable.missing_codes]
+    for single in missing:
+        rest = [value for value in missing if value != single]
+        low, high = min(rest), max(rest)
+        if not any(low <= value <= high for value in valid):
+            return [{"lo": low, "hi": high}, single]
+    return missing[:3]
 
 
 def spss(dataset: Dataset, study: Study) -> bytes:
-    """The data set as an SPSS ``.sav`` file with variable and value labels."""
+    """The data set as an SPSS ``.sav`` file with variable and value labels.
+
+    Not applicable is the user-missing value -98, labelled "not applicable"; missing-data codes
+    are user-missing values with their labels.
+    """
     import pyreadstat
 
+    frame = _stat_frame(dataset, float(SPSS_NOT_APPLICABLE))
+    may_be = {v.stat_name for v in _may_be_not_applicable(dataset)}
+    ranges = {v.stat_name: spss_missing_ranges(v, v.stat_name in may_be)
+              for v in dataset.variables if v.stat_name in may_be or v.missing_codes}
     return _write(
-        dataset, pyreadstat.write_sav, ".sav",
+        frame, pyreadstat.write_sav, ".sav",
         file_label=_truncate_bytes(f"Allport study {study.slug}: {dataset.shape} data", 64),
         column_labels={v.stat_name: _truncate_bytes(_stat_label(v), SPSS_LABEL_BYTES)
                        for v in dataset.variables},
-        variable_value_labels=_value_labels(dataset),
+        variable_value_labels=_value_labels(dataset, float(SPSS_NOT_APPLICABLE)),
         variable_measure={v.stat_name: v.measure for v in dataset.variables},
+        missing_ranges=ranges,
     )
 
 
 def stata(dataset: Dataset, study: Study) -> bytes:
-    """The data set as a Stata 15 ``.dta`` file with variable and value labels."""
+    """The data set as a Stata 15 ``.dta`` file with variable and value labels.
+
+    Not applicable is the extended missing value ``.n``, labelled "not applicable".
+    """
     import pyreadstat
 
     def short(label: str) -> str:
         return label if len(label) <= STATA_LABEL_LIMIT else label[:STATA_LABEL_LIMIT - 3] + "..."
 
     return _write(
-        dataset, pyreadstat.write_dta, ".dta", version=15,
+        _stat_frame(dataset, STATA_NOT_APPLICABLE), pyreadstat.write_dta, ".dta", version=15,
         file_label=short(f"Allport study {study.slug}: {dataset.shape} data"),
         column_labels={v.stat_name: short(_stat_label(v)) for v in dataset.variables},
-        variable_value_labels=_value_labels(dataset),
+        variable_value_labels=_value_labels(dataset, STATA_NOT_APPLICABLE),
+        missing_user_values={v.stat_name: [STATA_NOT_APPLICABLE]
+                             for v in _may_be_not_applicable(dataset)},
     )
 
 

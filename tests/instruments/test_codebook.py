@@ -3,6 +3,7 @@
 import csv
 import io
 
+from instruments import parse_definition
 from instruments.codebook import COLUMNS, codebook_csv, codebook_rows
 
 
@@ -53,3 +54,30 @@ def test_csv_of_several_instruments(library):
     assert list(rows[0]) == COLUMNS
     assert len(rows) == sum(len(i.items) + len(i.scales) for i in library.all())
     assert {r["instrument"] for r in rows} == {i.id for i in library.all()}
+
+
+def test_branching_checkboxes_missing_codes_and_html_labels():
+    instrument = parse_definition({
+        "schema": "allport.instrument/1", "id": "contact", "version": "1.0", "title": "Contact",
+        "instructions": None, "completed_by": "trainee",
+        "items": [
+            {"key": "met", "text": "<b>Have you</b> met a peer?", "kind": "yesno", "html": True},
+            {"key": "intro", "text": "About that meeting.", "kind": "descriptive"},
+            {"key": "where", "text": "Where?", "kind": "checkbox", "show_if": "[met] = '1'",
+             "choices": [{"value": "1", "label": "Clinic"},
+                         {"value": "99", "label": "Refused", "missing": True}]},
+            {"key": "ease", "text": "How easy?", "kind": "scale",
+             "choices": [{"value": 1, "label": "Hard"}, {"value": 2, "label": "Easy"},
+                         {"value": -9, "label": "Refused", "missing": True}]},
+        ]})
+    rows = {r["variable"]: r for r in codebook_rows(instrument)}
+    assert list(rows) == ["met", "where", "where___1", "where___99", "ease"]  # no descriptive
+    assert rows["met"]["label"] == "Have you met a peer?" and rows["met"]["missing"] == ""
+    assert rows["where"]["missing"] == (
+        "empty when not applicable: shown only if [met] = '1'; "
+        "99 = Refused (missing-data code)")
+    assert (rows["where___1"]["label"], rows["where___1"]["values"]) == (
+        "Where?: Clinic", "1 = Checked; 0 = Unchecked")
+    assert rows["where___1"]["missing"] == "empty when not applicable: shown only if [met] = '1'"
+    assert rows["where___99"]["missing"].endswith("1 = a missing-data code (checked), never scored")
+    assert rows["ease"]["missing"] == "-9 = Refused (missing-data code)"
