@@ -91,7 +91,8 @@ Refused, with one line naming the field (and the character, for an expression):
 - labels that are empty once their markup is cleaned.
 
 REDCap's record-level features (events, arms, repeating instruments, survey settings, data access
-groups, project-level missing-data codes) are not in a data dictionary, so none of them is read.
+groups, project-level missing-data codes) and the images or videos attached to descriptive fields
+are not in a data dictionary, so none of them is read.
 
 Export writes all of the above back: types, choices, validation and bounds, slider labels,
 branching logic as canonical text, section headers, field notes, matrix group names, HTML labels
