@@ -64,7 +64,8 @@ Left out, with a warning naming the field:
 
 - **calc** (Allport scores instruments with its own scales), **file** (and signatures: no file
   uploads), **sql** and any other field type: the field is not asked. A branching condition that
-  refers to a field left out is refused, naming both (the condition could never be decided).
+  refers to a field left out is refused, naming both (the condition could never be decided). Its
+  section header heads the next field instead (with a warning), unless that field has its own.
 - **The record ID**: the dictionary's first field, when it is a text field, is REDCap's record
   identifier, which REDCap fills in itself; Allport identifies trainees on its own.
 - **Action tags** (``@HIDDEN``, ``@DEFAULT``, ``@READONLY``, ...) in the Field Annotation: they
@@ -91,7 +92,8 @@ Refused, with one line naming the field (and the character, for an expression):
 - labels that are empty once their markup is cleaned.
 
 REDCap's record-level features (events, arms, repeating instruments, survey settings, data access
-groups, project-level missing-data codes) are not in a data dictionary, so none of them is read.
+groups, project-level missing-data codes) and the images or videos attached to descriptive fields
+are not in a data dictionary, so none of them is read.
 
 Export writes all of the above back: types, choices, validation and bounds, slider labels,
 branching logic as canonical text, section headers, field notes, matrix group names, HTML labels
@@ -421,6 +423,7 @@ def _import_form(
     items: list[dict[str, Any]] = []
     conditions: dict[str, Condition] = {}
     meta: dict[str, Any] = {}
+    heading: tuple[str, str] | None = None  # a section header whose field was left out
     for number, row in enumerate(rows):
         if row["Form Name"] != form:
             continue
@@ -432,11 +435,20 @@ def _import_form(
             warnings.append(f"{key}: the record ID (the dictionary's first field) left out: REDCap"
                             " fills it in itself and Allport identifies trainees on its own")
             left_out[key] = "record ID"
-            continue
-        if field_type not in kept:
+        elif field_type not in kept:
             warnings.append(f"{key}: {field_type or 'untyped'} field left out")
             left_out[key] = f"{field_type or 'untyped'} field"
+        if key in left_out:
+            if row["Section Header"]:
+                heading = _moved_heading(heading, (key, row["Section Header"]), warnings)
             continue
+        if heading is not None:
+            if row["Section Header"]:
+                _moved_heading(heading, None, warnings)
+            else:
+                row["Section Header"] = heading[1]
+                warnings.append(f"{heading[0]}: its section header now heads {key}")
+            heading = None
         annotation, instrument_meta = _annotations(row["Field Annotation"], key, file)
         if instrument_meta is not None:
             meta = instrument_meta
@@ -453,6 +465,8 @@ def _import_form(
         items.append(entry)
     if not items:
         raise DefinitionError(file, f"form {form!r} has no {_or(kept)} field")
+    if heading is not None:
+        _moved_heading(heading, None, warnings)
     for entry in items:
         if entry["key"] in conditions:
             spot = Spot(file, entry["key"])
@@ -480,6 +494,14 @@ def _import_form(
                     file, f"scale {scale.get('name')!r} needs {lost[0]!r}, which was left out"
                 )
     return RedcapImport(parse_definition(definition, file), warnings)
+
+
+def _moved_heading(waiting: tuple[str, str] | None, new: tuple[str, str] | None,
+                   warnings: list[str]) -> tuple[str, str] | None:
+    """A left-out field's section header waits for the next field; one it cannot head is lost."""
+    if waiting is not None:
+        warnings.append(f"{waiting[0]}: section header left out")
+    return new
 
 
 def _item(row: Mapping[str, str], annotation: Mapping[str, Any], spot: Spot,

@@ -165,6 +165,20 @@ def test_a_matrix_group_shares_its_name_and_choices():
     assert survey.item("mood_1").choices == survey.item("mood_2").choices
 
 
+def test_the_section_header_of_a_field_left_out_heads_the_next_one():
+    result = import_rows(rows(
+        field("a", "yesno"), field("total", "calc", choices="[a]", section="Scores"),
+        field("b", "yesno"), field("scan", "file", section="Files"),
+        field("c", "yesno", section="Own"), field("pic", "file", section="Last"),
+    ))
+    assert [(i.key, i.section) for i in result.instrument.items] == [
+        ("a", None), ("b", "Scores"), ("c", "Own")]
+    assert result.warnings == [
+        "total: calc field left out", "total: its section header now heads b",
+        "scan: file field left out", "scan: section header left out",
+        "pic: file field left out", "pic: section header left out"]
+
+
 def test_matrix_ranking_is_left_out_with_a_warning_and_alignment_ignored():
     grid = {"choices": "1, Low | 2, High", "Matrix Group Name": "Grid"}
     result = import_rows(rows(field("a", "radio", **grid, **{"Matrix Ranking?": "y"}),
