@@ -237,9 +237,12 @@ def _parse_item(raw: Any, number: int, top: Spot, responses: Mapping[str, Any]) 
     text = raw["text"]
     if text is not None and (not isinstance(text, str) or not text.strip()):
         raise spot.fail(f"text must be non-empty text or null, not {text!r}")
-    required = raw.get("required", True)
+    required = raw.get("required", kind.answered)
     if not isinstance(required, bool):
         raise spot.fail(f"required must be true or false, not {required!r}")
+    if required and not kind.answered:
+        raise spot.fail(f"a {kind_name} item shows text and is never answered, so it cannot be"
+                        " required")
     contact = raw.get("contact", False)
     if not isinstance(contact, bool):
         raise spot.fail(f"contact must be true or false, not {contact!r}")
@@ -507,8 +510,8 @@ def to_definition(instrument: Instrument, *, shared_responses: bool = False) -> 
     for item in instrument.items:
         kind = kind_of(item)
         entry: dict[str, Any] = {"key": item.key, "text": item.text, "kind": item.kind}
-        if not item.required:
-            entry["required"] = False
+        if item.required != kind.answered:  # text shown on its own is never required
+            entry["required"] = item.required
         if item.contact:
             entry["contact"] = True
         for placement in ("show_if", "section", "note", "matrix"):
