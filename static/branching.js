@@ -53,7 +53,7 @@
     if (head === "not") return !evaluate(parts[0], answers);
     var field = condition[1], code = condition[2], value = condition[3];
     var own = Object.prototype.hasOwnProperty.call(answers, field) ? answers[field] : null;
-    var answer = own || "";
+    var answer = own === null || own === undefined ? "" : String(own);
     if (code !== null) {
       var ticked = answer.split(",").map(function (c) { return c.trim(); });
       answer = ticked.indexOf(code) >= 0 ? "1" : "0";

@@ -29,7 +29,7 @@ from instruments import (
 )
 from instruments.codebook import write_codebook
 from instruments.definition import definition_filename
-from instruments.redcap import import_redcap, write_redcap
+from instruments.redcap import import_redcap, import_redcap_forms, read_rows, write_redcap
 from study.cli import explained
 
 instruments_cli = AppGroup(
@@ -98,10 +98,32 @@ def check_command(file: Path) -> None:
         )
 
 
+def missing_code_list(ctx: click.Context, param: click.Parameter, value: str | None
+                      ) -> tuple[str, ...]:
+    """``"99, -9"`` -> ``("99", "-9")``; an empty code is a usage error."""
+    if value is None:
+        return ()
+    codes = tuple(code.strip() for code in value.split(","))
+    if not all(codes):
+        raise click.BadParameter(f"{value!r}: give codes separated by commas, e.g. 99,-9")
+    return codes
+
+
+def write_definition(instrument: Instrument, out: Path) -> None:
+    """Save ``instrument`` as YAML at ``out``, or one line and exit 1."""
+    try:
+        out.write_text(dump_definition(instrument), encoding="utf-8")
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror}") from None
+
+
 @instruments_cli.command("import-redcap")
 @click.argument("csv_file", metavar="CSV", type=EXISTING_FILE)
 @click.option("--out", type=NEW_FILE, help="Write the definition here (default: print it).")
-@click.option("--form", help="The REDCap form to import, when the dictionary has several.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="With several forms: write one definition per form here, named"
+                   " <id>@<version>.yaml.")
+@click.option("--form", help="The REDCap form to import (default: every form).")
 @click.option("--id", "instrument_id", help="Instrument id (default: the form name).")
 @click.option("--version", help='Version (default: "1.0").')
 @click.option("--title", help="Title (default: from the form name).")
@@ -109,32 +131,76 @@ def check_command(file: Path) -> None:
               help="Keep this identifying field (an identifier, email or phone in REDCap) as "
                    "contact data that no research export carries; repeatable. Other identifying "
                    "fields are refused.")
+@click.option("--missing-codes", callback=missing_code_list, metavar="CODES",
+              help="Choice codes that mean missing data, separated by commas (e.g. 99,-9): "
+                   "stored as given, never scored.")
+@click.option("--page-per-section", is_flag=True,
+              help="Start a new page at every section header (REDCap's survey option "
+                   "'one section per page').")
 def import_redcap_command(
     csv_file: Path,
     out: Path | None,
+    out_dir: Path | None,
     form: str | None,
     instrument_id: str | None,
     version: str | None,
     title: str | None,
     contact_fields: tuple[str, ...],
+    missing_codes: tuple[str, ...],
+    page_per_section: bool,
 ) -> None:
-    """Turn a REDCap data dictionary CSV into an instrument definition (YAML)."""
+    """Turn a REDCap data dictionary CSV into instrument definitions (YAML).
+
+    A dictionary of one form, or the form chosen with --form, becomes one definition, printed or
+    written to --out. A dictionary of several forms becomes one definition per form, written to
+    --out-dir. What is left out is listed as warnings, one per line.
+    """
+    with explained(DefinitionError):
+        forms = list(dict.fromkeys(row["Form Name"] for row in read_rows(csv_file)))
+    if form is None and len(forms) > 1:
+        several = f"the dictionary has {len(forms)} forms ({', '.join(forms)})"
+        if out_dir is None:
+            raise click.ClickException(
+                f"{several}: give --out-dir DIR for one definition per form, or --form NAME")
+        named = [name for name, value in (("--id", instrument_id), ("--version", version),
+                                          ("--title", title), ("--out", out)) if value]
+        if named:
+            raise click.ClickException(f"{several}: {named[0]} names one; add --form NAME")
+        with explained(DefinitionError):
+            results = import_redcap_forms(
+                csv_file, contact_fields=contact_fields, missing_codes=missing_codes,
+                page_per_section=page_per_section,
+            )
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise click.ClickException(f"cannot create {out_dir}: {error.strerror}") from None
+        for result in results:
+            for warning in result.warnings:
+                click.echo(f"warning: {result.instrument.id}: {warning}", err=True)
+        for result in results:
+            instrument = result.instrument
+            path = out_dir / definition_filename(instrument.id, instrument.version)
+            write_definition(instrument, path)
+            click.echo(f"Wrote {instrument.id} {instrument.version}"
+                       f" ({len(instrument.items)} items) to {path}.")
+        click.echo("Add scales before scoring.")
+        return
+    if out_dir is not None:
+        raise click.ClickException("--out-dir is for a dictionary of several forms; use --out")
     with explained(DefinitionError):
         result = import_redcap(
             csv_file, form=form, instrument_id=instrument_id, version=version, title=title,
-            contact_fields=contact_fields,
+            contact_fields=contact_fields, missing_codes=missing_codes,
+            page_per_section=page_per_section,
         )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    text = dump_definition(result.instrument)
     instrument = result.instrument
     if out is None:
-        sys.stdout.write(text)
+        sys.stdout.write(dump_definition(instrument))
         return
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise click.ClickException(f"cannot write {out}: {error.strerror}") from None
+    write_definition(instrument, out)
     click.echo(
         f"Wrote {instrument.id} {instrument.version} ({len(instrument.items)} items) to {out};"
         " add scales before scoring, and save it as"

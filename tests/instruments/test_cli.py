@@ -11,6 +11,7 @@ from instruments.redcap import import_redcap
 from study.cli_instruments import instruments_cli
 
 DICTIONARY = Path(__file__).parent / "data" / "redcap_dictionary.csv"
+CLINICAL = Path(__file__).parent / "data" / "redcap_clinical.csv"
 OMS_KEYS = [f"omshc_{n:02d}" for n in (1, 3, 4, 6, 7, 8, 9, 10, 12, 13, 14, 17, 18, 19, 20)]
 
 
@@ -145,10 +146,64 @@ def test_import_redcap_refuses_an_identifier_unless_named_as_a_contact_field(run
     assert "contact" not in items["age"]
 
 
-def test_import_redcap_with_several_forms_asks_for_one(run):
-    result = run("import-redcap", DICTIONARY)
+def test_import_redcap_with_several_forms_needs_a_folder_or_a_form(run):
+    result = run("import-redcap", CLINICAL)
     assert result.exit_code == 1
-    assert "has 2 forms (enrolment, attitudes_survey); choose one" in result.output
+    assert result.output == (
+        "Error: the dictionary has 2 forms (screening, follow_up): give --out-dir DIR for one"
+        " definition per form, or --form NAME\n")
+    result = run("import-redcap", CLINICAL, "--out-dir", "x", "--id", "mine")
+    assert result.exit_code == 1
+    assert result.output.endswith(": --id names one; add --form NAME\n")
+
+
+def test_import_redcap_writes_one_definition_per_form(run, tmp_path):
+    folder = tmp_path / "definitions"
+    result = run("import-redcap", CLINICAL, "--out-dir", folder, "--missing-codes", "99, -9",
+                 "--page-per-section")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in folder.iterdir()) == ["follow-up@1.0.yaml", "screening@1.0.yaml"]
+    for path in folder.iterdir():
+        assert run("check", path).exit_code == 0
+    screening = yaml.safe_load((folder / "screening@1.0.yaml").read_text())
+    items = {item["key"]: item for item in screening["items"]}
+    assert items["mood_2"]["show_if"] == "[smoker] <> '' or [age] <= '30' and not([weight] > '100')"
+    assert items["mood_1"]["new_page"] is True
+    choices = screening["response_scales"][items["mood_1"]["response"]]
+    assert choices[-1] == {"value": 99, "label": "Inadequate information", "missing": True}
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert "warning: screening: scan: file field left out" in warnings
+    assert len(warnings) == 8  # one line each
+    assert f"Wrote screening 1.0 (15 items) to {folder / 'screening@1.0.yaml'}." in result.stdout
+
+
+def test_import_redcap_with_form_picks_one(run):
+    result = run("import-redcap", CLINICAL, "--form", "follow_up")
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.stdout)["id"] == "follow-up"
+
+
+@pytest.mark.parametrize(("logic", "message"), [
+    ("[a] = '1' and sum([a]) > 1", "item 'b': branching logic at character 15: "),
+    ("[total] > 1", "item 'b': branching logic refers to [total], a calc field that was left out"),
+])  # fmt: skip
+def test_import_redcap_refuses_logic_on_one_line(run, tmp_path, logic, message):
+    dictionary = tmp_path / "logic.csv"
+    dictionary.write_text(
+        "field_name,form_name,field_type,field_label,select_choices_or_calculations,"
+        "branching_logic\n"
+        "a,f,yesno,A,,\ntotal,f,calc,T,[a],\n"
+        f'b,f,text,B,,"{logic}"\n')
+    result = run("import-redcap", dictionary)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_import_redcap_refuses_an_empty_missing_code(run):
+    result = run("import-redcap", CLINICAL, "--form", "screening", "--missing-codes", "99,,-9")
+    assert result.exit_code == 2
+    assert "give codes separated by commas, e.g. 99,-9" in result.output
 
 
 def test_codebook(run, tmp_path):
