@@ -1,10 +1,9 @@
 """A new item kind is one class in instruments/kinds.py: everything else asks the kind.
 
-The test puts a throw-away ``yesno`` kind (REDCap's yes/no field, stored as 1 or 0), written here, in
-the place of the real one for its duration, and follows
-an item of that kind through the definition loader, the trainee form, the codebook, the REDCap
-data dictionary (export and import), the SPSS file and the demo's simulated answers, with no edit
-anywhere else.
+The test puts a throw-away ``yesno`` kind (REDCap's yes/no field, stored as 1 or 0), written
+here, in the place of the real one for its duration, and follows an item of that kind through
+the definition loader, the trainee form, the codebook, the REDCap data dictionary (export and
+import), the SPSS file and the demo's simulated answers, with no edit anywhere else.
 """
 
 from __future__ import annotations
