@@ -1,5 +1,7 @@
 """The kinds REDCap brought: checkbox, yes/no, true/false, slider, number, date, descriptive."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -171,16 +173,14 @@ def test_bad_definitions_of_the_new_kinds_fail_on_one_line(item, message):
 
 
 def test_descriptive_text_is_not_required_unless_a_file_says_so_which_is_refused() -> None:
-    from instruments import DefinitionError, parse_definition
-    from instruments.definition import to_definition
-
+    story: dict[str, Any] = {"key": "story", "text": "Read the story below.",
+                             "kind": "descriptive"}
     raw = {"schema": "allport.instrument/1", "id": "told", "version": "1.0", "title": "Told",
-           "completed_by": "trainee", "items": [
-               {"key": "story", "text": "Read the story below.", "kind": "descriptive"},
-               {"key": "q1", "text": "Agree?", "kind": "yesno"}]}
+           "completed_by": "trainee",
+           "items": [story, {"key": "q1", "text": "Agree?", "kind": "yesno"}]}
     instrument = parse_definition(raw)
     assert not instrument.item("story").required and instrument.item("q1").required
     assert "required" not in to_definition(instrument)["items"][0]
-    raw["items"][0]["required"] = True
+    story["required"] = True
     with pytest.raises(DefinitionError, match="never answered, so it cannot be required"):
         parse_definition(raw)
