@@ -162,7 +162,7 @@ def test_a_matrix_group_reads_as_one_grid_on_a_desktop_and_as_rows_on_a_phone(
         expect(head).to_be_visible()
         # Each row's first radio sits under the header's first label, in one column.
         assert len({round(box["x"]) for box in radios if box}) == 1
-        assert radios[0] and radios[0]["y"] < radios[1]["y"]  # type: ignore[index]
+        assert radios[0] and radios[0]["y"] < radios[1]["y"]
     else:
         expect(head).to_be_hidden()
         expect(page.locator(".option-text", has_text="Strongly disagree").first).to_be_visible()
