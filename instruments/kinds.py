@@ -885,7 +885,9 @@ class SliderKind(Kind):
         if not isinstance(anchors, Mapping):
             raise spot.fail("anchors must map positions to labels, e.g. {0: Not at all}")
         for point, label in anchors.items():
-            if not is_int(point) or not low <= int(point) <= high:
+            if not is_int(point):
+                raise spot.fail(f"anchor positions must be whole numbers, not {point!r}")
+            if not low <= int(point) <= high:
                 raise spot.fail(f"anchor {point!r} is outside the slider's range {low}-{high}")
             if not isinstance(label, str) or not label.strip():
                 raise spot.fail(f"anchor {point!r} needs a label")

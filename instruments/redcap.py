@@ -64,7 +64,8 @@ Left out, with a warning naming the field:
 
 - **calc** (Allport scores instruments with its own scales), **file** (and signatures: no file
   uploads), **sql** and any other field type: the field is not asked. A branching condition that
-  refers to a field left out is refused, naming both (the condition could never be decided).
+  refers to a field left out is refused, naming both (the condition could never be decided). Its
+  section header heads the next field instead (with a warning), unless that field has its own.
 - **The record ID**: the dictionary's first field, when it is a text field, is REDCap's record
   identifier, which REDCap fills in itself; Allport identifies trainees on its own.
 - **Action tags** (``@HIDDEN``, ``@DEFAULT``, ``@READONLY``, ...) in the Field Annotation: they
@@ -91,7 +92,8 @@ Refused, with one line naming the field (and the character, for an expression):
 - labels that are empty once their markup is cleaned.
 
 REDCap's record-level features (events, arms, repeating instruments, survey settings, data access
-groups, project-level missing-data codes) are not in a data dictionary, so none of them is read.
+groups, project-level missing-data codes) and the images or videos attached to descriptive fields
+are not in a data dictionary, so none of them is read.
 
 Export writes all of the above back: types, choices, validation and bounds, slider labels,
 branching logic as canonical text, section headers, field notes, matrix group names, HTML labels
@@ -316,9 +318,11 @@ def _is_record_id(row: Mapping[str, str]) -> bool:
     return row["Field Type"].lower() == "text" and INSTRUMENT_TAG not in row["Field Annotation"]
 
 
-def _lowercase_names(rows: list[dict[str, str]], form: str, file: str,
-                     warnings: list[str]) -> None:
-    """Lowercase the form's variable names in place, refusing two that become the same."""
+def _lowercase_names(rows: list[dict[str, str]], form: str, file: str) -> dict[str, str]:
+    """Lowercase every variable name in place, refusing two of the form that become the same.
+
+    Returns the form's names that changed, lowercased name -> name as written.
+    """
     seen: dict[str, str] = {}
     for row in rows:
         name = row["Variable / Field Name"]
@@ -329,9 +333,8 @@ def _lowercase_names(rows: list[dict[str, str]], form: str, file: str,
                     file, f"fields {seen[lower]!r} and {name!r} of form {form!r} are the same"
                           " name once lowercased; rename one")
             seen[lower] = name
-            if lower != name:
-                warnings.append(f"{name}: variable name lowercased to {lower}")
         row["Variable / Field Name"] = lower
+    return {lower: name for lower, name in seen.items() if lower != name}
 
 
 def _forms(rows: list[dict[str, str]]) -> list[str]:
@@ -409,85 +412,66 @@ def _import_form(
     missing_codes: Collection[str] = (),
     page_per_section: bool = False,
 ) -> RedcapImport:
+    """One form as an instrument: its fields as items, then their branching logic checked."""
     warnings: list[str] = []
     rows = [dict(row) for row in table]
-    _lowercase_names(rows, form, file, warnings)
+    renamed = _lowercase_names(rows, form, file)
     contact_names = {name.lower() for name in contact_fields}
     form_of = {row["Variable / Field Name"]: row["Form Name"] for row in rows}
     kept = list(dict.fromkeys(name for kind in KINDS.values() for name in kind.redcap_types))
-    left_out: dict[str, str] = {}
+    left_out: dict[str, str] = {}  # field -> what it was, for branching logic that needs it
     items: list[dict[str, Any]] = []
-    conditions: dict[str, tuple[str, Condition]] = {}
+    conditions: dict[str, Condition] = {}
     meta: dict[str, Any] = {}
+    heading: tuple[str, str] | None = None  # a section header whose field was left out
     for number, row in enumerate(rows):
         if row["Form Name"] != form:
             continue
         key = row["Variable / Field Name"]
         field_type = row["Field Type"].lower()
+        if key in renamed:
+            warnings.append(f"{renamed[key]}: variable name lowercased to {key}")
         if number == 0 and _is_record_id(row):
             warnings.append(f"{key}: the record ID (the dictionary's first field) left out: REDCap"
                             " fills it in itself and Allport identifies trainees on its own")
             left_out[key] = "record ID"
-            continue
-        if field_type not in kept:
+        elif field_type not in kept:
             warnings.append(f"{key}: {field_type or 'untyped'} field left out")
             left_out[key] = f"{field_type or 'untyped'} field"
+        if key in left_out:
+            if row["Section Header"]:
+                heading = _moved_heading(heading, (key, row["Section Header"]), warnings)
             continue
+        if heading is not None:
+            if row["Section Header"]:
+                _moved_heading(heading, None, warnings)
+            else:
+                row["Section Header"] = heading[1]
+                warnings.append(f"{heading[0]}: its section header now heads {key}")
+            heading = None
         annotation, instrument_meta = _annotations(row["Field Annotation"], key, file)
         if instrument_meta is not None:
             meta = instrument_meta
-        tags = _action_tags(row["Field Annotation"])
-        if tags:
-            warnings.append(f"{key}: action tags left out: {' '.join(tags)}")
-        contact = key in contact_names or annotation.get("contact") is True
-        why = _identifying(row)
-        if why and not contact:
-            raise DefinitionError(
-                file, f"{why}, so its answers would reach de-identified research exports; leave"
-                      f" it out of the form, or import it as contact data that is never exported"
-                      f" with --contact-field {key}", key)
         if missing_codes:
             annotation = {**annotation,
                           "missing": [*annotation.get("missing", ()), *missing_codes]}
-        entry: dict[str, Any] = {"key": key}
-        label = row["Field Label"]
-        entry["text"] = None if "text" in annotation and annotation["text"] is None else label
-        entry |= _import_field(row, annotation, Spot(file, key), warnings)
-        answered = KINDS[entry["kind"]].answered
-        if answered and row["Required Field?"].lower() not in YES:
-            entry["required"] = False
-        if not answered:
-            entry["required"] = annotation.get("required", False) is True
-        if contact:
-            entry["contact"] = True
-        section, note = row["Section Header"], row["Field Note"]
-        if section:
-            entry["section"] = section
-            if page_per_section:
-                entry["new_page"] = True
-        if annotation.get("new_page") is True:
-            entry["new_page"] = True
-        if note:
-            entry["note"] = note
-        markup = annotation.get("html", _markup(label, section, note))
-        if markup:
-            entry["html"] = True
-        if row["Matrix Group Name"]:
-            entry["matrix"] = row["Matrix Group Name"].lower()
-        if row["Matrix Ranking?"].lower() in YES:
-            warnings.append(f"{key}: matrix ranking left out")
+        spot = Spot(file, key)
+        entry = _item(row, annotation, spot, warnings,
+                      contact=key in contact_names or annotation.get("contact") is True)
+        entry |= _layout(row, annotation, spot, warnings, page_per_section=page_per_section)
         logic = row["Branching Logic (Show field only if...)"]
         if logic:
-            conditions[key] = (logic, _condition(logic, Spot(file, key)))
+            conditions[key] = _condition(logic, spot)
         items.append(entry)
     if not items:
         raise DefinitionError(file, f"form {form!r} has no {_or(kept)} field")
+    if heading is not None:
+        _moved_heading(heading, None, warnings)
     for entry in items:
         if entry["key"] in conditions:
-            logic, condition = conditions[entry["key"]]
+            spot = Spot(file, entry["key"])
             entry["show_if"] = to_text(
-                _referable(condition, form, form_of, left_out, Spot(file, entry["key"]))
-            )
+                _referable(conditions[entry["key"]], form, form_of, left_out, spot))
     definition: dict[str, Any] = {
         "schema": SCHEMA,
         "id": form.replace("_", "-"),
@@ -512,10 +496,65 @@ def _import_form(
     return RedcapImport(parse_definition(definition, file), warnings)
 
 
+def _moved_heading(waiting: tuple[str, str] | None, new: tuple[str, str] | None,
+                   warnings: list[str]) -> tuple[str, str] | None:
+    """A left-out field's section header waits for the next field; one it cannot head is lost."""
+    if waiting is not None:
+        warnings.append(f"{waiting[0]}: section header left out")
+    return new
+
+
+def _item(row: Mapping[str, str], annotation: Mapping[str, Any], spot: Spot,
+          warnings: list[str], *, contact: bool) -> dict[str, Any]:
+    """Key, text, kind and its fields, required and contact of a kept field."""
+    key = spot.item or ""
+    why = _identifying(row)
+    if why and not contact:
+        raise spot.fail(
+            f"{why}, so its answers would reach de-identified research exports; leave it out of"
+            f" the form, or import it as contact data that is never exported with"
+            f" --contact-field {key}")
+    entry: dict[str, Any] = {"key": key}
+    no_text = "text" in annotation and annotation["text"] is None
+    entry["text"] = None if no_text else row["Field Label"]
+    entry |= _import_field(row, annotation, spot, warnings)
+    if KINDS[entry["kind"]].answered:
+        if row["Required Field?"].lower() not in YES:
+            entry["required"] = False
+    else:  # REDCap cannot require text shown on its own
+        entry["required"] = annotation.get("required", False) is True
+    if contact:
+        entry["contact"] = True
+    return entry
+
+
+def _layout(row: Mapping[str, str], annotation: Mapping[str, Any], spot: Spot,
+            warnings: list[str], *, page_per_section: bool) -> dict[str, Any]:
+    """Where and how a field is shown: section, page, note, HTML, matrix group; what is not."""
+    entry: dict[str, Any] = {}
+    section, note = row["Section Header"], row["Field Note"]
+    if section:
+        entry["section"] = section
+    if (section and page_per_section) or annotation.get("new_page") is True:
+        entry["new_page"] = True
+    if note:
+        entry["note"] = note
+    if annotation.get("html", _markup(row["Field Label"], section, note)):
+        entry["html"] = True
+    if row["Matrix Group Name"]:
+        entry["matrix"] = row["Matrix Group Name"].lower()
+    if row["Matrix Ranking?"].lower() in YES:
+        warnings.append(f"{spot.item}: matrix ranking left out")
+    tags = _action_tags(row["Field Annotation"])
+    if tags:
+        warnings.append(f"{spot.item}: action tags left out: {' '.join(tags)}")
+    return entry
+
+
 def _condition(logic: str, spot: Spot) -> Condition:
     """Branching logic as a tree with lowercased field names, or one line saying where it fails."""
     try:
-        return rename(parse_condition(" ".join(logic.split())), str.lower)
+        return rename(parse_condition(logic), str.lower)
     except BranchingSyntaxError as error:
         raise spot.fail(f"branching logic {error}: {logic!r}") from None
 

@@ -157,6 +157,7 @@ def test_codebook_rows_of_the_new_kinds():
     ({"kind": "slider", "min": 10, "max": 10}, "min 10 of a slider must be below its max 10"),
     ({"kind": "slider", "anchors": {101: "Far"}}, "anchor 101 is outside the slider's range"),
     ({"kind": "slider", "min": 0.5}, "min of a slider must be an integer, not 0.5"),
+    ({"kind": "slider", "anchors": {"0": "Cold"}}, "anchor positions must be whole numbers"),
     ({"kind": "number", "min": "low"}, "min must be a number, not 'low'"),
     ({"kind": "number", "min": 3, "max": 2.5}, "min 3 is greater than max 2.5"),
     ({"kind": "yesno", "choices": []}, "unknown field 'choices' for a yesno item"),

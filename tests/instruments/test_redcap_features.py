@@ -70,9 +70,9 @@ def test_every_field_type_becomes_its_kind():
 
 def test_what_is_left_out_is_said_one_line_each():
     assert screening().warnings == [
-        "Consent_Given: variable name lowercased to consent_given",
         "record_id: the record ID (the dictionary's first field) left out: REDCap fills it in"
         " itself and Allport identifies trainees on its own",
+        "Consent_Given: variable name lowercased to consent_given",
         "height: number_1dp validation imported as a number: any number of decimal places,"
         " written with a point",
         "visit_date: min '01-01-2020' left out: dates are not bounded here",
@@ -104,6 +104,12 @@ def test_nested_parentheses_keep_their_meaning():
     )).instrument
     assert survey.item("d").show_if == "([a] = '1' or [b] = '1') and ([c] = '0' or not([a] = '0'))"
     assert survey.item("e").show_if == "[a] = '1' or [b] = '1' and [c] = '1'"
+
+
+def test_logic_written_over_several_lines_is_read_as_written():
+    survey = import_rows(rows(field("a", "yesno"),
+                              field("b", logic="[a] = '1'\r\n  and\n[a] <> '0'"))).instrument
+    assert survey.item("b").show_if == "[a] = '1' and [a] <> '0'"
 
 
 def test_an_expression_the_parser_refuses_names_the_field_and_the_character():
@@ -157,6 +163,28 @@ def test_a_matrix_group_shares_its_name_and_choices():
     survey = screening().instrument
     assert [i.key for i in survey.items if i.matrix == "mood"] == ["mood_1", "mood_2"]
     assert survey.item("mood_1").choices == survey.item("mood_2").choices
+
+
+def test_the_section_header_of_a_field_left_out_heads_the_next_one():
+    result = import_rows(rows(
+        field("a", "yesno"), field("total", "calc", choices="[a]", section="Scores"),
+        field("b", "yesno"), field("scan", "file", section="Files"),
+        field("c", "yesno", section="Own"), field("pic", "file", section="Last"),
+    ))
+    assert [(i.key, i.section) for i in result.instrument.items] == [
+        ("a", None), ("b", "Scores"), ("c", "Own")]
+    assert result.warnings == [
+        "total: calc field left out", "total: its section header now heads b",
+        "scan: file field left out", "scan: section header left out",
+        "pic: file field left out", "pic: section header left out"]
+
+
+def test_matrix_ranking_is_left_out_with_a_warning_and_alignment_ignored():
+    grid = {"choices": "1, Low | 2, High", "Matrix Group Name": "Grid"}
+    result = import_rows(rows(field("a", "radio", **grid, **{"Matrix Ranking?": "y"}),
+                              field("b", "radio", **grid, **{"Custom Alignment": "LH"})))
+    assert result.warnings == ["a: matrix ranking left out"]
+    assert [item.matrix for item in result.instrument.items] == ["grid", "grid"]
 
 
 def test_missing_codes_are_marked_and_never_scored():
