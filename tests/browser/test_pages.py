@@ -443,8 +443,9 @@ def _focus_ring(page: Page) -> bool:
                || s.boxShadow !== 'none'; }""")
 
 
-def test_rating_scales_stack_on_phones_and_form_a_row_on_wide_screens(
+def test_rating_scales_are_one_row_of_numbered_segments_on_phones_and_wide_screens(
         live_server: LiveServer, open_page: OpenPage) -> None:
+    """A 10-point scale is one row on every screen (issue 14): tall enough to tap on a phone."""
     token = live_server.invite()[0]
 
     def answer_background() -> str:
@@ -456,20 +457,16 @@ def test_rating_scales_stack_on_phones_and_form_a_row_on_wide_screens(
 
     page, watch = open_page(javascript=False, viewport=PHONE)
     page.goto(live_server.trainee_url(token))
-    first_item = "main fieldset.layout-scale >> nth=0"
-    boxes = _option_boxes(page, first_item)
-    assert len(boxes) == 10
-    assert len({round(b["x"]) for b in boxes}) == 1, "phone: options are not stacked"
-    assert all(b["height"] >= 44 for b in boxes)
-    check_page(page, watch)
-
-    page.set_viewport_size(DESKTOP)
-    boxes = _option_boxes(page, first_item)
-    assert len({round(b["y"]) for b in boxes}) == 1, "wide screen: the scale is not one row"
-    xs = [b["x"] for b in boxes]
-    assert xs == sorted(xs), "wide screen: the scale does not run left to right"
-    assert all(b["height"] >= 44 and b["width"] >= 44 for b in boxes)
-    check_page(page, watch)
+    first_item = "main fieldset.layout-compact >> nth=0"
+    for viewport, least_width in ((PHONE, 24), (DESKTOP, 44)):
+        page.set_viewport_size(viewport)
+        boxes = _option_boxes(page, first_item)
+        assert len(boxes) == 10
+        assert len({round(b["y"]) for b in boxes}) == 1, f"{viewport}: the scale is not one row"
+        xs = [b["x"] for b in boxes]
+        assert xs == sorted(xs), f"{viewport}: the scale does not run left to right"
+        assert all(b["height"] >= 44 and b["width"] >= least_width for b in boxes)
+        check_page(page, watch)
 
 
 def _option_boxes(page: Page, fieldset: str) -> list[dict[str, float]]:
