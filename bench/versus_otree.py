@@ -83,15 +83,17 @@ def install_otree() -> Path | None:
     command = OTREE_VENV / "bin" / "otree"
     if command.exists():
         return command
-    steps = [[sys.executable, "-m", "venv", str(OTREE_VENV)],
-             [str(OTREE_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet",
-              OTREE_REQUIREMENT]]
+    steps = [("create a virtual environment", [sys.executable, "-m", "venv", str(OTREE_VENV)]),
+             (f"pip install {OTREE_REQUIREMENT}",
+              [str(OTREE_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet",
+               OTREE_REQUIREMENT])]
     print(f"Installing {OTREE_REQUIREMENT} into {OTREE_VENV.relative_to(ROOT)} (first run only)")
-    for step in steps:
+    for what, step in steps:
         done = subprocess.run(step, capture_output=True, text=True)
         if done.returncode != 0:
             lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
-            print(f"oTree comparison skipped: '{' '.join(step[-3:])}' failed ({lines[-1]})")
+            print(f"oTree comparison skipped: could not {what} in "
+                  f"{OTREE_VENV.relative_to(ROOT)} ({lines[-1]})")
             shutil.rmtree(OTREE_VENV, ignore_errors=True)
             return None
     return command
