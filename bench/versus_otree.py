@@ -104,10 +104,10 @@ def otree_version(command: Path) -> str:
                           check=True).stdout.strip()
 
 
-def start_allport(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str, str]:
+def start_allport(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     """gunicorn x4 with gunicorn.conf.py on SQLite, and a trainee sitting on the anxiety page.
 
-    Returns the server, its URL, the anxiety page's URL and the trainee's session cookie.
+    Returns the server, the anxiety page's URL and the trainee's session cookie.
     """
     env = {**os.environ, "SECRET_KEY": "bench", "ALLPORT_ENV": "development",
            "ALLPORT_INSTANCE_PATH": str(workdir), "DATABASE_URL": f"sqlite:///{workdir}/b.db"}
@@ -119,6 +119,16 @@ def start_allport(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str, str
         [str(BIN / "gunicorn"), "app:create_app()", "--config", "gunicorn.conf.py",
          "--workers", "4", "--bind", root.removeprefix("http://"), "--access-logfile", "/dev/null"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        page_url, cookie = walk_to_anxiety_page(root, token, server)
+    except BaseException:
+        stop(server)
+        raise
+    return server, page_url, cookie
+
+
+def walk_to_anxiety_page(root: str, token: str, server: subprocess.Popen[bytes]) -> tuple[str, str]:
+    """Consent and answer the background page; the anxiety page's URL and the session cookie."""
     wait_until_up(root + "/healthz", server, "Allport's gunicorn")
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -137,8 +147,7 @@ def start_allport(workdir: Path) -> tuple[subprocess.Popen[bytes], str, str, str
     path, html = post(f"/t/{token}/consent", html, {"choice": "agree"})
     path, _ = post(path, html, {"q_profession": "nursing", "q_training_year": "2",
                                 "q_prior_contact": "none"})
-    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
-    return server, root, root + path, cookie
+    return root + path, "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
 def start_otree(command: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -163,6 +172,15 @@ def start_otree(command: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], 
     server = subprocess.Popen([str(command), "prodserver", f"127.0.0.1:{port}"], cwd=project,
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
+    try:
+        return server, participant_page(root, rest_key, server)
+    except BaseException:
+        stop(server, group=True)
+        raise
+
+
+def participant_page(root: str, rest_key: str, server: subprocess.Popen[bytes]) -> str:
+    """Create a one-participant session; the URL of the page its session-wide link leads to."""
     wait_until_up(root + "/api/otree_version", server, "oTree's prodserver")
     request = urllib.request.Request(
         root + "/api/sessions", method="POST", headers={"otree-rest-key": rest_key},
@@ -172,7 +190,7 @@ def start_otree(command: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], 
     if join is None:
         raise SystemExit("oTree: creating a session returned no session-wide link")
     with urllib.request.urlopen(join.group(1)) as response:
-        return server, response.url
+        return response.url
 
 
 def stop(server: subprocess.Popen[bytes], *, group: bool = False) -> None:
@@ -284,7 +302,7 @@ def main() -> None:
     otree = install_otree()
 
     workdir = Path(tempfile.mkdtemp(prefix="allport-bench-otree-"))
-    allport, _, allport_url, cookie = start_allport(workdir)
+    allport, allport_url, cookie = start_allport(workdir)
     otree_server = None
     try:
         get_script = workdir / "get.lua"
