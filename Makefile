@@ -45,6 +45,7 @@ serve: install
 bench: install
 	$(BIN)/python bench/analysis.py
 	$(BIN)/python bench/questionnaire.py
+	$(BIN)/python bench/versus_otree.py
 	$(BIN)/python bench/report.py
 
 # Lint and types: .ci/run calls this before the tests.
