@@ -46,7 +46,7 @@ bench: install
 	$(BIN)/python bench/analysis.py
 	$(BIN)/python bench/questionnaire.py
 	$(BIN)/python bench/versus_otree.py
-	$(BIN)/python bench/report.py
+	$(BIN)/python bench/report.py --huge 20000
 
 # Lint and types: .ci/run calls this before the tests.
 lint: install

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -230,59 +229,10 @@ def export_command(study_slug: str, table: str, out: Path) -> None:
     click.echo(f"Wrote {body.count(chr(10)) - 1} rows to {out}.")
 
 
-@click.command("analyze")
-@with_appcontext
-@click.argument("csv_path", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--study", "study_slug", help="Analyse a study's live data instead of a CSV.")
-@click.option("--control", default=None,
-              help="The control arm (default: education; a study's own control arm, or Arm A "
-                   "while it is blinded).")
-@click.option("--population", type=click.Choice(["itt", "per_protocol"]), default=None,
-              help="With --study: the plan's primary population (default), or the other one "
-                   "as a sensitivity analysis.")
-@click.option("--covariate", "covariates", multiple=True, metavar="NAME",
-              help="With a CSV: a baseline covariate column (constant within each participant) "
-                   "that every ANCOVA adjusts for; repeat for several. A study's covariates come "
-                   "from its analysis plan.")
-@click.option("--json", "json_path", required=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="Where to write the result.")
-def analyze_command(csv_path: Path | None, study_slug: str | None, control: str | None,
-                    population: str | None, covariates: tuple[str, ...], json_path: Path) -> None:
-    """The two-arm pre/post analysis of DESIGN §6, as JSON."""
-    import analysis
-
-    if (csv_path is None) == (study_slug is None):
-        fail("Give either a CSV file or --study SLUG (not both).")
-    if csv_path is not None and population is not None:
-        fail("--population chooses participants of a study; a CSV is analysed as it is.")
-    if study_slug is not None and covariates:
-        fail("--covariate names columns of a CSV; a study's covariates are its analysis plan's.")
-    with explained(analysis.AnalysisInputError):
-        if csv_path is not None:
-            frame = analysis.load_long_csv(csv_path)
-            result = analysis.analyze(frame, control_arm=control or "education",
-                                      covariates=list(covariates) or None)
-            result["sap"] = None  # a CSV comes with no analysis plan (DESIGN §6)
-        else:
-            from study.services.analysis_service import run_analysis
-            from study.services.studies import get_study
-
-            require_schema()
-            study = get_study(db.session, study_slug or "")
-            result = run_analysis(db.session, study, library(), population=population,
-                                  control_arm=control).result
-    try:
-        json_path.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    except OSError as error:
-        fail(f"Cannot write {json_path}: {error.strerror}.")
-    problems = [name for name, entry in result.get("outcomes", {}).items() if "error" in entry]
-    click.echo(f"Wrote {json_path} ({len(result.get('outcomes', {}))} outcomes"
-               + (f"; not analysable: {', '.join(problems)}" if problems else "") + ").")
-
-
 def register(app: Flask) -> None:
     """Add every Allport command to ``flask``."""
     # The other command modules use this one's helpers, so they are imported only here.
+    from study.cli_analyze import analyze_command
     from study.cli_instruments import instruments_cli
     from study.cli_reminders import send_reminders_command
     from study.cli_report import report_command

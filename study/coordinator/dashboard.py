@@ -15,8 +15,6 @@ from markupsafe import Markup
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from analysis.consort_diagram import consort_diagram_svg
-from analysis.report_figures import enrolment_progress_svg
 from study.models import Allocation, Cohort, Consent, ConsentChoice, Participant, Study, StudyStatus
 from study.researcher.svg import inline_svg
 from study.services import consort
@@ -59,6 +57,10 @@ def _day(moment: datetime) -> date:
 
 def dashboard(session: Session, study: Study, cohort: Cohort | None = None) -> Dashboard:
     """The dashboard's figures for ``study``, or for one of its cohorts."""
+    # matplotlib is imported with the first dashboard drawn, not with the app (issue 14 item 6).
+    from analysis.consort_diagram import consort_diagram_svg
+    from analysis.report_figures import enrolment_progress_svg
+
     counts = consort.consort_counts(session, study, cohort)
     pooled = study.status is not StudyStatus.CLOSED
     if pooled:
