@@ -79,7 +79,10 @@ def _lock_state(session: Session, study: Study, stratum: str, opaque_id: str
     session.execute(
         insert(AllocationState)
         .values(study_id=study.id, stratum=stratum, stratum_id=opaque_id, next_position=0)
-        .on_conflict_do_nothing(index_elements=["study_id", "stratum"])
+        # Any conflict, not only on (study_id, stratum): the row is unique on its opaque
+        # stratum_id too, and PostgreSQL raises a conflict on a unique index that ON CONFLICT
+        # does not name, which two trainees opening a stratum at once would meet.
+        .on_conflict_do_nothing()
     )
     return session.execute(
         select(AllocationState)
