@@ -600,25 +600,40 @@ class ChoiceKind(_WithChoices):
         return {"kind": "choice"} if all(is_int_text(str(c.value)) for c in item.choices) else {}
 
 
-class IntegerKind(Kind):
-    """A whole number within bounds (year of training)."""
+class _Bounded(Kind):
+    """A number within optional bounds: what the integer and number kinds share.
 
-    name = "integer"
+    A subclass says what its bounds and answers are (``_is_value``, ``_value``, ``described``)
+    and which REDCap validation it writes.
+    """
+
     fields = frozenset({"min", "max"})
     redcap_types = ("text",)
+    described: ClassVar[str]  # "an integer", "a number"
+    validation: ClassVar[str]  # REDCap's Text Validation type written on export
+
+    @staticmethod
+    @abstractmethod
+    def _is_value(value: Any) -> bool:
+        """Whether ``value`` is a possible bound or answer of the kind."""
+
+    @staticmethod
+    @abstractmethod
+    def _value(value: Any) -> int | float:
+        """``value`` in the kind's stored type."""
 
     def build(
         self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
     ) -> dict[str, Any]:
         low, high = raw.get("min"), raw.get("max")
         for name, bound in (("min", low), ("max", high)):
-            if bound is not None and not is_int(bound):
-                raise spot.fail(f"{name} must be an integer, not {bound!r}")
+            if bound is not None and not self._is_value(bound):
+                raise spot.fail(f"{name} must be {self.described}, not {bound!r}")
         if low is not None and high is not None and low > high:
             raise spot.fail(f"min {low} is greater than max {high}")
         return {
-            "min": None if low is None else int(low),
-            "max": None if high is None else int(high),
+            "min": None if low is None else self._value(low),
+            "max": None if high is None else self._value(high),
         }
 
     def dump(self, item: Item) -> dict[str, Any]:
@@ -629,14 +644,51 @@ class IntegerKind(Kind):
             out["max"] = item.max
         return out
 
+    def _within(self, item: Item, number: int | float, shown: Any) -> None:
+        """Nothing when ``number`` lies within the item's bounds, else an :class:`AnswerError`."""
+        if (item.min is not None and number < item.min) or (
+            item.max is not None and number > item.max
+        ):
+            raise AnswerError(item.key, f"{shown} is outside {self._range(item)}")
+
+    @staticmethod
+    def _range(item: Item) -> str:
+        low = "" if item.min is None else item.min
+        high = "" if item.max is None else item.max
+        return f"{low}-{high}"
+
+    def statistics(self, item: Item) -> StatType:
+        return StatType()
+
+    def to_redcap(self, item: Item) -> RedcapField:
+        return RedcapField(
+            "text",
+            validation=self.validation,
+            min="" if item.min is None else str(item.min),
+            max="" if item.max is None else str(item.max),
+        )
+
+
+class IntegerKind(_Bounded):
+    """A whole number within bounds (year of training)."""
+
+    name = "integer"
+    described = "an integer"
+    validation = "integer"
+
+    @staticmethod
+    def _is_value(value: Any) -> bool:
+        return is_int(value)
+
+    @staticmethod
+    def _value(value: Any) -> int:
+        return int(value)
+
     def check(self, item: Item, value: Any) -> int:
         if not is_int(value):
             raise AnswerError(item.key, f"{value!r} is not a whole number")
         number = int(value)
-        if (item.min is not None and number < item.min) or (
-            item.max is not None and number > item.max
-        ):
-            raise AnswerError(item.key, f"{number} is outside {item.min}-{item.max}")
+        self._within(item, number, number)
         return number
 
     def parse(self, item: Item, text: str) -> int:
@@ -649,20 +701,7 @@ class IntegerKind(Kind):
         return str(int(rng.integers(int(item.min or 0), int(item.max or 5) + 1)))
 
     def codebook(self, item: Item) -> CodebookCells:
-        low = "" if item.min is None else item.min
-        high = "" if item.max is None else item.max
-        return CodebookCells(range=f"{low}-{high}")
-
-    def statistics(self, item: Item) -> StatType:
-        return StatType()
-
-    def to_redcap(self, item: Item) -> RedcapField:
-        return RedcapField(
-            "text",
-            validation="integer",
-            min="" if item.min is None else str(item.min),
-            max="" if item.max is None else str(item.max),
-        )
+        return CodebookCells(range=self._range(item))
 
     def from_redcap(
         self, redcap: RedcapField, spot: Spot, warn: Callable[[str], None]
@@ -1018,15 +1057,15 @@ def _bound(text: str) -> int | float | None:
     return None
 
 
-class NumberKind(Kind):
+class NumberKind(_Bounded):
     """A number, decimals allowed, within optional bounds (hours of contact, a lab value).
 
     Answers are written with a decimal point and kept as floats.
     """
 
     name = "number"
-    fields = frozenset({"min", "max"})
-    redcap_types = ("text",)
+    described = "a number"
+    validation = "number"
     # REDCap's validation types of a number (float and decimal are older names of number)
     VALIDATIONS: ClassVar[frozenset[str]] = frozenset({"number", "float", "decimal"})
     # a fixed number of decimal places, or a decimal comma: imported as a plain number
@@ -1036,35 +1075,19 @@ class NumberKind(Kind):
         | {f"number_{n}dp_comma_decimal" for n in range(1, 5)}
     )
 
-    def build(
-        self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        low, high = raw.get("min"), raw.get("max")
-        for name, bound in (("min", low), ("max", high)):
-            if bound is not None and not _is_number(bound):
-                raise spot.fail(f"{name} must be a number, not {bound!r}")
-        if low is not None and high is not None and low > high:
-            raise spot.fail(f"min {low} is greater than max {high}")
-        return {"min": low, "max": high}
+    @staticmethod
+    def _is_value(value: Any) -> bool:
+        return _is_number(value)
 
-    def dump(self, item: Item) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if item.min is not None:
-            out["min"] = item.min
-        if item.max is not None:
-            out["max"] = item.max
-        return out
+    @staticmethod
+    def _value(value: Any) -> int | float:
+        return value  # as written: a bound of 3 stays 3, of 2.5 stays 2.5
 
     def check(self, item: Item, value: Any) -> float:
         if not _is_number(value):
             raise AnswerError(item.key, f"{value!r} is not a number")
         number = float(value)
-        if (item.min is not None and number < item.min) or (
-            item.max is not None and number > item.max
-        ):
-            low = "" if item.min is None else item.min
-            high = "" if item.max is None else item.max
-            raise AnswerError(item.key, f"{value!r} is outside {low}-{high}")
+        self._within(item, number, repr(value))
         return number
 
     def parse(self, item: Item, text: str) -> float:
@@ -1082,20 +1105,7 @@ class NumberKind(Kind):
         return str(round(float(rng.uniform(low, high)), 1))
 
     def codebook(self, item: Item) -> CodebookCells:
-        low = "" if item.min is None else item.min
-        high = "" if item.max is None else item.max
-        return CodebookCells(values="a number, decimals allowed", range=f"{low}-{high}")
-
-    def statistics(self, item: Item) -> StatType:
-        return StatType()
-
-    def to_redcap(self, item: Item) -> RedcapField:
-        return RedcapField(
-            "text",
-            validation="number",
-            min="" if item.min is None else str(item.min),
-            max="" if item.max is None else str(item.max),
-        )
+        return CodebookCells(values="a number, decimals allowed", range=self._range(item))
 
     def from_redcap(
         self, redcap: RedcapField, spot: Spot, warn: Callable[[str], None]
