@@ -4,6 +4,7 @@ JavaScript, and the compact rating scale and matrix grid on a phone and a deskto
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,77 @@ def test_a_matrix_group_reads_as_one_grid_on_a_desktop_and_as_rows_on_a_phone(
     if SHOTS:
         page.screenshot(path=str(Path(SHOTS) / f"matrix-{viewport['width']}.png"),
                         full_page=True)
+
+
+CLINICAL = Path(__file__).resolve().parents[1] / "instruments" / "data" / "redcap_clinical.csv"
+
+
+def test_an_imported_redcap_form_is_answered_on_a_phone_with_its_skips_and_headings(
+        live_server: LiveServer, open_page: OpenPage) -> None:
+    """Issue 13's "done": a clinical REDCap dictionary, imported as a lab would (missing code 99,
+    one section per page), answered on a phone with the skips and headings it has in REDCap."""
+    from sqlalchemy import select
+
+    from instruments import Library
+    from instruments.redcap import import_redcap
+    from study.extensions import db
+    from study.models import Answer, AnswerStatus, Participant, Response
+
+    imported = import_redcap(CLINICAL, form="screening", missing_codes=["99"],
+                             page_per_section=True).instrument
+
+    def make() -> str:
+        library = live_server.app.extensions["allport.instruments"]
+        live_server.app.extensions["allport.instruments"] = Library([*library, imported])
+        open_study(live_server.app, "screening", "screening")
+        token = invite(live_server.app, "screening")
+        TraineeDriver(live_server.app.test_client(), token).consent()
+        return token
+
+    token = live_server.run(make)
+    page, watch = open_page(javascript=True, viewport=PHONE)
+    page.goto(live_server.trainee_url(token))
+    assert "/q/baseline/screening" in page.url
+    expect(page.get_by_role("heading", name="Part A: about you")).to_be_visible()
+    assert "alert(" not in page.content()  # the label's script was cleaned away on import
+    for key in ("smoker", "age", "symptoms", "fever_days"):
+        expect(item(page, key)).to_be_hidden()
+    item(page, "consent_given").get_by_label("Yes").check()
+    expect(item(page, "smoker")).to_be_visible()
+    item(page, "age").locator("input").fill("40")
+    expect(item(page, "symptoms")).to_be_visible()  # [age] >= 18 and [age] < 65
+    item(page, "symptoms").get_by_label("Fever").check()
+    item(page, "fever_days").locator("input").fill("3")  # [symptoms(2)] = '1'
+    check_page(page, watch)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Next page").click()
+
+    assert page.url.endswith("?page=1")  # the section "Mood over the past week" starts a page
+    expect(page.get_by_role("heading", name="Mood over the past week")).to_be_visible()
+    # [smoker] <> '' or ([age] <= 30 and not([weight] > 100)): no smoker answer, aged 40
+    expect(item(page, "mood_2")).to_be_hidden()
+    item(page, "mood_1").get_by_label("Inadequate information").check()
+    assert serious_axe_violations(page) == []
+    check_page(page, watch)
+    # "Last words" asks only [visit_date] <> '': with no date its page is skipped altogether,
+    # and this page's button submits the questionnaire.
+    with page.expect_navigation():
+        page.get_by_role("button", name=re.compile("Next page|Submit answers")).click()
+    assert "/q/baseline/intergroup-anxiety" in page.url
+    assert watch.errors() == []
+
+    def stored() -> dict[str, tuple[AnswerStatus, str]]:
+        with live_server.app.app_context():
+            rows = db.session.execute(
+                select(Answer.item_key, Answer.status, Answer.value).join(Response)
+                .join(Participant).where(Response.instrument_id == "screening")).all()
+            return {key: (status, value) for key, status, value in rows}
+
+    answers = live_server.run(stored)
+    assert answers["mood_1"] == (AnswerStatus.ANSWERED, "99")  # kept as given, never scored
+    assert answers["fever_days"] == (AnswerStatus.ANSWERED, "3")
+    assert answers["symptoms"] == (AnswerStatus.ANSWERED, "2")
+    for key in ("mood_2", "comments"):
+        assert answers[key] == (AnswerStatus.NOT_APPLICABLE, "")
+    assert "smoker" not in answers  # asked and left blank: missing, not "not applicable"
+    assert "intro" not in answers  # descriptive text has no answer
