@@ -8,6 +8,7 @@ These tests run whatever ``TEST_DATABASE_URL`` says, and fail (never skip) witho
 from __future__ import annotations
 
 import glob
+import html as html_lib
 import http.cookiejar
 import os
 import random
@@ -241,7 +242,10 @@ class Trainee:
                 answers = {"csrf_token": csrf_from(html)}
                 for name, options in questionnaire_fields(html).items():
                     answers[name] = choose.choice(options) if options else str(choose.randint(1, 5))
-                posted = path
+                # As a browser does: to the form's action, which names the page, so that a
+                # form sent again after a 503 stores the same page again.
+                action = re.search(r'<form method="post"[^>]*action="([^"]+)"', html)
+                posted = html_lib.unescape(action[1]) if action else path
                 path, html = self.get(self.post(posted, answers))
                 timepoint, instrument = urllib.parse.urlsplit(posted).path.split("/")[4:6]
                 self.kept.append((timepoint, instrument, {
