@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
@@ -50,6 +51,24 @@ def wrk(url: str, seconds: int, connections: int, script: Path | None = None) ->
     return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def expect_status(url: str, cookie: str, status: int, body: bytes | None = None) -> None:
+    """Stop unless ``url`` answers ``status`` itself: wrk counts a redirect as a success."""
+    request = urllib.request.Request(url, data=body, headers={"Cookie": cookie})
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request) as response:
+            got = response.status
+    except urllib.error.HTTPError as error:
+        got = error.code
+    if got != status:
+        raise SystemExit(f"{url} answered {got}, not {status}: the benchmark would time that")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8)
@@ -66,7 +85,9 @@ def main() -> None:
     flask(env, "demo")
     port = free_port()
     root = f"http://127.0.0.1:{port}"
-    token = flask(env, "invite", "demo", "--count", "1", "--base-url", root).split("/t/")[1].strip()
+    # Two trainees: one stays on the anxiety page for the GETs, the other stores answers.
+    reader, writer = (line.split("/t/")[1].strip() for line in flask(
+        env, "invite", "demo", "--count", "2", "--base-url", root).splitlines() if "/t/" in line)
     server = subprocess.Popen(
         [str(BIN / "gunicorn"), "app:create_app()", "--workers", "4", "--bind",
          f"127.0.0.1:{port}", "--access-logfile", "/dev/null"],
@@ -78,7 +99,7 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.2)
-        # Consent and answer the background page, so the trainee sits on a scale questionnaire.
+        # Each trainee consents and answers the background page: on to the anxiety page.
         jar = CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
 
@@ -94,20 +115,27 @@ def main() -> None:
         def csrf(html: str) -> str:
             return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
 
-        _, html = get(f"/t/{token}/consent")
-        path, html = post(f"/t/{token}/consent", {"csrf_token": csrf(html), "choice": "agree"})
-        path, html = post(path, {"csrf_token": csrf(html), "q_profession": "nursing",
-                                 "q_training_year": "2", "q_prior_contact": "none"})
+        def walk_to_anxiety_page(token: str) -> tuple[str, str]:
+            _, html = get(f"/t/{token}/consent")
+            path, html = post(f"/t/{token}/consent", {"csrf_token": csrf(html), "choice": "agree"})
+            return post(path, {"csrf_token": csrf(html), "q_profession": "nursing",
+                               "q_training_year": "2", "q_prior_contact": "none"})
+
+        path, html = walk_to_anxiety_page(reader)
         page_url = root + path
         items = list(dict.fromkeys(re.findall(r'name="(q_[^"]+)"', html)))
         radios = html.count('type="radio"')
-        cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
-        # Submit this page; the trainee then sits on page 1 of 2 of the stigma scale, where every
-        # POST of ?page=0 stores a page of answers (a real save, never the replay redirect).
+        # The writer submits that page and then sits on page 1 of 2 of the stigma scale, where
+        # every POST of ?page=0 stores a page of answers (a real save, never the replay redirect).
+        path, html = walk_to_anxiety_page(writer)
         path, html = post(path, {"csrf_token": csrf(html), **{name: "5" for name in items}})
         save_items = list(dict.fromkeys(re.findall(r'name="(q_[^"]+)"', html)))
         save_url = f"{root}{path}?page=0"
         token_field = urllib.parse.urlencode({"csrf_token": csrf(html)})
+        cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+        expect_status(page_url, cookie, 200)
+        expect_status(save_url, cookie, 303, urllib.parse.urlencode(
+            {"csrf_token": csrf(html), **{name: "3" for name in save_items}}).encode())
         get_script = workdir / "get.lua"
         get_script.write_text(f'wrk.headers["Cookie"] = "{cookie}"\n')
         # Every POST carries fresh random answers, so each one really writes its changes.

@@ -20,9 +20,11 @@ class Form(FlaskForm):
 
     class Meta:
         def bind_field(self, form: Any, unbound_field: Any, options: dict[str, Any]) -> Any:
-            filters = unbound_field.kwargs.get("filters", ())
-            unbound_field.kwargs["filters"] = (_without_nul, *filters)
-            return unbound_field.bind(form=form, **options)
+            # The unbound field belongs to the form class and is bound again for every form:
+            # its own filters are left as they are (adding to them grew the list by one per
+            # request, for as long as the process lived).
+            filters = (_without_nul, *unbound_field.kwargs.get("filters", ()))
+            return unbound_field.bind(form=form, filters=filters, **options)
 
 
 class ActionForm(Form):

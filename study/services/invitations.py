@@ -18,7 +18,7 @@ from datetime import datetime
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from study import audit, mail
 from study.errors import DomainError, NotAllowed
@@ -123,6 +123,8 @@ def participant_for_token(session: Session, token: str, *, lock: bool = False
     )
     if lock:
         query = query.with_for_update(of=Participant).execution_options(populate_existing=True)
+    else:  # every trainee page reads the study next: in the same round trip
+        query = query.options(joinedload(Participant.study, innerjoin=True))
     return session.execute(query).scalar_one_or_none()
 
 

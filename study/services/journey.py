@@ -91,23 +91,35 @@ class Step:
     opens_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Pinned:
+    """A questionnaire of a time point: the instrument and the version the study pinned."""
+
+    instrument_id: str
+    instrument_version: str
+    fingerprint: str | None
+
+
 def instruments_at(session: Session, participant: Participant, timepoint: str
-                   ) -> list[StudyInstrument]:
+                   ) -> tuple[Pinned, ...]:
     """The time point's questionnaires, in order.
 
     Remembered for the rest of the session (one request or command): a study's instruments
-    are frozen once it recruits, and the journey asks this several times per request.
+    are frozen once it recruits, and the journey asks this several times per request. Plain
+    values, not rows, so that a commit between a request's reading and its writing does not
+    send the session back to the database for each of them.
     """
     cache = session.info.setdefault("instruments_at", {})
     key = (participant.study_id, timepoint)
     if key not in cache:
-        cache[key] = list(session.scalars(
-            select(StudyInstrument)
+        cache[key] = tuple(Pinned(*row) for row in session.execute(
+            select(StudyInstrument.instrument_id, StudyInstrument.instrument_version,
+                   StudyInstrument.fingerprint)
             .join(Timepoint)
             .where(Timepoint.study_id == participant.study_id, Timepoint.name == timepoint)
             .order_by(StudyInstrument.position)
         ))
-    return list(cache[key])
+    return cache[key]
 
 
 def submitted_instruments(session: Session, participant: Participant, timepoint: str) -> set[str]:
@@ -347,14 +359,15 @@ def find_response(session: Session, participant: Participant, timepoint: Timepoi
 
 
 def _check_questionnaire_open(session: Session, participant: Participant,
-                              timepoint: Timepoint, instrument_id: str) -> StudyInstrument:
+                              timepoint: Timepoint, instrument_id: str) -> Pinned:
     gate = TIMEPOINT_GATES.get(timepoint.name)
     if gate is None or participant.status not in gate[0]:
         raise NotAllowed("This questionnaire is not open for you at the moment.")
     step = next_step(session, participant)
     if step.name is not StepName.QUESTIONNAIRE or step.timepoint != timepoint.name:
         raise NotAllowed("This questionnaire is not open for you at the moment.")
-    pinned = next((si for si in timepoint.instruments if si.instrument_id == instrument_id), None)
+    pinned = next((si for si in instruments_at(session, participant, timepoint.name)
+                   if si.instrument_id == instrument_id), None)
     if pinned is None:
         raise NotAllowed("This questionnaire is not part of the study.")
     return pinned

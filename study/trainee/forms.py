@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -225,23 +226,34 @@ class QuestionnaireForm(Form):
         return not self.errors
 
 
-def questionnaire_form(items: Sequence[Item], *, formdata: Any = None,
-                       answers: Mapping[str, str] | None = None) -> QuestionnaireForm:
-    """A form for one page of an instrument, pre-filled with the answers already saved."""
+@functools.lru_cache(maxsize=512)
+def page_form_class(items: tuple[Item, ...]) -> type[QuestionnaireForm]:
+    """The form class of one page of items, built once per process.
+
+    Items are frozen values, so the page's items are the key: a form class holds only what the
+    definition says (fields, validators, options); each request binds a new form from it.
+    """
 
     class PageForm(QuestionnaireForm):
         answer_fields = {}  # item key -> how it is answered (widget, options, bounds, layout)
 
-    data: dict[str, Any] = {}
     for item in items:
         answer = kind_of(item).answer_field(item)
         PageForm.answer_fields[item.key] = answer
-        if answer.widget == NO_FIELD:
-            continue
-        setattr(PageForm, field_name(item), form_field(item, answer))
-        if answers and item.key in answers:
-            data[field_name(item)] = _prefill(answer, answers[item.key])
-    return PageForm(formdata=formdata, data=data)
+        if answer.widget != NO_FIELD:
+            setattr(PageForm, field_name(item), form_field(item, answer))
+    return PageForm
+
+
+def questionnaire_form(items: Sequence[Item], *, formdata: Any = None,
+                       answers: Mapping[str, str] | None = None) -> QuestionnaireForm:
+    """A form for one page of an instrument, pre-filled with the answers already saved."""
+    form_class = page_form_class(tuple(items))
+    data: dict[str, Any] = {}
+    for key, answer in form_class.answer_fields.items():
+        if answers and key in answers and answer.widget != NO_FIELD:
+            data[FIELD_PREFIX + key] = _prefill(answer, answers[key])
+    return form_class(formdata=formdata, data=data)
 
 
 def _prefill(answer: AnswerField, saved: str) -> Any:

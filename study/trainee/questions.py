@@ -4,15 +4,23 @@ The view decides which items are asked (``study.services.pages``); this module t
 items and their form fields into what ``templates/trainee/questionnaire.html`` draws: sections
 under their headings (``<section data-section-items>``, the DOM contract of
 ``static/branching.js``), consecutive items of a matrix group as one grid, and numbered rating
-scales as compact rows of numbered segments.
+scales as compact rows of numbered segments. Each question is drawn by
+``templates/trainee/_question.html`` through :func:`question_markup`, which keeps the markup of
+questions without an error, so that a page's 120 radios are not rendered again on every view.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from flask import current_app
+from markupsafe import Markup
 
 from instruments import Instrument, Item
 from instruments.branching import fields, parse_condition, to_json
@@ -21,6 +29,10 @@ from study.trainee.forms import NO_FIELD, QuestionnaireForm, field_name
 
 # A compact scale has at most this many points: 11 segments still fit 24 px targets on 360 px.
 MOST_COMPACT_POINTS = 11
+# Rendered questions kept per process: a question per item, asked or not, and option chosen (a
+# 12-item 10-point page is 12 x 11 x 2 of them, about 2.5 KB each).
+MARKUP_CACHE_SIZE = 4096
+QUESTION_TEMPLATE = "trainee/_question.html"
 NUMBERED_LABEL = re.compile(r"(?P<number>-?\d+)(?: – (?P<rest>.+))?", re.DOTALL)
 
 
@@ -53,6 +65,21 @@ class Question:
     def anchors(self) -> tuple[Point, ...]:
         """The labelled points of a compact scale, shown once under it."""
         return tuple(point for point in self.points if point.label)
+
+    def markup_key(self, matrix: bool) -> Hashable | None:
+        """What decides the question's markup, when that is all: ``None`` when it is not.
+
+        Text shown on its own and a radio group without an error are drawn from the item (its
+        words, options, condition: a frozen value, so wording supplied by the site is part of
+        it), its number, whether it is asked, its place in a matrix and the option chosen. Any
+        other field can hold whatever was typed, and a field with an error shows it: those are
+        rendered each time.
+        """
+        if self.field is None:
+            return (self.item, matrix, self.asked, self.number)
+        if self.answer.widget != "options" or self.field.errors:
+            return None
+        return (self.item, matrix, self.asked, self.number, self.field.data)
 
 
 @dataclass
@@ -89,6 +116,49 @@ class Section:
         return all(block.hidden for block in self.blocks)
 
 
+class MarkupCache:
+    """The newest rendered markup by key, at most ``size`` of them (least recently used go)."""
+
+    def __init__(self, size: int = MARKUP_CACHE_SIZE) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, Markup] = OrderedDict()
+        self._lock = threading.Lock()  # the development server and gthread workers use threads
+
+    def get(self, key: Hashable, render: Callable[[], Markup]) -> Markup:
+        """The markup kept under ``key``, rendered (outside the lock) and kept when missing."""
+        with self._lock:
+            markup = self._entries.get(key)
+            if markup is not None:
+                self._entries.move_to_end(key)
+                return markup
+        markup = render()
+        with self._lock:
+            self._entries[key] = markup
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return markup
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def question_markup(q: Question, matrix: bool = False) -> Markup:
+    """One question's markup (``_question.html``), rendered once per process for each state.
+
+    Not kept while templates reload on change (development), so that an edit shows at once.
+    """
+    environment = current_app.jinja_env
+    macro = environment.get_template(QUESTION_TEMPLATE).module.question  # type: ignore[attr-defined]
+    key = q.markup_key(matrix)
+    if key is None or environment.auto_reload:
+        return Markup(macro(q, matrix=matrix))
+    cache = current_app.extensions.get("allport.question_markup")
+    if cache is None:
+        cache = current_app.extensions["allport.question_markup"] = MarkupCache()
+    return cache.get(key, lambda: Markup(macro(q, matrix=matrix)))
+
+
+@functools.lru_cache(maxsize=1024)
 def compact_points(answer: AnswerField) -> tuple[Point, ...]:
     """The segments of a numbered rating scale ("1 – Not at all", "2", ... "10 – Extremely").
 

@@ -53,7 +53,7 @@ from study.trainee.forms import (
     field_name,
     questionnaire_form,
 )
-from study.trainee.questions import layout, outside_answers, question_numbers
+from study.trainee.questions import layout, outside_answers, question_markup, question_numbers
 from study.views import write_or_explain
 
 bp = Blueprint("trainee", __name__, url_prefix="/t")
@@ -112,10 +112,14 @@ def announce_expired_token(form: Any) -> None:
 
 
 def start_writing(participant: Participant) -> Participant:
-    """End the read-only part of a ``read_first`` request and lock the participant to write."""
+    """End the read-only part of a ``read_first`` request and lock the participant to write.
+
+    The commit expires what was read, so that the writing part reads it again under the lock.
+    """
+    participant_id = participant.id
     db.session.commit()
     begin_for_writing()
-    return lock_participant(db.session, participant.id)
+    return lock_participant(db.session, participant_id)
 
 
 def step_url(session: Session, participant: Participant, token: str) -> str:
@@ -173,12 +177,14 @@ def consent(participant: Participant, token: str) -> Any:
 
 def _questionnaire_context(participant: Participant, timepoint: Timepoint, instrument_id: str
                            ) -> tuple[Instrument, int, int]:
-    pinned = next((si for si in timepoint.instruments if si.instrument_id == instrument_id), None)
-    if pinned is None:
+    """The instrument pinned at the time point, its place among the time point's, and how many."""
+    pinned = journey.instruments_at(db.session, participant, timepoint.name)
+    names = [si.instrument_id for si in pinned]
+    if instrument_id not in names:
         abort(404)
-    instrument = library().get(pinned.instrument_id, pinned.instrument_version)
-    names = [si.instrument_id for si in timepoint.instruments]
-    return instrument, names.index(instrument_id) + 1, len(names)
+    number = names.index(instrument_id)
+    instrument = library().get(instrument_id, pinned[number].instrument_version)
+    return instrument, number + 1, len(names)
 
 
 @bp.route("/<token>/q/<timepoint>/<instrument_id>", methods=["GET", "POST"])
@@ -252,7 +258,7 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
         page=page, page_count=len(all_pages), previous=previous, number=number, count=count,
         timepoint=point, token=token, study=participant.study,
         progress=math.floor(100 * page / len(all_pages)),
-        activity=_activity_not_done(participant),
+        activity=_activity_not_done(participant), question_markup=question_markup,
     ), status
 
 
@@ -279,6 +285,7 @@ def _store_page(participant: Participant, token: str, point: Timepoint, instrume
     items = all_pages[page]
     following = next_page(all_pages, page, asked)
     final = following is None
+    timepoint = point.name  # read before the commits, which expire ``point``
     participant = start_writing(participant)
     with write_or_explain() as attempt:
         result = journey.save_answers(
@@ -286,14 +293,15 @@ def _store_page(participant: Participant, token: str, point: Timepoint, instrume
             {key: text for key, text in answers_from(form, items).items() if asked[key]},
             page=page if following is None else following, final=final,
             on_page=[item.key for item in items])
+        unanswered, go_to_page = result.unanswered, result.page
     if attempt.refused:
         return redirect(step_url(db.session, participant, token), code=303)
-    if result.unanswered:
+    if unanswered:
         flash("Some questions that apply given your answers are not answered yet. Please "
               "answer them here, then go on.", "warning")
-    if result.unanswered or not final:
-        return redirect(url_for("trainee.questionnaire", token=token, timepoint=point.name,
-                                instrument_id=instrument.id, page=result.page), code=303)
+    if unanswered or not final:
+        return redirect(url_for("trainee.questionnaire", token=token, timepoint=timepoint,
+                                instrument_id=instrument.id, page=go_to_page), code=303)
     return go_on(participant, token)
 
 

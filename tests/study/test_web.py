@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from study.extensions import db
@@ -253,3 +254,43 @@ def test_trainee_tokens_are_redacted_from_log_lines(line: str, redacted: str) ->
     from study.access_log import redact_tokens
 
     assert redact_tokens(line) == redacted
+
+
+# --- the cost of every request (issue 14) ------------------------------------------------------
+
+
+def test_a_request_starts_no_thread_and_still_closes_its_session(
+        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flask-SQLAlchemy-Lite's async teardown ran through a new thread per request; no more."""
+    import threading
+
+    started: list[threading.Thread] = []
+    original = threading.Thread.start
+
+    def counted(thread: threading.Thread) -> None:
+        started.append(thread)
+        original(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    closed: list[Session] = []
+    close = Session.close
+
+    def noted_close(session: Session) -> None:
+        closed.append(session)
+        close(session)
+
+    monkeypatch.setattr(Session, "close", noted_close)
+    assert app.test_client().get("/healthz").status_code == 200
+    assert started == []
+    assert closed, "the request's session was not closed"
+
+
+def test_a_form_bound_again_and_again_keeps_one_nul_filter(app: Flask) -> None:
+    """Binding a form's fields added the NUL filter to the class's fields once per request."""
+    from study.trainee.forms import ConsentForm
+
+    with app.test_request_context():
+        counts = [len(ConsentForm(meta={"csrf": False}).choice.filters) for _ in range(3)]
+        form = ConsentForm(formdata=None, data={"choice": "agree\x00"}, meta={"csrf": False})
+    assert counts == [1, 1, 1]
+    assert form.choice.data == "agree"
