@@ -112,35 +112,48 @@ def instruments_at(session: Session, participant: Participant, timepoint: str
     cache = session.info.setdefault("instruments_at", {})
     key = (participant.study_id, timepoint)
     if key not in cache:
-        cache[key] = tuple(Pinned(*row) for row in session.execute(
-            select(StudyInstrument.instrument_id, StudyInstrument.instrument_version,
-                   StudyInstrument.fingerprint)
-            .join(Timepoint)
-            .where(Timepoint.study_id == participant.study_id, Timepoint.name == timepoint)
-            .order_by(StudyInstrument.position)
-        ))
+        _questionnaires_at(session, participant, timepoint)
     return cache[key]
+
+
+def _questionnaires_at(session: Session, participant: Participant, timepoint: str
+                       ) -> list[tuple[Pinned, bool]]:
+    """The time point's questionnaires in order, each with whether the trainee submitted it.
+
+    One round trip (every questionnaire page asks it); it remembers the questionnaires for
+    :func:`instruments_at`.
+    """
+    submitted = (
+        select(Response.id)
+        .where(Response.participant_id == participant.id,
+               Response.timepoint_id == StudyInstrument.timepoint_id,
+               Response.instrument_id == StudyInstrument.instrument_id,
+               Response.status == ResponseStatus.SUBMITTED)
+        .exists()
+    )
+    rows = [(Pinned(instrument_id, version, fingerprint), done)
+            for instrument_id, version, fingerprint, done in session.execute(
+                select(StudyInstrument.instrument_id, StudyInstrument.instrument_version,
+                       StudyInstrument.fingerprint, submitted)
+                .join(Timepoint)
+                .where(Timepoint.study_id == participant.study_id, Timepoint.name == timepoint)
+                .order_by(StudyInstrument.position))]
+    session.info.setdefault("instruments_at", {})[(participant.study_id, timepoint)] = tuple(
+        pinned for pinned, _ in rows)
+    return rows
 
 
 def submitted_instruments(session: Session, participant: Participant, timepoint: str) -> set[str]:
     """Ids of the instruments the trainee has submitted at the time point."""
-    return set(session.scalars(
-        select(Response.instrument_id)
-        .join(Timepoint)
-        .where(
-            Response.participant_id == participant.id,
-            Timepoint.name == timepoint,
-            Response.status == ResponseStatus.SUBMITTED,
-        )
-    ))
+    return {pinned.instrument_id for pinned, done in
+            _questionnaires_at(session, participant, timepoint) if done}
 
 
 def _first_open_questionnaire(session: Session, participant: Participant, timepoint: str
                               ) -> Step | None:
-    done = submitted_instruments(session, participant, timepoint)
-    for item in instruments_at(session, participant, timepoint):
-        if item.instrument_id not in done:
-            return Step(StepName.QUESTIONNAIRE, timepoint, item.instrument_id)
+    for pinned, done in _questionnaires_at(session, participant, timepoint):
+        if not done:
+            return Step(StepName.QUESTIONNAIRE, timepoint, pinned.instrument_id)
     return None
 
 
@@ -338,12 +351,25 @@ def record_consent(session: Session, participant: Participant, document: Consent
     return consent
 
 
-def current_answers(session: Session, response: Response | None) -> dict[str, str]:
-    """Item key -> stored answer of a response (empty for none); items not asked are left out."""
-    if response is None:
-        return {}
-    return {a.item_key: a.value for a in session.scalars(
-        response.answers.select().where(Answer.status == AnswerStatus.ANSWERED))}
+def saved_progress(session: Session, participant: Participant, timepoint: Timepoint,
+                   instrument_id: str) -> tuple[int, dict[str, str]]:
+    """Where the trainee left a questionnaire (its page) and the answers given so far.
+
+    Items not asked (stored as not applicable) are left out. One round trip: every page view
+    and post of a questionnaire reads this.
+    """
+    rows = session.execute(
+        select(Response.current_page, Answer.item_key, Answer.value)
+        .outerjoin(Answer, (Answer.response_id == Response.id)
+                   & (Answer.status == AnswerStatus.ANSWERED))
+        .where(Response.participant_id == participant.id,
+               Response.timepoint_id == timepoint.id,
+               Response.instrument_id == instrument_id)
+    ).all()
+    if not rows:
+        return 0, {}
+    return rows[0].current_page, {row.item_key: row.value for row in rows
+                                  if row.item_key is not None}
 
 
 def find_response(session: Session, participant: Participant, timepoint: Timepoint,

@@ -208,9 +208,7 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
         return redirect(step_url(db.session, participant, token))
     instrument, number, count = _questionnaire_context(participant, point, instrument_id)
     all_pages = pages(instrument)
-    response = journey.find_response(db.session, participant, point, instrument_id)
-    saved = journey.current_answers(db.session, response)
-    default_page = response.current_page if response is not None else 0
+    default_page, saved = journey.saved_progress(db.session, participant, point, instrument_id)
     page = resolve_page(all_pages, request.args.get("page", default_page, type=int),
                         applicable(instrument, saved))
     items = all_pages[page]

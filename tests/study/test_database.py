@@ -171,3 +171,31 @@ def test_make_writes_the_secret_key_into_a_private_file(tmp_path) -> None:
     key = tmp_path / "instance" / "secret_key"
     assert key.stat().st_mode & 0o777 == 0o600
     assert key.read_text().strip() == "0123456789abcdef"
+
+
+def test_a_forked_worker_opens_its_own_connections(app) -> None:
+    """gunicorn forks its workers from the app built in the master (``preload_app``): a worker
+    must never use a connection the master had pooled, on either database."""
+    with app.app_context():
+        engine = db.engine
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        assert engine.pool.checkedin() >= 1
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: report, then leave at once (no pytest teardown here)
+            try:
+                inherited = engine.pool.checkedin()
+                with engine.connect() as connection:
+                    works = connection.execute(text("SELECT 1")).scalar() == 1
+                os.write(write, f"{inherited} {works}".encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        report = os.read(read, 100).decode()
+        os.waitpid(pid, 0)
+        os.close(read)
+        assert engine.pool.checkedin() >= 1  # the master's pool is left as it was
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT 1")).scalar() == 1
+    assert report == "0 True"
