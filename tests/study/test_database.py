@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import QueuePool
 
 from study.database import begin_for_writing, begin_read_only, configure_engine
 from study.extensions import db
@@ -178,14 +179,18 @@ def test_a_forked_worker_opens_its_own_connections(app) -> None:
     must never use a connection the master had pooled, on either database."""
     with app.app_context():
         engine = db.engine
+        pool = engine.pool
+        assert isinstance(pool, QueuePool)
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        assert engine.pool.checkedin() >= 1
+        assert pool.checkedin() >= 1
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the worker: report, then leave at once (no pytest teardown here)
             try:
-                inherited = engine.pool.checkedin()
+                fresh = engine.pool  # dispose(close=False) gave the engine a new pool
+                assert isinstance(fresh, QueuePool)
+                inherited = fresh.checkedin()
                 with engine.connect() as connection:
                     works = connection.execute(text("SELECT 1")).scalar() == 1
                 os.write(write, f"{inherited} {works}".encode())
@@ -195,7 +200,7 @@ def test_a_forked_worker_opens_its_own_connections(app) -> None:
         report = os.read(read, 100).decode()
         os.waitpid(pid, 0)
         os.close(read)
-        assert engine.pool.checkedin() >= 1  # the master's pool is left as it was
+        assert pool.checkedin() >= 1  # the master's pool is left as it was
         with engine.connect() as connection:
             assert connection.execute(text("SELECT 1")).scalar() == 1
     assert report == "0 True"
