@@ -143,12 +143,6 @@ def _questionnaires_at(session: Session, participant: Participant, timepoint: st
     return rows
 
 
-def submitted_instruments(session: Session, participant: Participant, timepoint: str) -> set[str]:
-    """Ids of the instruments the trainee has submitted at the time point."""
-    return {pinned.instrument_id for pinned, done in
-            _questionnaires_at(session, participant, timepoint) if done}
-
-
 def _first_open_questionnaire(session: Session, participant: Participant, timepoint: str
                               ) -> Step | None:
     for pinned, done in _questionnaires_at(session, participant, timepoint):
