@@ -16,9 +16,11 @@ state row.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import functools
+
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from study import audit
 from study.errors import NotAllowed
@@ -37,13 +39,22 @@ from study.services.sequence import parse_block_sizes, sequence_key, slot_at, st
 
 
 def lock_participant(session: Session, participant_id: int) -> Participant:
-    """Re-read a participant under a row lock; every trainee write starts here."""
-    return session.execute(
-        select(Participant)
-        .where(Participant.id == participant_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    """Re-read a participant under a row lock; every trainee write starts here.
+
+    Its study is read again in the same round trip (a write checks its status and data lock);
+    only the participant's row is locked.
+    """
+    return session.execute(_lock_query(), {"participant_id": participant_id}).scalar_one()
+
+
+@functools.cache
+def _lock_query() -> Select[Participant]:
+    """:func:`lock_participant`'s query, built once (every trainee write runs it)."""
+    return (select(Participant)
+            .where(Participant.id == bindparam("participant_id"))
+            .options(joinedload(Participant.study, innerjoin=True))
+            .with_for_update(of=Participant)
+            .execution_options(populate_existing=True))
 
 
 def strata_factors(study: Study) -> list[str]:

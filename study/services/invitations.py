@@ -9,6 +9,7 @@ leaves working invitations whose emails can be sent again (``resend``).
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import secrets
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -116,16 +117,23 @@ def participant_for_token(session: Session, token: str, *, lock: bool = False
     tell a valid link from an invalid one. With ``lock``, the participant row is locked for
     the rest of the transaction (see ``study.services.allocation.lock_participant``).
     """
+    return session.execute(_token_lookup(lock),
+                           {"token_sha256": hash_token(token)}).scalar_one_or_none()
+
+
+@functools.cache
+def _token_lookup(lock: bool) -> Select[Participant]:
+    """The lookup behind every trainee request, built once (its SQL is cached by its key)."""
     query = (
         select(Participant)
         .join(Invitation, Invitation.participant_id == Participant.id)
-        .where(Invitation.token_sha256 == hash_token(token), Invitation.revoked_at.is_(None))
+        .where(Invitation.token_sha256 == bindparam("token_sha256"),
+               Invitation.revoked_at.is_(None))
     )
     if lock:
-        query = query.with_for_update(of=Participant).execution_options(populate_existing=True)
-    else:  # every trainee page reads the study next: in the same round trip
-        query = query.options(joinedload(Participant.study, innerjoin=True))
-    return session.execute(query).scalar_one_or_none()
+        return query.with_for_update(of=Participant).execution_options(populate_existing=True)
+    # Every trainee page reads the study next: in the same round trip.
+    return query.options(joinedload(Participant.study, innerjoin=True))
 
 
 def revoke(session: Session, participant: Participant, *, actor: str) -> None:

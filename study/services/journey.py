@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from instruments import Instrument
@@ -123,24 +124,33 @@ def _questionnaires_at(session: Session, participant: Participant, timepoint: st
     One round trip (every questionnaire page asks it); it remembers the questionnaires for
     :func:`instruments_at`.
     """
+    rows = [(Pinned(instrument_id, version, fingerprint), done)
+            for instrument_id, version, fingerprint, done in session.execute(
+                _questionnaires_query(), {"participant_id": participant.id,
+                                          "study_id": participant.study_id,
+                                          "timepoint": timepoint})]
+    session.info.setdefault("instruments_at", {})[(participant.study_id, timepoint)] = tuple(
+        pinned for pinned, _ in rows)
+    return rows
+
+
+@functools.cache
+def _questionnaires_query() -> Select[str, str, str | None, bool]:
+    """:func:`_questionnaires_at`'s query, built once: every trainee request runs it."""
     submitted = (
         select(Response.id)
-        .where(Response.participant_id == participant.id,
+        .where(Response.participant_id == bindparam("participant_id"),
                Response.timepoint_id == StudyInstrument.timepoint_id,
                Response.instrument_id == StudyInstrument.instrument_id,
                Response.status == ResponseStatus.SUBMITTED)
         .exists()
     )
-    rows = [(Pinned(instrument_id, version, fingerprint), done)
-            for instrument_id, version, fingerprint, done in session.execute(
-                select(StudyInstrument.instrument_id, StudyInstrument.instrument_version,
-                       StudyInstrument.fingerprint, submitted)
-                .join(Timepoint)
-                .where(Timepoint.study_id == participant.study_id, Timepoint.name == timepoint)
-                .order_by(StudyInstrument.position))]
-    session.info.setdefault("instruments_at", {})[(participant.study_id, timepoint)] = tuple(
-        pinned for pinned, _ in rows)
-    return rows
+    return (select(StudyInstrument.instrument_id, StudyInstrument.instrument_version,
+                   StudyInstrument.fingerprint, submitted)
+            .join(Timepoint)
+            .where(Timepoint.study_id == bindparam("study_id"),
+                   Timepoint.name == bindparam("timepoint"))
+            .order_by(StudyInstrument.position))
 
 
 def _first_open_questionnaire(session: Session, participant: Participant, timepoint: str
@@ -345,6 +355,19 @@ def record_consent(session: Session, participant: Participant, document: Consent
     return consent
 
 
+def timepoint_named(session: Session, participant: Participant, name: str) -> Timepoint | None:
+    """The participant's study's time point ``name`` (every questionnaire request reads it)."""
+    return session.scalars(_timepoint_query(), {"study_id": participant.study_id,
+                                                "name": name}).first()
+
+
+@functools.cache
+def _timepoint_query() -> Select[Timepoint]:
+    """:func:`timepoint_named`'s query, built once."""
+    return select(Timepoint).where(Timepoint.study_id == bindparam("study_id"),
+                                   Timepoint.name == bindparam("name"))
+
+
 def saved_progress(session: Session, participant: Participant, timepoint: Timepoint,
                    instrument_id: str) -> tuple[int, dict[str, str]]:
     """Where the trainee left a questionnaire (its page) and the answers given so far.
@@ -352,30 +375,48 @@ def saved_progress(session: Session, participant: Participant, timepoint: Timepo
     Items not asked (stored as not applicable) are left out. One round trip: every page view
     and post of a questionnaire reads this.
     """
-    rows = session.execute(
-        select(Response.current_page, Answer.item_key, Answer.value)
-        .outerjoin(Answer, (Answer.response_id == Response.id)
-                   & (Answer.status == AnswerStatus.ANSWERED))
-        .where(Response.participant_id == participant.id,
-               Response.timepoint_id == timepoint.id,
-               Response.instrument_id == instrument_id)
-    ).all()
+    rows = session.execute(_progress_query(), {"participant_id": participant.id,
+                                               "timepoint_id": timepoint.id,
+                                               "instrument_id": instrument_id}).all()
     if not rows:
         return 0, {}
     return rows[0].current_page, {row.item_key: row.value for row in rows
                                   if row.item_key is not None}
 
 
+@functools.cache
+def _progress_query() -> Select[int, str, str]:
+    """:func:`saved_progress`'s query, built once."""
+    return (select(Response.current_page, Answer.item_key, Answer.value)
+            .outerjoin(Answer, (Answer.response_id == Response.id)
+                       & (Answer.status == AnswerStatus.ANSWERED))
+            .where(Response.participant_id == bindparam("participant_id"),
+                   Response.timepoint_id == bindparam("timepoint_id"),
+                   Response.instrument_id == bindparam("instrument_id")))
+
+
 def find_response(session: Session, participant: Participant, timepoint: Timepoint,
-                  instrument_id: str) -> Response | None:
-    """The trainee's response to one instrument at one time point, submitted or not."""
-    return session.scalars(
-        select(Response).where(
-            Response.participant_id == participant.id,
-            Response.timepoint_id == timepoint.id,
-            Response.instrument_id == instrument_id,
-        )
-    ).first()
+                  instrument_id: str) -> tuple[Response | None, dict[str, Answer]]:
+    """The trainee's response to one instrument at one time point, and its answers by item.
+
+    Submitted or not; one round trip, as every stored page reads both.
+    """
+    rows = session.execute(_response_query(), {
+        "participant_id": participant.id, "timepoint_id": timepoint.id,
+        "instrument_id": instrument_id}).all()
+    if not rows:
+        return None, {}
+    return rows[0][0], {answer.item_key: answer for _, answer in rows if answer is not None}
+
+
+@functools.cache
+def _response_query() -> Select[Response, Answer]:
+    """:func:`find_response`'s query, built once."""
+    return (select(Response, Answer)
+            .outerjoin(Answer, Answer.response_id == Response.id)
+            .where(Response.participant_id == bindparam("participant_id"),
+                   Response.timepoint_id == bindparam("timepoint_id"),
+                   Response.instrument_id == bindparam("instrument_id")))
 
 
 def _check_questionnaire_open(session: Session, participant: Participant,
@@ -441,7 +482,7 @@ def save_answers(
     in the same transaction.
     """
     refuse_answers_if_data_locked(participant)
-    response = find_response(session, participant, timepoint, instrument.id)
+    response, stored = find_response(session, participant, timepoint, instrument.id)
     if response is not None and response.status is ResponseStatus.SUBMITTED:
         return SaveResult(response, submitted_now=False, already_submitted=True)
     pinned = _check_questionnaire_open(session, participant, timepoint, instrument.id)
@@ -464,7 +505,6 @@ def save_answers(
     if unknown:
         raise NotAllowed(f"Unknown questions: {', '.join(sorted(unknown))}.")
     answerable = {item.key for item in instrument.answered_items}
-    stored = {a.item_key: a for a in session.scalars(response.answers.select())}
     given = {key: a.value for key, a in stored.items()
              if a.status is AnswerStatus.ANSWERED and key not in asked_here}
     given.update(answers)

@@ -29,7 +29,14 @@ from study.database import begin_for_writing, begin_read_only
 from study.extensions import csrf, db
 from study.extensions import instrument_library as library
 from study.forms import ActionForm
-from study.models import ArmKind, ModuleProgress, Participant, ParticipantStatus, Timepoint
+from study.models import (
+    ArmKind,
+    ModuleProgress,
+    Participant,
+    ParticipantStatus,
+    Study,
+    Timepoint,
+)
 from study.services import contact, journey
 from study.services.allocation import allocate, existing_allocation, lock_participant
 from study.services.invitations import participant_for_token
@@ -114,12 +121,22 @@ def announce_expired_token(form: Any) -> None:
 def start_writing(participant: Participant) -> Participant:
     """End the read-only part of a ``read_first`` request and lock the participant to write.
 
-    The commit expires what was read, so that the writing part reads it again under the lock.
+    What was read is expired, so that the writing part reads it again under the lock; but for
+    the study, which the lock reads again with the participant, and its time points, which only
+    a draft study can change (``study_setup``).
     """
+    session = db.session
     participant_id = participant.id
-    db.session.commit()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+    for instance in list(session.identity_map.values()):
+        if not isinstance(instance, Study | Timepoint):
+            session.expire(instance)
     begin_for_writing()
-    return lock_participant(db.session, participant_id)
+    return lock_participant(session, participant_id)
 
 
 def step_url(session: Session, participant: Participant, token: str) -> str:
@@ -198,7 +215,7 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
     stored for the items asked given its answers; an item that became asked by this page's
     answers and was not on screen (no JavaScript) brings the page back with it shown.
     """
-    point = participant.study.timepoint(timepoint)
+    point = journey.timepoint_named(db.session, participant, timepoint)
     if point is None:
         abort(404)
     step = journey.next_step(db.session, participant)

@@ -9,20 +9,24 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
+from study.database import begin_for_writing
 from study.extensions import db
 from study.models import (
     Allocation,
+    Answer,
     AuditEvent,
     Booking,
     ContactSession,
     Participant,
     ParticipantStatus,
     Response,
+    Study,
     utcnow,
 )
 from study.services import invitations
+from study.trainee import views as trainee_views
 from tests.helpers import Demo, TraineeDriver, csrf_from
 
 
@@ -320,3 +324,30 @@ def test_nonsense_answers_get_messages_a_trainee_can_act_on(client, invite):
     assert "Please choose one of the answers shown." in html
     assert "Not a valid" not in html
     assert 'value="nursing" checked' in html
+
+
+def test_the_write_reads_the_study_again_under_the_lock(app, client, invite, monkeypatch):
+    """A post is validated before the participant is locked; what the study allows is decided
+    after: data locked in between, the answers are refused and nothing is stored."""
+    token = invite()[0]
+    page = TraineeDriver(client, token).consent()
+    start_writing = trainee_views.start_writing
+    held = []
+
+    def lock_data_meanwhile(participant):
+        # The study as the read phase saw it stays referenced (a view may keep it in a
+        # variable), so only reading it again under the lock can show the lock.
+        held.append(participant.study)
+        begin_for_writing()  # this request's read phase made its transactions read-only
+        with db.engine.begin() as connection:  # another request, committed meanwhile
+            connection.execute(update(Study).values(data_locked_at=utcnow()))
+        return start_writing(participant)
+
+    monkeypatch.setattr(trainee_views, "start_writing", lock_data_meanwhile)
+    response = client.post(page.request.path, follow_redirects=True, data={
+        "csrf_token": csrf_from(page.get_data(as_text=True)), "q_profession": "nursing",
+        "q_training_year": "2", "q_prior_contact": "none"})
+    assert held and "no more answers can be stored" in response.get_data(as_text=True)
+    assert participant_of(app, token).status is ParticipantStatus.CONSENTED
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Answer)) == 0
