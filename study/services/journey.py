@@ -121,21 +121,24 @@ def _questionnaires_at(session: Session, participant: Participant, timepoint: st
                        ) -> list[tuple[Pinned, bool]]:
     """The time point's questionnaires in order, each with whether the trainee submitted it.
 
-    One round trip (every questionnaire page asks it); it remembers the questionnaires for
-    :func:`instruments_at`.
+    One round trip (every questionnaire page asks it), which also reads the time point: it
+    remembers the questionnaires for :func:`instruments_at` and the time point for
+    :func:`timepoint_named`.
     """
-    rows = [(Pinned(instrument_id, version, fingerprint), done)
-            for instrument_id, version, fingerprint, done in session.execute(
-                _questionnaires_query(), {"participant_id": participant.id,
-                                          "study_id": participant.study_id,
-                                          "timepoint": timepoint})]
-    session.info.setdefault("instruments_at", {})[(participant.study_id, timepoint)] = tuple(
-        pinned for pinned, _ in rows)
-    return rows
+    key = (participant.study_id, timepoint)
+    rows = session.execute(_questionnaires_query(), {"participant_id": participant.id,
+                                                     "study_id": participant.study_id,
+                                                     "timepoint": timepoint}).all()
+    if rows:
+        session.info.setdefault("timepoints", {})[key] = rows[0][0]
+    found = [(Pinned(instrument_id, version, fingerprint), done)
+             for _, instrument_id, version, fingerprint, done in rows]
+    session.info.setdefault("instruments_at", {})[key] = tuple(pinned for pinned, _ in found)
+    return found
 
 
 @functools.cache
-def _questionnaires_query() -> Select[str, str, str | None, bool]:
+def _questionnaires_query() -> Select[Timepoint, str, str, str | None, bool]:
     """:func:`_questionnaires_at`'s query, built once: every trainee request runs it."""
     submitted = (
         select(Response.id)
@@ -145,9 +148,9 @@ def _questionnaires_query() -> Select[str, str, str | None, bool]:
                Response.status == ResponseStatus.SUBMITTED)
         .exists()
     )
-    return (select(StudyInstrument.instrument_id, StudyInstrument.instrument_version,
+    return (select(Timepoint, StudyInstrument.instrument_id, StudyInstrument.instrument_version,
                    StudyInstrument.fingerprint, submitted)
-            .join(Timepoint)
+            .join(StudyInstrument.timepoint)
             .where(Timepoint.study_id == bindparam("study_id"),
                    Timepoint.name == bindparam("timepoint"))
             .order_by(StudyInstrument.position))
@@ -356,16 +359,13 @@ def record_consent(session: Session, participant: Participant, document: Consent
 
 
 def timepoint_named(session: Session, participant: Participant, name: str) -> Timepoint | None:
-    """The participant's study's time point ``name`` (every questionnaire request reads it)."""
-    return session.scalars(_timepoint_query(), {"study_id": participant.study_id,
-                                                "name": name}).first()
+    """The participant's study's time point ``name``.
 
-
-@functools.cache
-def _timepoint_query() -> Select[Timepoint]:
-    """:func:`timepoint_named`'s query, built once."""
-    return select(Timepoint).where(Timepoint.study_id == bindparam("study_id"),
-                                   Timepoint.name == bindparam("name"))
+    Without a query when :func:`next_step` has read its questionnaires in this session, as it
+    has on every questionnaire request.
+    """
+    known = session.info.get("timepoints", {}).get((participant.study_id, name))
+    return known if known is not None else participant.study.timepoint(name)
 
 
 def saved_progress(session: Session, participant: Participant, timepoint: Timepoint,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
+from jinja2 import Environment
 from markupsafe import Markup
 
 from instruments import Instrument, Item
@@ -148,14 +149,20 @@ def question_markup(q: Question, matrix: bool = False) -> Markup:
     Not kept while templates reload on change (development), so that an edit shows at once.
     """
     environment = current_app.jinja_env
-    macro = environment.get_template(QUESTION_TEMPLATE).module.question  # type: ignore[attr-defined]
     key = q.markup_key(matrix)
     if key is None or environment.auto_reload:
-        return Markup(macro(q, matrix=matrix))
-    cache = current_app.extensions.get("allport.question_markup")
-    if cache is None:
-        cache = current_app.extensions["allport.question_markup"] = MarkupCache()
-    return cache.get(key, lambda: Markup(macro(q, matrix=matrix)))
+        return Markup(_question_macro(environment)(q, matrix=matrix))
+    extensions = current_app.extensions
+    if "allport.question_markup" not in extensions:
+        extensions["allport.question_markup"] = MarkupCache()
+        extensions["allport.question_macro"] = _question_macro(environment)
+    macro = extensions["allport.question_macro"]
+    return extensions["allport.question_markup"].get(  # type: ignore[no-any-return]
+        key, lambda: Markup(macro(q, matrix=matrix)))
+
+
+def _question_macro(environment: Environment) -> Callable[..., str]:
+    return environment.get_template(QUESTION_TEMPLATE).module.question  # type: ignore[attr-defined,no-any-return]
 
 
 @functools.lru_cache(maxsize=1024)

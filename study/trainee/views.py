@@ -215,14 +215,13 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
     stored for the items asked given its answers; an item that became asked by this page's
     answers and was not on screen (no JavaScript) brings the page back with it shown.
     """
-    point = journey.timepoint_named(db.session, participant, timepoint)
-    if point is None:
-        abort(404)
     step = journey.next_step(db.session, participant)
     if step.name is not StepName.QUESTIONNAIRE or (step.timepoint, step.instrument_id) != (
             timepoint, instrument_id):
-        # Submitted already, or not open yet: the link takes them where they are.
+        # Submitted already, not open yet, or no such page: the link takes them where they are.
         return redirect(step_url(db.session, participant, token))
+    point = journey.timepoint_named(db.session, participant, timepoint)
+    assert point is not None  # the step's own time point
     instrument, number, count = _questionnaire_context(participant, point, instrument_id)
     all_pages = pages(instrument)
     default_page, saved = journey.saved_progress(db.session, participant, point, instrument_id)
