@@ -6,7 +6,8 @@ under their headings (``<section data-section-items>``, the DOM contract of
 ``static/branching.js``), consecutive items of a matrix group as one grid, and numbered rating
 scales as compact rows of numbered segments. Each question is drawn by
 ``templates/trainee/_question.html`` through :func:`question_markup`, which keeps the markup of
-questions without an error, so that a page's 120 radios are not rendered again on every view.
+questions without an error, so that a page's 120 radios are not rendered again on every view;
+a page whose every question is kept is drawn without binding a form (:func:`kept_markup`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from markupsafe import Markup
 from instruments import Instrument, Item
 from instruments.branching import fields, parse_condition, to_json
 from instruments.kinds import AnswerField
-from study.trainee.forms import NO_FIELD, QuestionnaireForm, field_name
+from study.trainee.forms import NO_FIELD, QuestionnaireForm, field_name, page_form_class
 
 # A compact scale has at most this many points: 11 segments still fit 24 px targets on 360 px.
 MOST_COMPACT_POINTS = 11
@@ -57,6 +58,7 @@ class Question:
     asked: bool
     condition: Any = None  # to_json of its branching logic, for the script
     points: tuple[Point, ...] = ()  # set when drawn as a compact scale
+    markup: Markup | None = None  # its kept markup, when the page was drawn without a form
 
     @property
     def key(self) -> str:
@@ -68,19 +70,31 @@ class Question:
         return tuple(point for point in self.points if point.label)
 
     def markup_key(self, matrix: bool) -> Hashable | None:
-        """What decides the question's markup, when that is all: ``None`` when it is not.
+        """What decides the question's markup, when that is all (:func:`markup_key`).
 
-        Text shown on its own and a radio group without an error are drawn from the item (its
-        words, options, condition: a frozen value, so wording supplied by the site is part of
-        it), its number, whether it is asked, its place in a matrix and the option chosen. Any
-        other field can hold whatever was typed, and a field with an error shows it: those are
-        rendered each time.
+        A field with an error shows it: such a question is rendered each time.
         """
-        if self.field is None:
-            return (self.item, matrix, self.asked, self.number)
-        if self.answer.widget != "options" or self.field.errors:
+        if self.field is not None and self.field.errors:
             return None
-        return (self.item, matrix, self.asked, self.number, self.field.data)
+        return markup_key(self.item, self.answer, matrix=matrix, asked=self.asked,
+                          number=self.number,
+                          chosen=None if self.field is None else self.field.data)
+
+
+def markup_key(item: Item, answer: AnswerField, *, matrix: bool, asked: bool,
+               number: int | None, chosen: str | None) -> Hashable | None:
+    """What decides a question's markup, when that is all: ``None`` when it is not.
+
+    Text shown on its own and a radio group are drawn from the item (its words, options,
+    condition: a frozen value, so wording supplied by the site is part of it), its number,
+    whether it is asked, its place in a matrix and the option ``chosen``. Any other field can
+    hold whatever was typed: it is rendered each time.
+    """
+    if answer.widget == NO_FIELD:
+        return (item, matrix, asked, number)
+    if answer.widget != "options":
+        return None
+    return (item, matrix, asked, number, chosen)
 
 
 @dataclass
@@ -139,6 +153,15 @@ class MarkupCache:
                 self._entries.popitem(last=False)
         return markup
 
+    def get_all(self, keys: Mapping[str, Hashable]) -> dict[str, Markup] | None:
+        """The markup kept under each of ``keys`` (by name), or None unless all of it is kept."""
+        with self._lock:
+            if not all(key in self._entries for key in keys.values()):
+                return None
+            for key in keys.values():
+                self._entries.move_to_end(key)
+            return {name: self._entries[key] for name, key in keys.items()}
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -148,6 +171,8 @@ def question_markup(q: Question, matrix: bool = False) -> Markup:
 
     Not kept while templates reload on change (development), so that an edit shows at once.
     """
+    if q.markup is not None:
+        return q.markup
     environment = current_app.jinja_env
     key = q.markup_key(matrix)
     if key is None or environment.auto_reload:
@@ -159,6 +184,28 @@ def question_markup(q: Question, matrix: bool = False) -> Markup:
     macro = extensions["allport.question_macro"]
     return extensions["allport.question_markup"].get(  # type: ignore[no-any-return]
         key, lambda: Markup(macro(q, matrix=matrix)))
+
+
+def kept_markup(items: Sequence[Item], asked: Mapping[str, bool], numbers: Mapping[str, int],
+                answers: Mapping[str, str]) -> dict[str, Markup] | None:
+    """Every question's markup for a page showing ``answers``, if all of it is kept, by item.
+
+    Such a page binds no form (its CSRF token alone): binding a dozen WTForms fields was a tenth
+    of a page view. None when one question is not kept, or is one a trainee types into.
+    """
+    cache = current_app.extensions.get("allport.question_markup")
+    if cache is None or current_app.jinja_env.auto_reload:
+        return None
+    answer_fields = page_form_class(tuple(items)).answer_fields
+    keys = {}
+    for item in items:
+        key = markup_key(item, answer_fields[item.key], matrix=item.matrix is not None,
+                         asked=asked.get(item.key, True), number=numbers.get(item.key),
+                         chosen=answers.get(item.key))
+        if key is None:
+            return None
+        keys[item.key] = key
+    return cache.get_all(keys)  # type: ignore[no-any-return]
 
 
 def _question_macro(environment: Environment) -> Callable[..., str]:
@@ -189,20 +236,26 @@ def question_numbers(instrument: Instrument) -> dict[str, int]:
     return {item.key: n for n, item in enumerate(instrument.answered_items, start=1)}
 
 
-def layout(items: Sequence[Item], form: QuestionnaireForm, asked: Mapping[str, bool],
-           numbers: Mapping[str, int]) -> list[Section]:
-    """The page's sections, each a list of blocks of questions, in item order."""
+def layout(items: Sequence[Item], form: QuestionnaireForm | None, asked: Mapping[str, bool],
+           numbers: Mapping[str, int], kept: Mapping[str, Markup] | None = None
+           ) -> list[Section]:
+    """The page's sections, each a list of blocks of questions, in item order.
+
+    Its questions are drawn from ``form``'s fields, or from their ``kept`` markup (no form).
+    """
+    answer_fields = page_form_class(tuple(items)).answer_fields
     sections = [Section(None)]
     for item in items:
-        answer = form.answer_fields[item.key]
+        answer = answer_fields[item.key]
         question = Question(
             item=item,
-            field=None if answer.widget == NO_FIELD else form[field_name(item)],
+            field=None if answer.widget == NO_FIELD or form is None else form[field_name(item)],
             answer=answer,
             number=numbers.get(item.key),
             asked=asked.get(item.key, True),
             condition=None if item.show_if is None else to_json(parse_condition(item.show_if)),
             points=compact_points(answer),
+            markup=None if kept is None else kept[item.key],
         )
         if item.section:
             sections.append(Section(item.section, html=item.html))

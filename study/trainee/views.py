@@ -60,7 +60,13 @@ from study.trainee.forms import (
     field_name,
     questionnaire_form,
 )
-from study.trainee.questions import layout, outside_answers, question_markup, question_numbers
+from study.trainee.questions import (
+    kept_markup,
+    layout,
+    outside_answers,
+    question_markup,
+    question_numbers,
+)
 from study.views import write_or_explain
 
 bp = Blueprint("trainee", __name__, url_prefix="/t")
@@ -229,20 +235,20 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
                         applicable(instrument, saved))
     items = all_pages[page]
     posted = request.method == "POST"
+    numbers = question_numbers(instrument)
     # A posted page shows what was posted (an answer left out stays blank, even if an earlier
     # visit saved one); a fetched page shows what was saved.
-    form = questionnaire_form(items, formdata=request.form if posted else None,
-                              answers=None if posted else saved)
+    form = questionnaire_form(items, formdata=request.form) if posted else None
     given = dict(saved)
-    if posted:
+    if form is not None:
         for item in items:
             given.pop(item.key, None)
             text = answer_text(form, item)
             if text is not None:
                 given[item.key] = text
     asked = applicable(instrument, given)
-    status, notice = 200, None
-    if posted:
+    status, notice, kept = 200, None, None
+    if form is not None:
         form.skip = frozenset(field_name(item) for item in items
                               if not asked[item.key] and field_name(item) in form)
         valid = form.validate()
@@ -261,11 +267,15 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
         if not valid:
             status = 422
             announce_expired_token(form)
-    numbers = question_numbers(instrument)
+    else:
+        # A page whose every question's markup is kept binds no fields, only its CSRF token.
+        kept = kept_markup(items, asked, numbers, saved)
+        if kept is None:
+            form = questionnaire_form(items, answers=saved)
     previous = previous_page(all_pages, page, asked)
     return render_template(
-        "trainee/questionnaire.html", form=form, instrument=instrument,
-        sections=layout(items, form, asked, numbers),
+        "trainee/questionnaire.html", form=form if form is not None else ActionForm(),
+        instrument=instrument, sections=layout(items, form, asked, numbers, kept),
         shown=" ".join(item.key for item in items if asked[item.key]),
         outside=outside_answers(items, asked_answers(given, asked)),
         branching=any(item.show_if for item in items), notice=notice,

@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import Markup
 
+from study.trainee import views as trainee_views
 from study.trainee.questions import MarkupCache
 from tests.branching_study import SMOKING, WIDGETS, YES_NO, add_instruments, invite, open_study
 from tests.helpers import TraineeDriver, csrf_from
@@ -146,6 +147,36 @@ def test_a_question_hidden_and_the_same_question_shown_are_kept_apart(make_app) 
     assert not re.search(r'data-item="tried"[^>]* hidden>', shown)
 
 
+def test_a_page_whose_questions_are_all_kept_binds_no_form(make_app, monkeypatch) -> None:
+    app = make_app()
+    add_instruments(app, QUITTING, SMOKING)
+    open_study(app, "quitting", "quitting")
+    open_study(app, "smoking", "smoking")
+    bound: list[str] = []
+    questionnaire_form = trainee_views.questionnaire_form
+
+    def counted(items, **kwargs):
+        bound.append(items[0].key)
+        return questionnaire_form(items, **kwargs)
+
+    monkeypatch.setattr(trainee_views, "questionnaire_form", counted)
+    smoker, url = new_trainee(app, "quitting")
+    assert post(smoker, url, 0, {"q_smoker": "1", "q_tried": "2", "shown": "smoker tried"}) == 303
+    bound.clear()
+    first = page_html(smoker, f"{url}?page=0")  # this state's markup is not kept yet
+    second = page_html(smoker, f"{url}?page=0")
+    assert bound == ["smoker"]  # the second view bound no form
+    with rendered_afresh(app):
+        assert page_html(smoker, f"{url}?page=0") == first == second
+    assert re.search(r'name="q_tried" value="2" checked', second)
+    # A page with a field typed into is bound every time.
+    typist, typed_url = new_trainee(app, "smoking")
+    bound.clear()
+    page_html(typist, typed_url)
+    page_html(typist, typed_url)
+    assert len(bound) == 2
+
+
 def test_kept_markup_is_bounded_and_the_least_recently_used_goes_first() -> None:
     cache = MarkupCache(size=2)
     renders: list[str] = []
@@ -162,3 +193,8 @@ def test_kept_markup_is_bounded_and_the_least_recently_used_goes_first() -> None
     assert cache.get("c", render("C")) == "C"  # "b" goes
     assert cache.get("b", render("B again")) == "B again"
     assert renders == ["A", "B", "C", "B again"] and len(cache) == 2
+    # All or nothing: the markup of every question of a page, or None when one is not kept.
+    assert cache.get_all({"x": "c", "y": "a"}) is None
+    assert cache.get_all({"y": "b", "x": "c"}) == {"x": "C", "y": "B again"}  # "c" newest
+    assert cache.get("a", render("A at last")) == "A at last"  # "b" goes, not "c"
+    assert cache.get("c", render("C again")) == "C"
