@@ -6,6 +6,11 @@ from study.models.api_token import ApiToken
 from study.models.audit import AuditEvent
 from study.models.base import Base, utcnow
 from study.models.contact import Booking, ContactSession, Facilitator, ModuleProgress, SessionStatus
+from study.models.data_version import (  # its listeners make create_all build the version
+    UNREPORTED,
+    UNREPORTED_COLUMNS,
+    read_version,
+)
 from study.models.fidelity import (
     SUPERVISION_THRESHOLDS,
     FidelityRating,
@@ -45,5 +50,6 @@ __all__ = [
     "Invitation", "Membership", "MessageKind", "ModulePage", "ModuleProgress", "Participant",
     "ParticipantContact", "ParticipantStatus", "Response", "ResponseStatus", "Role", "SentMessage",
     "SessionStatus", "Study", "StudyInstrument", "StudyStatus", "SupervisionRecord",
-    "SupervisorKind", "Timepoint", "User", "WithdrawalReason", "utcnow",
+    "SupervisorKind", "Timepoint", "UNREPORTED", "UNREPORTED_COLUMNS", "User", "WithdrawalReason",
+    "read_version", "utcnow",
 ]

@@ -26,10 +26,15 @@ have changed:
    their answers (only submitted ones are analysed or counted: submitting a draft adds its rows,
    which changes the key); and the columns ``invitations.last_used_at``,
    ``module_progress.furthest_page``, ``responses.current_page`` and ``answers.answered_at``.
-   At 10,000 simulated trainees (about 540,000 answers) this costs 1.5-1.9 s on SQLite
-   (fetching the tuples and their ``repr`` are most of it), against about 28 s to rebuild the
-   report and 9 s for the analysis page, once per request; ``bench/report.py`` prints the
-   figure.
+   The left-out tables and columns are :data:`~study.models.data_version.UNREPORTED` and
+   ``UNREPORTED_COLUMNS``. Hashing costs 1.5-1.9 s on SQLite at 10,000 simulated trainees
+   (about 540,000 answers; fetching the tuples and their ``repr`` are most of it) and about
+   5.5 s at 20,000, so the digest is **remembered** (``cache/digests/<slug>.json``, with the
+   data version it was computed at and a fingerprint of the code that defines it) and hashed
+   again only when the database's data version has changed (``study.models.data_version``,
+   migration 0015: triggers on every reported table and column change it on each write the
+   digest would see, and not on drafts, page turns or audit events). Reading the version takes
+   milliseconds; ``bench/report.py`` prints the key's cost.
 2. **The code** (:func:`code_fingerprint`): a SHA-256 of every file of the packages that compute
    or print the outputs (``analysis``, ``instruments`` with its definitions, ``study``), of the
    report templates and of the site's supplied wording, read once per process; with the
@@ -67,6 +72,7 @@ import functools
 import hashlib
 import json
 import os
+import platform
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -75,28 +81,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Select, Table, func, select
+import sqlalchemy
+from sqlalchemy import Select, Table, func, select, text
 from sqlalchemy.orm import Session
 
 from instruments import Library
 from study.database import read_snapshot
-from study.models import Allocation, ResponseStatus, Study, utcnow
+from study.models import (
+    UNREPORTED,
+    UNREPORTED_COLUMNS,
+    Allocation,
+    ResponseStatus,
+    Study,
+    read_version,
+    utcnow,
+)
 from study.models.base import Base
 
 if TYPE_CHECKING:
     from study.services.analysis_service import Outcome
 
-# Tables outside every output: staff accounts, their tokens (touched by every API call), the
-# audit log (each download adds to it) and trainees' email addresses.
-UNREPORTED = frozenset({"users", "memberships", "api_tokens", "audit_events",
-                        "participant_contacts"})
-# Columns written while trainees use the site, read by no output.
-UNREPORTED_COLUMNS = {
-    "invitations": frozenset({"last_used_at"}),
-    "module_progress": frozenset({"furthest_page"}),
-    "responses": frozenset({"current_page"}),
-    "answers": frozenset({"answered_at"}),
-}
 # Rows fetched from the driver per chunk while hashing.
 CHUNK = 5000
 # Files kept per study, output and variant (the newest by modification time).
@@ -136,14 +140,91 @@ def _scoped_queries(study_id: int) -> list[tuple[str, Select]]:  # type: ignore[
     return list(scoped.items())
 
 
-def data_digest(session: Session, study: Study) -> str:
-    """SHA-256 of the rows of ``study`` that any cached output can print (module docstring)."""
+def data_version(session: Session) -> str | None:
+    """The data version the session's transaction sees (``study.models.data_version``).
+
+    None where the database has none (not yet migrated to revision 0015).
+    """
+    return read_version(session.connection())
+
+
+def data_digest(session: Session, study: Study, *,
+                instance_path: str | Path | None = None) -> str:
+    """SHA-256 of the rows of ``study`` that any cached output can print (module docstring).
+
+    With ``instance_path``, the digest is remembered in ``cache/digests/<slug>.json`` with the
+    data version it was computed at, and given again without hashing while the version and
+    the code that defines the digest are unchanged. The version and the rows are read in the
+    session's transaction, so they describe one state of the data where that transaction sees
+    one snapshot (``read_snapshot``); where it may not (PostgreSQL's READ COMMITTED), a digest
+    is reused but never remembered.
+    """
+    version = data_version(session)
+    if instance_path is None or version is None:
+        return _hash_rows(session, study)
+    path = cache_dir(instance_path, "digests") / f"{_folder_name(study.slug)}.json"
+    known = {"study": study.id, "version": version, "code": _digest_fingerprint(session)}
+    remembered = _read_json(path)
+    if remembered is not None and all(remembered.get(k) == v for k, v in known.items()):
+        return str(remembered["digest"])
+    digest = _hash_rows(session, study)
+    if _reads_one_snapshot(session):
+        write_atomically(path, json.dumps({**known, "digest": digest}).encode())
+    return digest
+
+
+def _hash_rows(session: Session, study: Study) -> str:
     digest = hashlib.sha256()
     for name, query in _scoped_queries(study.id):
         digest.update(f"\x1e{name}\n".encode())
         for rows in driver_chunks(session, query):
             digest.update(repr(rows).encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
+
+
+def _digest_fingerprint(session: Session) -> str:
+    """What defines the digest: the ``study`` package (models, scoping) and the driver's repr."""
+    import study
+
+    dialect = session.get_bind().dialect
+    driver = getattr(dialect.dbapi, "__version__", "")
+    return combine(_fingerprint((Path(study.__file__ or "").parent.resolve(),)),
+                   platform.python_version(), sqlalchemy.__version__, dialect.driver, driver)
+
+
+def _reads_one_snapshot(session: Session) -> bool:
+    """Whether every statement of the transaction sees the state its first one saw.
+
+    Always on SQLite; on PostgreSQL only above READ COMMITTED (``read_snapshot`` asks for
+    REPEATABLE READ), where a digest hashed over several statements could mix states and must
+    not be remembered under the version read by the first.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return True
+    level = connection.execute(text("SHOW transaction_isolation")).scalar()
+    return level in ("repeatable read", "serializable")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        found = json.loads(path.read_bytes())
+    except (FileNotFoundError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def write_atomically(path: Path, body: bytes) -> None:
+    """Write ``body`` to ``path`` under a temporary name, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def driver_chunks(session: Session, query: Select,  # type: ignore[type-arg]
@@ -233,17 +314,21 @@ def combine(*parts: Any) -> str:
 
 
 def cache_key(session: Session, study: Study, *, paper: str, versions: dict[str, str],
-              now: datetime | None = None) -> str:
-    """The SHA-256 naming ``study``'s cached report on ``paper`` at ``now`` (module docstring)."""
-    return combine("report", paper, data_digest(session, study), app_code_fingerprint(),
+              now: datetime | None = None, instance_path: str | Path | None = None) -> str:
+    """The SHA-256 naming ``study``'s cached report on ``paper`` at ``now`` (module docstring).
+
+    ``instance_path``: where the data digest is remembered (:func:`data_digest`).
+    """
+    digest = data_digest(session, study, instance_path=instance_path)
+    return combine("report", paper, digest, app_code_fingerprint(),
                    versions, in_progress_allocations(session, study, now))
 
 
 def analysis_key(session: Session, study: Study, *, population: str,
-                 versions: dict[str, str]) -> str:
-    """The SHA-256 naming ``study``'s cached analysis of ``population``."""
-    return combine("analysis", population, data_digest(session, study),
-                   app_code_fingerprint(), versions)
+                 versions: dict[str, str], instance_path: str | Path | None = None) -> str:
+    """The SHA-256 naming ``study``'s cached analysis of ``population`` (as :func:`cache_key`)."""
+    digest = data_digest(session, study, instance_path=instance_path)
+    return combine("analysis", population, digest, app_code_fingerprint(), versions)
 
 
 def cache_dir(instance_path: str | Path, output: str = "reports") -> Path:
@@ -283,16 +368,7 @@ class Entry:
 
     def store(self, body: bytes) -> None:
         """Write ``body`` atomically (a temporary file, then ``os.replace``), then prune."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=self.folder, prefix=f".{self.variant}-",
-                                         suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(body)
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, body)
         self.prune()
 
     def prune(self) -> None:
@@ -348,7 +424,8 @@ def report_pdf(session: Session, study: Study, library: Library, *, paper: str,
     now = utcnow()
     with read_snapshot(session):  # the key and the build read the same data (module docstring)
         entry = Entry(cache_dir(instance_path), study.slug, paper,
-                      cache_key(session, study, paper=paper, versions=versions, now=now), ".pdf")
+                      cache_key(session, study, paper=paper, versions=versions, now=now,
+                                instance_path=instance_path), ".pdf")
 
         def build() -> bytes:
             return report.build_report(session, study, library, paper=paper, now=now)
@@ -427,7 +504,8 @@ def cached_analysis(session: Session, study: Study, library: Library, *,
     versions = report.software_versions()
     with read_snapshot(session):  # the key and the analysis read the same data
         entry = Entry(cache_dir(instance_path, "analysis"), study.slug, chosen.key,
-                      analysis_key(session, study, population=chosen.key, versions=versions),
+                      analysis_key(session, study, population=chosen.key, versions=versions,
+                                   instance_path=instance_path),
                       ".json")
         stored = json.loads(entry.fetch(
             lambda: _analysis_file(session, study, library, chosen.key)))

@@ -41,13 +41,15 @@ def test_migrations_match_the_models(make_app, database_url) -> None:
 
     from study.migrate import upgrade
     from study.models import Base
+    from study.models.data_version import mapped_name
 
     app = make_app()
     with app.app_context():
         Base.metadata.drop_all(db.engine)
         upgrade(app)
         with db.engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": False})
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": False, "include_name": mapped_name})
             diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
