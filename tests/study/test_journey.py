@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from study.database import begin_for_writing
 from study.extensions import db
@@ -27,7 +28,7 @@ from study.models import (
 )
 from study.services import invitations
 from study.trainee import views as trainee_views
-from tests.helpers import Demo, TraineeDriver, csrf_from
+from tests.helpers import Demo, TraineeDriver, csrf_from, questionnaire_fields
 
 
 @pytest.fixture
@@ -351,3 +352,42 @@ def test_the_write_reads_the_study_again_under_the_lock(app, client, invite, mon
     assert participant_of(app, token).status is ParticipantStatus.CONSENTED
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Answer)) == 0
+
+
+@contextmanager
+def selects_counted(app) -> Iterator[list[str]]:
+    """The SELECT statements the app's engine runs inside the block."""
+    seen: list[str] = []
+
+    def note(connection, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def test_a_questionnaire_page_reads_in_three_selects_and_a_stored_page_in_six(
+        app, client, invite):
+    """Issue 14's per-request budget: the token with its study, the time point with its
+    questionnaires, the saved progress; a post reads those, then under the lock the participant
+    with its study, the response with its answers and the questionnaires again."""
+    trainee = TraineeDriver(client, invite()[0])
+    trainee.consent()
+    trainee.answer_page()  # background
+    page = trainee.answer_page()  # intergroup anxiety: on to page 1 of the stigma scale
+    assert "page 1 of" in page.get_data(as_text=True)
+    url = page.request.path + "?page=0"
+    with selects_counted(app) as selects:
+        html = client.get(url).get_data(as_text=True)
+    assert len(selects) == 3, selects
+    answers = {name: options[0] for name, options in questionnaire_fields(html).items()}
+    with selects_counted(app) as selects:
+        response = client.post(url, data={"csrf_token": csrf_from(html), **answers})
+    assert response.status_code == 303
+    assert len(selects) == 6, selects
