@@ -7,8 +7,20 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import (
+    Select,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    event,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from instruments import Instrument
@@ -123,9 +135,14 @@ def _questionnaires_at(session: Session, participant: Participant, timepoint: st
 
     One round trip (every questionnaire page asks it), which also reads the time point: it
     remembers the questionnaires for :func:`instruments_at` and the time point for
-    :func:`timepoint_named`.
+    :func:`timepoint_named`. No query at all when the write phase has confirmed what the read
+    phase of the same request found (:func:`lock_if_unchanged`).
     """
     key = (participant.study_id, timepoint)
+    reading = (participant.id, timepoint)
+    confirmed = session.info.get(_CONFIRMED)
+    if confirmed is not None and reading in confirmed:
+        return confirmed[reading]
     rows = session.execute(_questionnaires_query(), {"participant_id": participant.id,
                                                      "study_id": participant.study_id,
                                                      "timepoint": timepoint}).all()
@@ -134,7 +151,94 @@ def _questionnaires_at(session: Session, participant: Participant, timepoint: st
     found = [(Pinned(instrument_id, version, fingerprint), done)
              for _, instrument_id, version, fingerprint, done in rows]
     session.info.setdefault("instruments_at", {})[key] = tuple(pinned for pinned, _ in found)
+    session.info.setdefault(_READ, {})[reading] = found
     return found
+
+
+# What this transaction read of which questionnaires a trainee submitted, by (participant id,
+# time point name); and, in the write phase of a request, that reading confirmed to hold still.
+# Both are forgotten when the transaction ends or anything is flushed: a reading is only ever
+# used by the transaction that made it, or by the one that confirmed it under the lock.
+_READ = "allport.questionnaires_read"
+_CONFIRMED = "allport.questionnaires_confirmed"
+
+
+@event.listens_for(Session, "after_flush")
+@event.listens_for(Session, "after_transaction_end")
+def _forget_readings(session: Session, *_args: object) -> None:
+    session.info.pop(_READ, None)
+    session.info.pop(_CONFIRMED, None)
+
+
+def take_reading(session: Session) -> dict[tuple[int, str], list[tuple[Pinned, bool]]]:
+    """What this transaction read of the trainees' submitted questionnaires, to confirm later."""
+    return session.info.pop(_READ, None) or {}
+
+
+def lock_if_unchanged(session: Session, participant: Participant,
+                      reading: Mapping[tuple[int, str], list[tuple[Pinned, bool]]]) -> bool:
+    """Lock the participant's row; whether all that decided their step is as it was read.
+
+    A questionnaire post reads and validates in one transaction and writes in the next, under
+    the lock. Their step follows from the participant's row, their study's, the clock and which
+    questionnaires they submitted at the time point; the one statement that takes the lock
+    also reads those. When the rows are what the loaded ``participant`` and its study hold and
+    the submissions what ``reading`` (:func:`take_reading`) found, the write phase goes on with
+    them, and with that reading for :func:`next_step`, instead of reading them all again. Rows
+    carry no version, so every column is compared: any change at all means False, and the
+    caller reads everything again (``lock_participant``).
+    """
+    rows = session.connection().execute(_unchanged_query(),
+                                        {"participant_id": participant.id}).all()
+    if not rows:
+        return False
+    first = rows[0]
+    study = participant.study
+    loaded = ((inspect(participant).dict, _columns(Participant), 0),
+              (inspect(study).dict, _columns(Study), len(_columns(Participant))))
+    for state, columns, start in loaded:
+        for offset, key in enumerate(columns):
+            if key not in state or state[key] != first[start + offset]:
+                return False
+    submitted = {(row[-2], row[-1]) for row in rows if row[-1] is not None}
+    timepoints = session.info.get("timepoints", {})
+    for (participant_id, name), found in reading.items():
+        point = timepoints.get((participant.study_id, name))
+        if participant_id != participant.id or point is None:
+            return False
+        for pinned, done in found:
+            if done != ((point.id, pinned.instrument_id) in submitted):
+                return False
+    session.info[_CONFIRMED] = dict(reading)
+    return True
+
+
+@functools.cache
+def _columns(model: type[Participant | Study]) -> tuple[str, ...]:
+    """A model's column attributes, in the order :func:`_unchanged_query` reads them."""
+    return tuple(attribute.key for attribute in model.__mapper__.column_attrs)
+
+
+@functools.cache
+def _unchanged_query() -> Select[Any]:
+    """:func:`lock_if_unchanged`'s statement, built once.
+
+    The participant's row (locked), the study's, and each questionnaire submitted, by time
+    point id and instrument. Plain SQL, not the ORM: it loads no objects, and building them was
+    most of what the lock cost.
+    """
+    participants, studies, responses = (Participant.__table__, Study.__table__,
+                                        Response.__table__)
+    columns = [attribute.columns[0] for model in (Participant, Study)
+               for attribute in model.__mapper__.column_attrs]
+    return (select(*columns, responses.c.timepoint_id, responses.c.instrument_id)
+            .select_from(participants
+                         .join(studies, studies.c.id == participants.c.study_id)
+                         .outerjoin(responses, and_(
+                             responses.c.participant_id == participants.c.id,
+                             responses.c.status == ResponseStatus.SUBMITTED)))
+            .where(participants.c.id == bindparam("participant_id"))
+            .with_for_update(of=participants))
 
 
 @functools.cache
@@ -396,27 +500,105 @@ def _progress_query() -> Select[int, str, str]:
 
 
 def find_response(session: Session, participant: Participant, timepoint: Timepoint,
-                  instrument_id: str) -> tuple[Response | None, dict[str, Answer]]:
+                  instrument_id: str) -> tuple[Response | None, StoredAnswers]:
     """The trainee's response to one instrument at one time point, and its answers by item.
 
-    Submitted or not; one round trip, as every stored page reads both.
+    Submitted or not; one round trip, as every stored page reads both. The answers are plain
+    rows, written back as plain statements (:class:`StoredAnswers`).
     """
     rows = session.execute(_response_query(), {
         "participant_id": participant.id, "timepoint_id": timepoint.id,
         "instrument_id": instrument_id}).all()
     if not rows:
-        return None, {}
-    return rows[0][0], {answer.item_key: answer for _, answer in rows if answer is not None}
+        return None, StoredAnswers(0, {})
+    response = rows[0][0]
+    return response, StoredAnswers(response.id, {
+        key: StoredAnswer(answer_id, value, status)
+        for _, answer_id, key, value, status in rows if answer_id is not None})
 
 
 @functools.cache
-def _response_query() -> Select[Response, Answer]:
+def _response_query() -> Select[Response, int, str, str, AnswerStatus]:
     """:func:`find_response`'s query, built once."""
-    return (select(Response, Answer)
+    return (select(Response, Answer.id, Answer.item_key, Answer.value, Answer.status)
             .outerjoin(Answer, Answer.response_id == Response.id)
             .where(Response.participant_id == bindparam("participant_id"),
                    Response.timepoint_id == bindparam("timepoint_id"),
                    Response.instrument_id == bindparam("instrument_id")))
+
+
+@dataclass
+class StoredAnswer:
+    """One item's answer row as stored, or as it will be (``id`` None until inserted)."""
+
+    id: int | None
+    value: str
+    status: AnswerStatus
+
+
+class StoredAnswers:
+    """A response's answers by item, and the changes to them not yet written.
+
+    A saved page changes a handful of rows: they are written by :meth:`write` as at most three
+    statements (one DELETE, one UPDATE and one INSERT, each run once over all its rows), not as
+    an ORM object each; the unit of work spent more on a page's answers than SQLite did.
+    """
+
+    def __init__(self, response_id: int, rows: dict[str, StoredAnswer]) -> None:
+        self.response_id = response_id
+        self.rows = rows
+        self._inserts: dict[str, dict[str, object]] = {}
+        self._updates: dict[int, dict[str, object]] = {}
+        self._deletes: set[int] = set()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.rows
+
+    def get(self, key: str) -> StoredAnswer | None:
+        return self.rows.get(key)
+
+    def store(self, key: str, value: str, status: AnswerStatus, now: datetime) -> None:
+        """The item's answer becomes ``value`` with ``status`` (a new row, or changed in place)."""
+        row = self.rows.get(key)
+        if row is not None and row.value == value and row.status is status:
+            return
+        change = {"value": value, "status": status, "answered_at": now}
+        if row is None:
+            self.rows[key] = StoredAnswer(None, value, status)
+            self._inserts[key] = {"response_id": self.response_id, "item_key": key, **change}
+        elif row.id is None:
+            row.value, row.status = value, status
+            self._inserts[key].update(change)
+        else:
+            row.value, row.status = value, status
+            self._updates[row.id] = {"answer_id": row.id, **change}
+
+    def discard(self, key: str) -> None:
+        """The item has no answer any more: its row goes."""
+        row = self.rows.pop(key)
+        if row.id is None:
+            del self._inserts[key]
+        else:
+            self._updates.pop(row.id, None)
+            self._deletes.add(row.id)
+
+    def write(self, session: Session) -> None:
+        """Write the changes in the session's transaction."""
+        connection = session.connection()
+        if self._deletes:
+            connection.execute(delete(Answer).where(Answer.id.in_(sorted(self._deletes))))
+        if self._updates:
+            connection.execute(_update_answer(), list(self._updates.values()))
+        if self._inserts:
+            connection.execute(insert(Answer), list(self._inserts.values()))
+        self._inserts, self._updates, self._deletes = {}, {}, set()
+
+
+@functools.cache
+def _update_answer() -> Update:
+    return (update(Answer).where(Answer.id == bindparam("answer_id"))
+            .values(value=bindparam("value"), status=bindparam("status"),
+                    answered_at=bindparam("answered_at")))
 
 
 def _check_questionnaire_open(session: Session, participant: Participant,
@@ -498,6 +680,7 @@ def save_answers(
         )
         session.add(response)
         session.flush()
+        stored.response_id = response.id
 
     asked_here = set(answers) | set(on_page or ())
     known = {item.key for item in instrument.items}
@@ -505,30 +688,32 @@ def save_answers(
     if unknown:
         raise NotAllowed(f"Unknown questions: {', '.join(sorted(unknown))}.")
     answerable = {item.key for item in instrument.answered_items}
-    given = {key: a.value for key, a in stored.items()
+    given = {key: a.value for key, a in stored.rows.items()
              if a.status is AnswerStatus.ANSWERED and key not in asked_here}
     given.update(answers)
     asked = applicable(instrument, given)
     now = utcnow()
     for key in sorted(asked_here & answerable):
         if not asked[key]:
-            _store(session, response, stored, key, "", AnswerStatus.NOT_APPLICABLE, now)
+            stored.store(key, "", AnswerStatus.NOT_APPLICABLE, now)
         elif key in answers:
-            _store(session, response, stored, key, answers[key], AnswerStatus.ANSWERED, now)
+            stored.store(key, answers[key], AnswerStatus.ANSWERED, now)
         elif key in stored:
-            session.delete(stored.pop(key))
+            stored.discard(key)
     response.current_page = page
 
     if not final:
+        stored.write(session)
         session.flush()
         return SaveResult(response, submitted_now=False, already_submitted=False)
 
     for item in instrument.answered_items:
         row = stored.get(item.key)
         if not asked[item.key]:
-            _store(session, response, stored, item.key, "", AnswerStatus.NOT_APPLICABLE, now)
+            stored.store(item.key, "", AnswerStatus.NOT_APPLICABLE, now)
         elif row is not None and row.status is AnswerStatus.NOT_APPLICABLE:
-            session.delete(stored.pop(item.key))
+            stored.discard(item.key)
+    stored.write(session)
     unanswered = tuple(item.key for item in instrument.answered_items
                        if item.required and asked[item.key] and item.key not in stored)
     if unanswered:
@@ -550,21 +735,6 @@ def save_answers(
             allocation = allocate(session, participant,
                                   actor=audit.actor_for(participant=participant))
     return SaveResult(response, submitted_now=True, already_submitted=False, allocation=allocation)
-
-
-def _store(session: Session, response: Response, stored: dict[str, Answer], key: str, value: str,
-           status: AnswerStatus, now: datetime) -> None:
-    """Write one item's row (new, or changed in place), keeping ``stored`` up to date."""
-    row = stored.get(key)
-    if row is None:
-        row = Answer(response_id=response.id, item_key=key, value=value, status=status,
-                     answered_at=now)
-        session.add(row)
-        stored[key] = row
-    elif row.value != value or row.status is not status:
-        row.value = value
-        row.status = status
-        row.answered_at = now
 
 
 def mark_intervention_done(session: Session, participant: Participant, *, actor: str,

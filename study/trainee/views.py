@@ -127,22 +127,26 @@ def announce_expired_token(form: Any) -> None:
 def start_writing(participant: Participant) -> Participant:
     """End the read-only part of a ``read_first`` request and lock the participant to write.
 
-    What was read is expired, so that the writing part reads it again under the lock; but for
-    the study, which the lock reads again with the participant, and its time points, which only
-    a draft study can change (``study_setup``).
+    When the participant's row, the study's and their submitted questionnaires are as the read
+    part found them (``journey.lock_if_unchanged``, one statement that also takes the lock),
+    the writing part goes on with what was read; anything else it read is expired. Otherwise
+    the participant is read again under the lock, and all but the study and its time points
+    (which only a draft study can change, ``study_setup``) are expired to be read again.
     """
     session = db.session
-    participant_id = participant.id
+    reading = journey.take_reading(session)
     session.expire_on_commit = False
     try:
         session.commit()
     finally:
         session.expire_on_commit = True
-    for instance in list(session.identity_map.values()):
-        if not isinstance(instance, Study | Timepoint):
-            session.expire(instance)
     begin_for_writing()
-    return lock_participant(session, participant_id)
+    unchanged = journey.lock_if_unchanged(session, participant, reading)
+    kept = Participant | Study | Timepoint if unchanged else Study | Timepoint
+    for instance in list(session.identity_map.values()):
+        if not isinstance(instance, kept):
+            session.expire(instance)
+    return participant if unchanged else lock_participant(session, participant.id)
 
 
 def step_url(session: Session, participant: Participant, token: str) -> str:

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select, update
 
-from study.database import begin_for_writing
+from study.database import begin_for_writing, begin_read_only
 from study.extensions import db
 from study.models import (
     Allocation,
@@ -26,7 +26,7 @@ from study.models import (
     Study,
     utcnow,
 )
-from study.services import invitations
+from study.services import invitations, journey
 from study.trainee import views as trainee_views
 from tests.helpers import Demo, TraineeDriver, csrf_from, questionnaire_fields
 
@@ -354,6 +354,88 @@ def test_the_write_reads_the_study_again_under_the_lock(app, client, invite, mon
         assert db.session.scalar(select(func.count()).select_from(Answer)) == 0
 
 
+def test_a_withdrawal_between_reading_and_writing_stores_nothing(app, client, invite,
+                                                                  monkeypatch):
+    """The write phase goes on with what the read phase read only when nothing changed: a
+    trainee withdrawn meanwhile (by a coordinator) has the page refused, nothing stored."""
+    token = invite()[0]
+    page = TraineeDriver(client, token).consent()
+    start_writing = trainee_views.start_writing
+
+    def withdraw_meanwhile(participant):
+        begin_for_writing()
+        with db.engine.begin() as connection:
+            connection.execute(update(Participant).values(status=ParticipantStatus.WITHDRAWN))
+        return start_writing(participant)
+
+    monkeypatch.setattr(trainee_views, "start_writing", withdraw_meanwhile)
+    response = client.post(page.request.path, data={
+        "csrf_token": csrf_from(page.get_data(as_text=True)), "q_profession": "nursing",
+        "q_training_year": "2", "q_prior_contact": "none"})
+    assert response.status_code == 303 and response.location.endswith("/status")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Answer)) == 0
+
+
+UNCHANGED = {
+    "nothing": None,
+    "an answer": update(Answer).values(value="1"),
+    "a draft's page": update(Response).values(current_page=3),
+}
+CHANGED = {
+    "the participant's status": update(Participant).values(
+        status=ParticipantStatus.WITHDRAWN),
+    "any column of the participant": update(Participant).values(
+        status_changed_at=utcnow() - timedelta(days=1)),
+    "the study's data lock": update(Study).values(data_locked_at=utcnow()),
+    "any column of the study": update(Study).values(title="Renamed meanwhile"),
+    "a questionnaire reopened": update(Response).where(Response.instrument_id == "background")
+    .values(status="in_progress", submitted_at=None),
+    "a questionnaire submitted": update(Response).where(Response.instrument_id != "background")
+    .values(status="submitted", submitted_at=utcnow()),
+}
+
+
+@pytest.mark.parametrize("meanwhile", [*UNCHANGED, *CHANGED])
+def test_the_write_phase_keeps_its_reading_only_when_the_rows_are_unchanged(
+        app, client, invite, meanwhile):
+    """``lock_if_unchanged``: true only when the participant's row, the study's and the
+    submitted questionnaires the read phase saw are still what they were; then ``next_step``
+    answers from the reading, without a query."""
+    token = invite()[0]
+    trainee = TraineeDriver(client, token)
+    trainee.consent()
+    trainee.answer_page()  # background submitted; the anxiety scale is open
+    with app.app_context():
+        session = db.session
+        participant = invitations.participant_for_token(session, token)
+        anxiety = journey.instruments_at(session, participant, "baseline")[1]
+        session.add(Response(participant_id=participant.id, instrument_id=anxiety.instrument_id,
+                             instrument_version=anxiety.instrument_version,
+                             timepoint_id=journey.timepoint_named(session, participant,
+                                                                  "baseline").id))
+        session.commit()  # the anxiety draft, begun earlier
+        begin_read_only()
+        step = journey.next_step(session, participant)
+        assert step.instrument_id == anxiety.instrument_id
+        reading = journey.take_reading(session)
+        session.expire_on_commit = False
+        session.commit()
+        session.expire_on_commit = True
+        begin_for_writing()
+        change = {**UNCHANGED, **CHANGED}[meanwhile]
+        if change is not None:
+            with db.engine.begin() as connection:
+                connection.execute(change)
+        with selects_counted(app) as selects:
+            unchanged = journey.lock_if_unchanged(session, participant, reading)
+            again = journey.next_step(session, participant)
+        assert unchanged is (meanwhile in UNCHANGED)
+        if unchanged:
+            assert again == step and len(selects) == 1, selects
+        session.rollback()
+
+
 @contextmanager
 def selects_counted(app) -> Iterator[list[str]]:
     """The SELECT statements the app's engine runs inside the block."""
@@ -372,11 +454,11 @@ def selects_counted(app) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", note)
 
 
-def test_a_questionnaire_page_reads_in_three_selects_and_a_stored_page_in_six(
+def test_a_questionnaire_page_reads_in_three_selects_and_a_stored_page_in_five(
         app, client, invite):
     """Issue 14's per-request budget: the token with its study, the time point with its
     questionnaires, the saved progress; a post reads those, then under the lock the participant
-    with its study, the response with its answers and the questionnaires again."""
+    with its study and submissions (found unchanged) and the response with its answers."""
     trainee = TraineeDriver(client, invite()[0])
     trainee.consent()
     trainee.answer_page()  # background
@@ -390,4 +472,4 @@ def test_a_questionnaire_page_reads_in_three_selects_and_a_stored_page_in_six(
     with selects_counted(app) as selects:
         response = client.post(url, data={"csrf_token": csrf_from(html), **answers})
     assert response.status_code == 303
-    assert len(selects) == 6, selects
+    assert len(selects) == 5, selects
