@@ -7,7 +7,7 @@ take it as plain data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 CompletedBy = Literal["trainee", "rater"]
@@ -80,6 +80,21 @@ class Item:
     matrix: str | None = None
     new_page: bool = False
     html: bool = False
+    # Its hash, once computed: an item is part of the key of its page's form class and of its
+    # kept markup, looked up on every page view, and hashing all of its words and choices each
+    # time cost a twentieth of a view. Never compared, and never pickled: another process
+    # salts the hashes of strings differently.
+    _hash: int | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            object.__setattr__(self, "_hash", hash(tuple(
+                getattr(self, name) for name in _ITEM_FIELDS)))
+        return self._hash  # type: ignore[return-value]
+
+    def __getstate__(self) -> list[object]:
+        return [None if name == "_hash" else getattr(self, name)
+                for name in (f.name for f in fields(self))]
 
     def choice(self, value: int | str) -> Choice:
         """The option stored as ``value``; ``LookupError`` when there is none."""
@@ -87,6 +102,10 @@ class Item:
             if option.value == value:
                 return option
         raise LookupError(f"item {self.key!r} has no option {value!r}")
+
+
+# What an item's hash and equality are made of.
+_ITEM_FIELDS = tuple(f.name for f in fields(Item) if f.compare)
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,13 +272,14 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
             status = 422
             announce_expired_token(form)
     else:
-        # A page whose every question's markup is kept binds no fields, only its CSRF token.
+        # A page whose every question's markup is kept binds no form at all (the template
+        # writes the CSRF token itself).
         kept = kept_markup(items, asked, numbers, saved)
         if kept is None:
             form = questionnaire_form(items, answers=saved)
     previous = previous_page(all_pages, page, asked)
     return render_template(
-        "trainee/questionnaire.html", form=form if form is not None else ActionForm(),
+        "trainee/questionnaire.html", form=form,
         instrument=instrument, sections=layout(items, form, asked, numbers, kept),
         shown=" ".join(item.key for item in items if asked[item.key]),
         outside=outside_answers(items, asked_answers(given, asked)),
