@@ -142,9 +142,9 @@ def start_writing(participant: Participant) -> Participant:
         session.expire_on_commit = True
     begin_for_writing()
     unchanged = journey.lock_if_unchanged(session, participant, reading)
-    kept = Participant | Study | Timepoint if unchanged else Study | Timepoint
+    confirmed = (participant, participant.study) if unchanged else ()
     for instance in list(session.identity_map.values()):
-        if not isinstance(instance, kept):
+        if not isinstance(instance, Study | Timepoint) and instance not in confirmed:
             session.expire(instance)
     return participant if unchanged else lock_participant(session, participant.id)
 
