@@ -700,7 +700,8 @@ def save_answers(
             stored.store(key, answers[key], AnswerStatus.ANSWERED, now)
         elif key in stored:
             stored.discard(key)
-    response.current_page = page
+    if response.current_page != page:  # set to itself, it would still cost a flush its work
+        response.current_page = page
 
     if not final:
         stored.write(session)
