@@ -15,11 +15,13 @@ import io
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from study import audit, mail
 from study.errors import DomainError, NotAllowed
@@ -117,12 +119,16 @@ def participant_for_token(session: Session, token: str, *, lock: bool = False
     tell a valid link from an invalid one. With ``lock``, the participant row is locked for
     the rest of the transaction (see ``study.services.allocation.lock_participant``).
     """
-    return session.execute(_token_lookup(lock),
-                           {"token_sha256": hash_token(token)}).scalar_one_or_none()
+    row = session.execute(_token_lookup(lock), {"token_sha256": hash_token(token)}).one_or_none()
+    if row is None:
+        return None
+    if not lock:  # the study read with it becomes ``participant.study``, as loaded
+        set_committed_value(row[0], "study", row[1])
+    return row[0]
 
 
 @functools.cache
-def _token_lookup(lock: bool) -> Select[Participant]:
+def _token_lookup(lock: bool) -> Select[Any]:
     """The lookup behind every trainee request, built once (its SQL is cached by its key)."""
     query = (
         select(Participant)
@@ -132,8 +138,9 @@ def _token_lookup(lock: bool) -> Select[Participant]:
     )
     if lock:
         return query.with_for_update(of=Participant).execution_options(populate_existing=True)
-    # Every trainee page reads the study next: in the same round trip.
-    return query.options(joinedload(Participant.study, innerjoin=True))
+    # Every trainee page reads the study next: in the same round trip, as a second entity of
+    # the row. A joined eager load does the same and cost a tenth of a page view to set up.
+    return query.add_columns(Study).join(Study, Study.id == Participant.study_id)
 
 
 def revoke(session: Session, participant: Participant, *, actor: str) -> None:
