@@ -36,8 +36,10 @@ chromium:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	  else echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; fi; }
 
+# A worker per core (pytest-xdist); `make test TEST_WORKERS=0` runs the suite in one process.
+TEST_WORKERS ?= auto
 test: install chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 serve: install
 	$(BIN)/gunicorn 'app:create_app()' --config gunicorn.conf.py

@@ -2,7 +2,8 @@
 
 Every database test runs on SQLite (a fresh file per test) or, when ``TEST_DATABASE_URL`` is
 set, on PostgreSQL (schema created once, tables truncated after each test). A PostgreSQL that
-cannot be reached fails the run; it is never skipped.
+cannot be reached fails the run; it is never skipped. Under pytest-xdist (``make test`` runs a
+worker per core) each worker has a database of its own beside the named one (``_gw0``, ...).
 
 The demo study is built once per session, plain and with simulated journeys, and its rows are
 copied into the database of each test that asks for ``demo`` or ``simulated_demo``.
@@ -22,7 +23,7 @@ from typing import Any, TypeVar, cast
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, make_url, select, text
 
 from app import create_app
 from study.database import normalise_database_url
@@ -66,8 +67,9 @@ def postgres_schema() -> Iterator[str | None]:
         yield None
         return
     url = normalise_database_url(POSTGRES_URL)
-    engine = create_engine(url)
     try:
+        url = _worker_database(url)
+        engine = create_engine(url)
         with engine.begin() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as error:  # noqa: BLE001
@@ -79,6 +81,23 @@ def postgres_schema() -> Iterator[str | None]:
     Base.metadata.create_all(engine)
     engine.dispose()
     yield url
+
+
+def _worker_database(url: str) -> str:
+    """This xdist worker's own database beside ``url``'s, created when missing; else ``url``."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    engine = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                    {"name": name}).first()
+        if exists is None:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 def _truncate_all(url: str) -> None:
