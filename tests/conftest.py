@@ -61,20 +61,32 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {'PostgreSQL ' + POSTGRES_URL if POSTGRES_URL else 'SQLite (per test)'}"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop the run at once, in one line, when ``TEST_DATABASE_URL`` cannot be reached.
+
+    Checked in the process that starts the xdist workers (or runs the tests without them),
+    before any worker exists: an exit inside a worker is reported as a crash, not its reason.
+    """
+    if not POSTGRES_URL or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    engine = create_engine(normalise_database_url(POSTGRES_URL))
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001
+        pytest.exit(f"TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {error}",
+                    returncode=3)
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_schema() -> Iterator[str | None]:
     if not POSTGRES_URL:
         yield None
         return
-    url = normalise_database_url(POSTGRES_URL)
-    try:
-        url = _worker_database(url)
-        engine = create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as error:  # noqa: BLE001
-        pytest.exit(f"TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {error}",
-                    returncode=3)
+    url = _worker_database(normalise_database_url(POSTGRES_URL))
+    engine = create_engine(url)
     Base.metadata.drop_all(engine)
     with engine.begin() as connection:
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
@@ -91,12 +103,15 @@ def _worker_database(url: str) -> str:
     parsed = make_url(url)
     name = f"{parsed.database}_{worker}"
     engine = create_engine(parsed, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                                    {"name": name}).first()
-        if exists is None:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first()
+            if exists is None:
+                quoted = connection.dialect.identifier_preparer.quote_identifier(name)
+                connection.execute(text(f"CREATE DATABASE {quoted}"))
+    finally:
+        engine.dispose()
     return parsed.set(database=name).render_as_string(hide_password=False)
 
 
