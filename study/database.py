@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -132,14 +134,14 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = _sqlite_begin.get()
-        info = connection.connection.info
+        pooled = connection.connection
         query_only = mode == "DEFERRED"
-        if info.get("query_only") is not query_only:  # a statement saved on most requests
-            connection.exec_driver_sql(f"PRAGMA query_only={'ON' if query_only else 'OFF'}")
-            info["query_only"] = query_only
+        if pooled.info.get("query_only") is not query_only:  # a statement saved on most requests
+            _run_directly(pooled, f"PRAGMA query_only={'ON' if query_only else 'OFF'}")
+            pooled.info["query_only"] = query_only
         if mode == "IMMEDIATE":
-            _queue_for_writing(connection.connection.info)
-        connection.exec_driver_sql(f"BEGIN {mode}")
+            _queue_for_writing(pooled.info)
+        _run_directly(pooled, f"BEGIN {mode}")
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
@@ -155,6 +157,19 @@ def _configure_sqlite(engine: Engine) -> None:
         _done_writing(record.info)
         if "writer_lock" in record.info:
             os.close(record.info.pop("writer_lock"))
+
+
+def _run_directly(pooled: Any, statement: str) -> None:
+    """Run a statement of transaction control on the driver's connection, bypassing the engine.
+
+    Every request begins a transaction, a questionnaire post two: through the engine, each BEGIN
+    cost about as much as a query. A failure (the database locked past the busy timeout) is
+    raised as SQLAlchemy's own error, as the engine would, so the outage handling sees it.
+    """
+    try:
+        pooled.driver_connection.execute(statement)
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(statement, None, error, sqlite3.Error) from error
 
 
 # Writers queue on an flock beside the database before BEGIN IMMEDIATE. SQLite's own busy

@@ -479,9 +479,9 @@ def saved_progress(session: Session, participant: Participant, timepoint: Timepo
     Items not asked (stored as not applicable) are left out. One round trip: every page view
     and post of a questionnaire reads this.
     """
-    rows = session.execute(_progress_query(), {"participant_id": participant.id,
-                                               "timepoint_id": timepoint.id,
-                                               "instrument_id": instrument_id}).all()
+    rows = session.connection().execute(_progress_query(), {
+        "participant_id": participant.id, "timepoint_id": timepoint.id,
+        "instrument_id": instrument_id}).all()
     if not rows:
         return 0, {}
     return rows[0].current_page, {row.item_key: row.value for row in rows
@@ -500,31 +500,43 @@ def _progress_query() -> Select[int, str, str]:
 
 
 def find_response(session: Session, participant: Participant, timepoint: Timepoint,
-                  instrument_id: str) -> tuple[Response | None, StoredAnswers]:
-    """The trainee's response to one instrument at one time point, and its answers by item.
+                  instrument_id: str) -> StoredResponse | None:
+    """The trainee's response to one instrument at one time point, with its answers by item.
 
-    Submitted or not; one round trip, as every stored page reads both. The answers are plain
-    rows, written back as plain statements (:class:`StoredAnswers`).
+    Submitted or not; one round trip, as every stored page reads both. Plain rows, not
+    objects, written back as plain statements (:class:`StoredResponse`).
     """
-    rows = session.execute(_response_query(), {
+    rows = session.connection().execute(_response_query(), {
         "participant_id": participant.id, "timepoint_id": timepoint.id,
         "instrument_id": instrument_id}).all()
     if not rows:
-        return None, StoredAnswers(0, {})
-    response = rows[0][0]
-    return response, StoredAnswers(response.id, {
-        key: StoredAnswer(answer_id, value, status)
-        for _, answer_id, key, value, status in rows if answer_id is not None})
+        return None
+    response_id, status, current_page = rows[0][:3]
+    return StoredResponse(response_id, status, current_page, {
+        key: StoredAnswer(answer_id, value, answer_status)
+        for *_, answer_id, key, value, answer_status in rows if answer_id is not None})
 
 
 @functools.cache
-def _response_query() -> Select[Response, int, str, str, AnswerStatus]:
+def _response_query() -> Select[int, ResponseStatus, int, int, str, str, AnswerStatus]:
     """:func:`find_response`'s query, built once."""
-    return (select(Response, Answer.id, Answer.item_key, Answer.value, Answer.status)
+    return (select(Response.id, Response.status, Response.current_page,
+                   Answer.id, Answer.item_key, Answer.value, Answer.status)
             .outerjoin(Answer, Answer.response_id == Response.id)
             .where(Response.participant_id == bindparam("participant_id"),
                    Response.timepoint_id == bindparam("timepoint_id"),
                    Response.instrument_id == bindparam("instrument_id")))
+
+
+def start_response(session: Session, participant: Participant, timepoint: Timepoint,
+                   instrument: Instrument) -> StoredResponse:
+    """A new, empty response to ``instrument`` at ``timepoint``, inserted at once for its id."""
+    inserted = session.connection().execute(insert(Response).values(
+        participant_id=participant.id, timepoint_id=timepoint.id,
+        instrument_id=instrument.id, instrument_version=instrument.version))
+    key = inserted.inserted_primary_key
+    assert key is not None  # a single-row INSERT always has one
+    return StoredResponse(key[0], ResponseStatus.IN_PROGRESS, 0, {})
 
 
 @dataclass
@@ -536,26 +548,44 @@ class StoredAnswer:
     status: AnswerStatus
 
 
-class StoredAnswers:
-    """A response's answers by item, and the changes to them not yet written.
+class StoredResponse:
+    """A response and its answers by item as stored, and the changes to them not yet written.
 
-    A saved page changes a handful of rows: they are written by :meth:`write` as at most three
-    statements (one DELETE, one UPDATE and one INSERT, each run once over all its rows), not as
-    an ORM object each; the unit of work spent more on a page's answers than SQLite did.
+    A saved page changes a handful of rows: :meth:`write` sends them as at most four statements
+    (the response's row when its page or status changed; one DELETE, one UPDATE and one INSERT
+    of answers, each run once over all its rows), not as an ORM object each. The unit of work
+    spent more on a page's answers than SQLite did.
     """
 
-    def __init__(self, response_id: int, rows: dict[str, StoredAnswer]) -> None:
-        self.response_id = response_id
+    def __init__(self, response_id: int, status: ResponseStatus, current_page: int,
+                 rows: dict[str, StoredAnswer]) -> None:
+        self.id = response_id
+        self.status = status
+        self.current_page = current_page
         self.rows = rows
+        self._changed: dict[str, object] = {}
         self._inserts: dict[str, dict[str, object]] = {}
         self._updates: dict[int, dict[str, object]] = {}
         self._deletes: set[int] = set()
+
+    @property
+    def submitted(self) -> bool:
+        return self.status is ResponseStatus.SUBMITTED
 
     def __contains__(self, key: object) -> bool:
         return key in self.rows
 
     def get(self, key: str) -> StoredAnswer | None:
         return self.rows.get(key)
+
+    def go_to_page(self, page: int) -> None:
+        """The trainee comes back to ``page``."""
+        if page != self.current_page:
+            self.current_page = self._changed["current_page"] = page
+
+    def submit(self, now: datetime) -> None:
+        self.status = self._changed["status"] = ResponseStatus.SUBMITTED
+        self._changed["submitted_at"] = now
 
     def store(self, key: str, value: str, status: AnswerStatus, now: datetime) -> None:
         """The item's answer becomes ``value`` with ``status`` (a new row, or changed in place)."""
@@ -565,7 +595,7 @@ class StoredAnswers:
         change = {"value": value, "status": status, "answered_at": now}
         if row is None:
             self.rows[key] = StoredAnswer(None, value, status)
-            self._inserts[key] = {"response_id": self.response_id, "item_key": key, **change}
+            self._inserts[key] = {"response_id": self.id, "item_key": key, **change}
         elif row.id is None:
             row.value, row.status = value, status
             self._inserts[key].update(change)
@@ -585,13 +615,20 @@ class StoredAnswers:
     def write(self, session: Session) -> None:
         """Write the changes in the session's transaction."""
         connection = session.connection()
+        if self._changed:
+            connection.execute(update(Response).where(Response.id == self.id)
+                               .values(self._changed))
+            if "status" in self._changed:
+                # Plain statements flush nothing: what this transaction read of the
+                # trainee's submitted questionnaires no longer holds.
+                _forget_readings(session)
         if self._deletes:
             connection.execute(delete(Answer).where(Answer.id.in_(sorted(self._deletes))))
         if self._updates:
             connection.execute(_update_answer(), list(self._updates.values()))
         if self._inserts:
             connection.execute(insert(Answer), list(self._inserts.values()))
-        self._inserts, self._updates, self._deletes = {}, {}, set()
+        self._changed, self._inserts, self._updates, self._deletes = {}, {}, {}, set()
 
 
 @functools.cache
@@ -625,15 +662,11 @@ class SaveResult:
     goes on: the next page with a question asked, or the first page holding an unanswered one.
     """
 
-    response: Response
+    page: int
     submitted_now: bool
     already_submitted: bool
     allocation: Allocation | None = None
     unanswered: tuple[str, ...] = ()
-
-    @property
-    def page(self) -> int:
-        return self.response.current_page
 
 
 def save_answers(
@@ -664,67 +697,57 @@ def save_answers(
     in the same transaction.
     """
     refuse_answers_if_data_locked(participant)
-    response, stored = find_response(session, participant, timepoint, instrument.id)
-    if response is not None and response.status is ResponseStatus.SUBMITTED:
-        return SaveResult(response, submitted_now=False, already_submitted=True)
+    response = find_response(session, participant, timepoint, instrument.id)
+    if response is not None and response.submitted:
+        return SaveResult(response.current_page, submitted_now=False, already_submitted=True)
     pinned = _check_questionnaire_open(session, participant, timepoint, instrument.id)
     if pinned.instrument_version != instrument.version:
         raise NotAllowed("This questionnaire was given at another version.")
     if pinned.fingerprint is not None and pinned.fingerprint != instrument.fingerprint:
         raise NotAllowed(f"The definition of {instrument.id} {instrument.version} has changed "
                          "since recruitment opened; please tell the study coordinator.")
-    if response is None:
-        response = Response(
-            participant_id=participant.id, timepoint_id=timepoint.id,
-            instrument_id=instrument.id, instrument_version=instrument.version,
-        )
-        session.add(response)
-        session.flush()
-        stored.response_id = response.id
 
     asked_here = set(answers) | set(on_page or ())
     known = {item.key for item in instrument.items}
     unknown = asked_here - known
     if unknown:
         raise NotAllowed(f"Unknown questions: {', '.join(sorted(unknown))}.")
+    if response is None:
+        response = start_response(session, participant, timepoint, instrument)
     answerable = {item.key for item in instrument.answered_items}
-    given = {key: a.value for key, a in stored.rows.items()
+    given = {key: a.value for key, a in response.rows.items()
              if a.status is AnswerStatus.ANSWERED and key not in asked_here}
     given.update(answers)
     asked = applicable(instrument, given)
     now = utcnow()
     for key in sorted(asked_here & answerable):
         if not asked[key]:
-            stored.store(key, "", AnswerStatus.NOT_APPLICABLE, now)
+            response.store(key, "", AnswerStatus.NOT_APPLICABLE, now)
         elif key in answers:
-            stored.store(key, answers[key], AnswerStatus.ANSWERED, now)
-        elif key in stored:
-            stored.discard(key)
-    if response.current_page != page:  # set to itself, it would still cost a flush its work
-        response.current_page = page
+            response.store(key, answers[key], AnswerStatus.ANSWERED, now)
+        elif key in response:
+            response.discard(key)
+    response.go_to_page(page)
 
     if not final:
-        stored.write(session)
-        session.flush()
-        return SaveResult(response, submitted_now=False, already_submitted=False)
+        response.write(session)
+        return SaveResult(response.current_page, submitted_now=False, already_submitted=False)
 
     for item in instrument.answered_items:
-        row = stored.get(item.key)
+        row = response.get(item.key)
         if not asked[item.key]:
-            stored.store(item.key, "", AnswerStatus.NOT_APPLICABLE, now)
+            response.store(item.key, "", AnswerStatus.NOT_APPLICABLE, now)
         elif row is not None and row.status is AnswerStatus.NOT_APPLICABLE:
-            stored.discard(item.key)
-    stored.write(session)
+            response.discard(item.key)
     unanswered = tuple(item.key for item in instrument.answered_items
-                       if item.required and asked[item.key] and item.key not in stored)
+                       if item.required and asked[item.key] and item.key not in response)
     if unanswered:
-        response.current_page = page_of(pages(instrument), unanswered[0])
-        session.flush()
-        return SaveResult(response, submitted_now=False, already_submitted=False,
+        response.go_to_page(page_of(pages(instrument), unanswered[0]))
+        response.write(session)
+        return SaveResult(response.current_page, submitted_now=False, already_submitted=False,
                           unanswered=unanswered)
-    response.status = ResponseStatus.SUBMITTED
-    response.submitted_at = now
-    session.flush()
+    response.submit(now)
+    response.write(session)
     audit.record(session, "questionnaire_submitted", actor=audit.actor_for(participant=participant),
                  participant=participant, timepoint=timepoint.name, instrument=instrument.id,
                  version=instrument.version)
@@ -735,7 +758,8 @@ def save_answers(
         if timepoint.name == "baseline":
             allocation = allocate(session, participant,
                                   actor=audit.actor_for(participant=participant))
-    return SaveResult(response, submitted_now=True, already_submitted=False, allocation=allocation)
+    return SaveResult(response.current_page, submitted_now=True, already_submitted=False,
+                      allocation=allocation)
 
 
 def mark_intervention_done(session: Session, participant: Participant, *, actor: str,

@@ -294,3 +294,20 @@ def test_a_form_bound_again_and_again_keeps_one_nul_filter(app: Flask) -> None:
         form = ConsentForm(formdata=None, data={"choice": "agree\x00"}, meta={"csrf": False})
     assert counts == [1, 1, 1]
     assert form.choice.data == "agree"
+
+
+def test_a_form_signs_its_csrf_token_only_when_drawn(app: Flask) -> None:
+    """A valid post that redirects never draws its form: no token is signed for it."""
+    from flask import g
+    from flask_wtf.csrf import validate_csrf
+
+    from study.trainee.forms import ConsentForm
+
+    with app.test_request_context():
+        form = ConsentForm()
+        assert "csrf_token" not in g  # bound, not drawn: nothing signed yet
+        drawn = form.csrf_token()
+        token = re.search(r'value="([^"]+)"', str(drawn)).group(1)
+        assert g.csrf_token == token
+        validate_csrf(token)  # the drawn token is the request's own, and valid
+        assert form.csrf_token._value() == token  # drawn twice, one token
