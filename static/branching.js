@@ -101,12 +101,25 @@
     var conditions = items.map(function (item) {
       return item.hasAttribute("data-show-if") ? readCondition(item) : null;
     });
+    // The later pages when each may be skipped (data-later: a page is a list of [key,
+    // condition]): their items are decided with the page's, so that the button can say
+    // whether a next page follows. Their answers, if saved, are among the saved ones.
+    var later = JSON.parse(form.getAttribute("data-later") || "[]").map(function (page) {
+      return page.map(function (entry) {
+        return { key: entry[0], condition: entry[1], hidden: false };
+      });
+    });
+    var laterItems = [].concat.apply([], later);
+    var button = form.querySelector("button[data-last-label]");
 
     function answers() {
       var all = Object.assign({}, saved);
       items.forEach(function (item) {
         var key = item.dataset.item;
         all[key] = item.hidden ? null : currentValue(item, key);
+      });
+      laterItems.forEach(function (item) {
+        if (item.hidden) all[item.key] = null;
       });
       return all;
     }
@@ -115,7 +128,7 @@
       // Hiding one item can hide another whose condition reads it, so decide again until
       // nothing changes. Without a cycle among the conditions this settles within one pass per
       // item; the cap only guards against a cycle.
-      for (var pass = 0; pass <= items.length; pass++) {
+      for (var pass = 0; pass <= items.length + laterItems.length; pass++) {
         var now = answers(), changed = false;
         items.forEach(function (item, i) {
           if (conditions[i] === null) return;
@@ -125,7 +138,20 @@
             changed = true;
           }
         });
+        laterItems.forEach(function (item) {
+          var hidden = !evaluate(item.condition, now);
+          if (item.hidden !== hidden) {
+            item.hidden = hidden;
+            changed = true;
+          }
+        });
         if (!changed) break;
+      }
+      if (button && later.length) {
+        var more = later.some(function (page) {
+          return page.some(function (item) { return !item.hidden; });
+        });
+        button.textContent = button.getAttribute(more ? "data-next-label" : "data-last-label");
       }
       // Inputs of a hidden item are disabled so that they are not posted.
       items.forEach(function (item) {

@@ -44,6 +44,18 @@ SMOKING: dict[str, Any] = {
     ],
 }
 
+# Two pages, the second asked of smokers only: whether a page follows the first depends on the
+# answer given there, so its button says "Next page" or "Submit answers" as the answer changes.
+HABITS: dict[str, Any] = {
+    "schema": "allport.instrument/1", "id": "habits", "version": "1.0",
+    "title": "Habits", "instructions": None, "completed_by": "trainee",
+    "items": [
+        {"key": "smoker", "text": "Do you smoke?", "kind": "choice", "choices": YES_NO},
+        {"key": "cigarettes", "text": "How many cigarettes a day?", "kind": "integer",
+         "min": 1, "max": 100, "show_if": "[smoker] = '1'", "new_page": True},
+    ],
+}
+
 
 AGREE = [{"value": 1, "label": "Strongly disagree"}, {"value": 2, "label": "Disagree"},
          {"value": 3, "label": "Neither"}, {"value": 4, "label": "Agree"},

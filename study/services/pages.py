@@ -78,6 +78,20 @@ def next_page(all_pages: Pages, after: int, asked: Mapping[str, bool]) -> int | 
                  if page_applies(all_pages[i], asked)), None)
 
 
+def skippable_pages_after(all_pages: Pages, page: int) -> Pages | None:
+    """The pages after ``page`` when each of them may be skipped, else ``None``.
+
+    A page may be skipped when every item on it has a condition. When one of them cannot be,
+    a next page is certain whatever the answers; otherwise whether there is one depends on
+    the answers (the page's button says "Next page" or "Submit answers" accordingly).
+    """
+    later = all_pages[page + 1:]
+    if all(later_page and all(item.show_if is not None for item in later_page)
+           for later_page in later):
+        return later
+    return None
+
+
 def previous_page(all_pages: Pages, before: int, asked: Mapping[str, bool]) -> int | None:
     """The last page before ``before`` with an item asked; ``None`` when there is none."""
     return next((i for i in range(before - 1, -1, -1)

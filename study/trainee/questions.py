@@ -27,6 +27,7 @@ from markupsafe import Markup
 from instruments import Instrument, Item
 from instruments.branching import fields, parse_condition, to_json
 from instruments.kinds import AnswerField
+from study.services.pages import Pages
 from study.trainee.forms import NO_FIELD, QuestionnaireForm, field_name, page_form_class
 
 # A compact scale has at most this many points: 11 segments still fit 24 px targets on 360 px.
@@ -269,11 +270,26 @@ def layout(items: Sequence[Item], form: QuestionnaireForm | None, asked: Mapping
     return [section for section in sections if section.blocks]
 
 
-def outside_answers(items: Sequence[Item], answers: Mapping[str, str]) -> dict[str, str]:
-    """The answers from other pages that the page's conditions read (for the script)."""
+def outside_answers(items: Sequence[Item], answers: Mapping[str, str],
+                    later: Pages = ()) -> dict[str, str]:
+    """The answers from other pages that the script reads.
+
+    Those that the conditions of the page's items refer to, and those of the items on the
+    skippable pages after it (``later``).
+    """
     on_page = {item.key for item in items}
     wanted: set[str] = set()
-    for item in items:
+    for item in (*items, *(item for page in later for item in page)):
         if item.show_if is not None:
             wanted |= fields(parse_condition(item.show_if))
     return {key: answers[key] for key in sorted(wanted - on_page) if key in answers}
+
+
+def later_conditions(later: Pages) -> list[list[tuple[str, Any]]]:
+    """The skippable pages after this one as the script reads them (``data-later``).
+
+    Each is a list of its items' keys with the ``to_json`` of their conditions, so that the
+    page's button can say whether a next page follows from the answers given.
+    """
+    return [[(item.key, to_json(parse_condition(item.show_if)))
+             for item in page if item.show_if is not None] for page in later]

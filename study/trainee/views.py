@@ -49,6 +49,7 @@ from study.services.pages import (
     pages,
     previous_page,
     resolve_page,
+    skippable_pages_after,
 )
 from study.trainee.forms import (
     BookingForm,
@@ -62,6 +63,7 @@ from study.trainee.forms import (
 )
 from study.trainee.questions import (
     kept_markup,
+    later_conditions,
     layout,
     outside_answers,
     question_markup,
@@ -278,12 +280,17 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
         if kept is None:
             form = questionnaire_form(items, answers=saved)
     previous = previous_page(all_pages, page, asked)
+    # Whether a page follows this one, as the answers stand; when that can change with the
+    # answers (every later page may be skipped), the script decides it again as they change.
+    later = skippable_pages_after(all_pages, page) or ()
     return render_template(
         "trainee/questionnaire.html", form=form,
         instrument=instrument, sections=layout(items, form, asked, numbers, kept),
         shown=" ".join(item.key for item in items if asked[item.key]),
-        outside=outside_answers(items, asked_answers(given, asked)),
-        branching=any(item.show_if for item in items), notice=notice,
+        outside=outside_answers(items, asked_answers(given, asked), later),
+        later=later_conditions(later),
+        branching=bool(later) or any(item.show_if for item in items), notice=notice,
+        last=next_page(all_pages, page, asked) is None,
         page=page, page_count=len(all_pages), previous=previous, number=number, count=count,
         timepoint=point, token=token, study=participant.study,
         progress=math.floor(100 * page / len(all_pages)),

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.branching_study import SMOKING, WIDGETS, add_instruments, invite, open_study
+from tests.branching_study import (
+    HABITS,
+    SMOKING,
+    WIDGETS,
+    add_instruments,
+    invite,
+    open_study,
+)
 from tests.browser.live import DESKTOP, PHONE, LiveServer, OpenPage
 from tests.browser.pages import check_page, serious_axe_violations
 from tests.helpers import TraineeDriver
@@ -28,7 +35,7 @@ def consented(server: LiveServer, slug: str) -> str:
 
     def make() -> str:
         if slug not in server.app.extensions["allport.instruments"]:
-            add_instruments(server.app, SMOKING, WIDGETS)
+            add_instruments(server.app, SMOKING, WIDGETS, HABITS)
         if slug != "demo":
             open_study(server.app, slug, slug)
         token = invite(server.app, slug)
@@ -78,6 +85,34 @@ def test_with_javascript_items_appear_and_disappear_as_answers_change(
     with page.expect_navigation():
         page.get_by_role("button", name="Submit answers").click()
     assert "/q/baseline/intergroup-anxiety" in page.url
+    assert watch.errors() == []
+
+
+def test_with_javascript_the_button_says_whether_a_page_follows(
+        live_server: LiveServer, open_page: OpenPage) -> None:
+    page, watch = open_page(javascript=True, viewport=PHONE)
+    page.goto(live_server.trainee_url(consented(live_server, "habits")))
+    assert "/q/baseline/habits" in page.url
+    send = page.locator("form.questionnaire button[type=submit]")
+    expect(send).to_have_text("Submit answers")  # the second page asks smokers only
+    page.get_by_label("Yes").check()
+    expect(send).to_have_text("Next page")
+    page.get_by_label("No").check()
+    expect(send).to_have_text("Submit answers")
+    page.get_by_label("Yes").check()
+    with page.expect_navigation():
+        send.click()
+    assert page.url.endswith("?page=1")
+    check_page(page, watch)
+    expect(send).to_have_text("Submit answers")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Previous page").click()
+    expect(send).to_have_text("Next page")  # as saved
+    page.get_by_label("No").check()
+    expect(send).to_have_text("Submit answers")
+    with page.expect_navigation():
+        send.click()
+    assert "/q/baseline/intergroup-anxiety" in page.url  # submitted from its first page
     assert watch.errors() == []
 
 

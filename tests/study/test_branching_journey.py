@@ -8,8 +8,10 @@ back with it shown.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from html import unescape
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from instruments import parse_definition
 from study.extensions import db
 from study.models import Answer, Response, ResponseStatus
 from study.services.pages import applicable, pages
-from tests.branching_study import SMOKING, WIDGETS, add_instruments, invite, open_study
+from tests.branching_study import HABITS, SMOKING, WIDGETS, add_instruments, invite, open_study
 from tests.helpers import TraineeDriver, csrf_from
 
 URL = "/t/{token}/q/baseline/smoking"
@@ -62,7 +64,7 @@ class Trainee:
 
 
 def start(app: Flask, instrument: str) -> Trainee:
-    add_instruments(app, SMOKING, WIDGETS)
+    add_instruments(app, SMOKING, WIDGETS, HABITS)
     open_study(app, instrument, instrument)
     client = app.test_client()
     token = invite(app, instrument)
@@ -78,6 +80,24 @@ def trainee(make_app) -> Iterator[Trainee]:
 @pytest.fixture
 def widgets(make_app) -> Iterator[Trainee]:
     yield start(make_app(), "widgets")
+
+
+@pytest.fixture
+def habits(make_app) -> Iterator[Trainee]:
+    yield start(make_app(), "habits")
+
+
+def button(html: str) -> str:
+    """The label of the page's submit button."""
+    match = re.search(r'<button type="submit"[^>]*>([^<]+)</button>', html)
+    assert match, "no submit button"
+    return match.group(1)
+
+
+def later_pages(html: str) -> Any:
+    """What the page tells the script of the pages after it that may be skipped (or None)."""
+    match = re.search(r"data-later='([^']*)'", html)
+    return None if match is None else json.loads(unescape(match.group(1)))
 
 
 def item_tag(html: str, key: str) -> str:
@@ -230,6 +250,31 @@ def test_the_final_submit_sends_the_trainee_back_to_a_question_that_now_applies(
     location(trainee.post(1, {"q_quit": "2"}, shown="quit"))
     location(trainee.post(2, {"q_mood": "4"}))
     assert trainee.submitted()
+
+
+def test_the_button_says_whether_a_page_follows_given_the_answers(habits: Trainee) -> None:
+    # Nothing answered yet: page 2 asks smokers only, so as things stand this page is the last.
+    html = habits.get().get_data(as_text=True)
+    assert button(html) == "Submit answers"
+    assert later_pages(html) == [[["cigarettes", ["=", "smoker", None, "1"]]]]
+    assert 'data-answers=' in html and "branching.js" in html  # the script changes the label
+
+    assert location(habits.post(0, {"q_smoker": "1"})).endswith("?page=1")  # a smoker goes on
+    assert button(habits.get(0).get_data(as_text=True)) == "Next page"  # as saved
+    html = habits.get(1).get_data(as_text=True)
+    assert button(html) == "Submit answers" and later_pages(html) is None  # the last page
+
+    location(habits.post(0, {"q_smoker": "2"}))  # no longer a smoker: submitted from page 1
+    assert habits.submitted()
+    assert habits.rows() == {"smoker": ("answered", "2"),
+                             "cigarettes": ("not_applicable", "")}
+
+
+def test_a_page_that_always_follows_makes_the_button_next_page(trainee: Trainee) -> None:
+    # Page 2 of "smoking" asks smokers only, page 3 everyone: page 1 is never the last.
+    html = trainee.get(0).get_data(as_text=True)
+    assert button(html) == "Next page" and later_pages(html) is None
+    assert button(trainee.get(2).get_data(as_text=True)) == "Submit answers"
 
 
 def test_an_expired_form_comes_back_with_the_answers_kept(trainee: Trainee) -> None:
