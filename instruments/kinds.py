@@ -19,7 +19,7 @@ import numbers
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -200,8 +200,9 @@ class AnswerField:
     - ``several``: tick any of ``options`` (a checkbox item; the answer is posted as several
       values of one name and stored as the ticked codes joined by ``,`` in choice order);
     - ``whole_number``: from ``min`` to ``max``, either open;
-    - ``decimal``: a number from ``min`` to ``max`` (either open), written with a decimal point;
-    - ``date``: a date, posted as ``YYYY-MM-DD``;
+    - ``decimal``: a number from ``min`` to ``max`` (either open), written with a decimal point,
+      with exactly ``decimals`` decimal places when that is set;
+    - ``date``: a date, posted as ``YYYY-MM-DD``, from ``earliest`` to ``latest`` (either open);
     - ``slider``: a whole number from ``min`` to ``max``, with ``options`` the anchor labels shown
       at their positions (pairs of position and label);
     - ``line`` or ``lines``: text of at most ``max_length`` characters;
@@ -216,6 +217,9 @@ class AnswerField:
     max: int | float | None = None
     max_length: int | None = None
     layout: Literal["scale", "stack"] = "stack"
+    decimals: int | None = None
+    earliest: str | None = None
+    latest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -1060,20 +1064,19 @@ def _bound(text: str) -> int | float | None:
 class NumberKind(_Bounded):
     """A number, decimals allowed, within optional bounds (hours of contact, a lab value).
 
-    Answers are written with a decimal point and kept as floats.
+    Answers are written with a decimal point and kept as floats. ``decimals`` (1 to 4, REDCap's
+    ``number_1dp`` to ``number_4dp``) asks for exactly that many decimal places: 2 takes 37.50
+    and refuses 37.5, as REDCap does.
     """
 
     name = "number"
+    fields = _Bounded.fields | {"decimals"}
     described = "a number"
     validation = "number"
     # REDCap's validation types of a number (float and decimal are older names of number)
     VALIDATIONS: ClassVar[frozenset[str]] = frozenset({"number", "float", "decimal"})
-    # a fixed number of decimal places, or a decimal comma: imported as a plain number
-    LOOSENED: ClassVar[frozenset[str]] = frozenset(
-        {f"number_{n}dp" for n in range(1, 5)}
-        | {"number_comma_decimal"}
-        | {f"number_{n}dp_comma_decimal" for n in range(1, 5)}
-    )
+    FIXED = re.compile(r"number_(?P<decimals>[1-4])dp(?P<comma>_comma_decimal)?")
+    MOST_DECIMALS = 4
 
     @staticmethod
     def _is_value(value: Any) -> bool:
@@ -1082,6 +1085,23 @@ class NumberKind(_Bounded):
     @staticmethod
     def _value(value: Any) -> int | float:
         return value  # as written: a bound of 3 stays 3, of 2.5 stays 2.5
+
+    def build(
+        self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        entry = super().build(raw, spot, responses)
+        decimals = raw.get("decimals")
+        if decimals is not None and not (
+                is_int(decimals) and 1 <= decimals <= self.MOST_DECIMALS):
+            raise spot.fail(f"decimals must be a whole number from 1 to {self.MOST_DECIMALS}, "
+                            f"not {decimals!r}")
+        return {**entry, "decimals": decimals}
+
+    def dump(self, item: Item) -> dict[str, Any]:
+        out = super().dump(item)
+        if item.decimals is not None:
+            out["decimals"] = item.decimals
+        return out
 
     def check(self, item: Item, value: Any) -> float:
         if not _is_number(value):
@@ -1094,29 +1114,45 @@ class NumberKind(_Bounded):
         if not DECIMAL_TEXT.fullmatch(text):
             hint = " (write decimals with a point: 2.5)" if "," in text else ""
             raise AnswerError(item.key, f"{text!r} is not a number{hint}")
+        if item.decimals is not None and decimal_places(text) != item.decimals:
+            raise AnswerError(item.key, f"{text!r} does not have {item.decimals} decimal places")
         return self.check(item, float(text))
 
     def answer_field(self, item: Item) -> AnswerField:
-        return AnswerField("decimal", min=item.min, max=item.max)
+        return AnswerField("decimal", min=item.min, max=item.max, decimals=item.decimals)
 
     def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str:
         low = 0.0 if item.min is None else float(item.min)
         high = low + 10 if item.max is None else float(item.max)
-        return str(round(float(rng.uniform(low, high)), 1))
+        return f"{float(rng.uniform(low, high)):.{item.decimals or 1}f}"
 
     def codebook(self, item: Item) -> CodebookCells:
-        return CodebookCells(values="a number, decimals allowed", range=self._range(item))
+        values = ("a number, decimals allowed" if item.decimals is None else
+                  f"a number with {item.decimals} decimal place{'s' if item.decimals > 1 else ''}")
+        return CodebookCells(values=values, range=self._range(item))
+
+    def to_redcap(self, item: Item) -> RedcapField:
+        field = super().to_redcap(item)
+        if item.decimals is None:
+            return field
+        return replace(field, validation=f"number_{item.decimals}dp")
 
     def from_redcap(
         self, redcap: RedcapField, spot: Spot, warn: Callable[[str], None]
     ) -> dict[str, Any] | None:
-        """A text field validated as a number; bounds that are not numbers are dropped."""
-        if redcap.validation in self.LOOSENED:
-            warn(f"{redcap.validation} validation imported as a number: any number of decimal"
-                 " places, written with a point")
-        elif redcap.validation not in self.VALIDATIONS:
-            return None
+        """A text field validated as a number; bounds that are not numbers are dropped.
+
+        ``number_2dp`` keeps its two decimal places; the decimal comma of the
+        ``*_comma_decimal`` types is not kept (a point is the decimal mark here).
+        """
         entry: dict[str, Any] = {}
+        fixed = self.FIXED.fullmatch(redcap.validation)
+        if fixed:
+            entry["decimals"] = int(fixed["decimals"])
+        if redcap.validation == "number_comma_decimal" or (fixed and fixed["comma"]):
+            warn(f"{redcap.validation} validation imported with a point as the decimal mark")
+        elif not fixed and redcap.validation not in self.VALIDATIONS:
+            return None
         for name, text in (("min", redcap.min), ("max", redcap.max)):
             bound = _bound(text)
             if bound is not None:
@@ -1126,58 +1162,128 @@ class NumberKind(_Bounded):
         return entry
 
 
+def decimal_places(text: str) -> int:
+    """How many digits a number written with a decimal point has after it."""
+    whole, point, fraction = text.partition(".")
+    return len(fraction) if point else 0
+
+
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class DateKind(Kind):
-    """A calendar date, stored as ISO 8601 text ``YYYY-MM-DD``.
+    """A calendar date, stored as ISO 8601 text ``YYYY-MM-DD``, from ``earliest`` to ``latest``.
 
     REDCap's ``date_ymd``, ``date_mdy`` and ``date_dmy`` differ only in how the date is shown; all
-    three import as a date (the browser shows it in the trainee's own format). Bounds on dates
-    are not kept.
+    three import as a date (the browser shows it in the trainee's own format), with their
+    bounds (REDCap writes them as year-month-day whatever the display).
     """
 
     name = "date"
+    fields = frozenset({"earliest", "latest"})
     redcap_types = ("text",)
     VALIDATIONS: ClassVar[frozenset[str]] = frozenset({"date_ymd", "date_mdy", "date_dmy"})
 
+    def build(
+        self, raw: Mapping[str, Any], spot: Spot, responses: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        bounds: dict[str, Any] = {}
+        for name in ("earliest", "latest"):
+            bound = raw.get(name)
+            if bound is not None and not (isinstance(bound, str) and _is_iso_date(bound)):
+                raise spot.fail(f"{name} must be a date written YYYY-MM-DD, not {bound!r}")
+            bounds[name] = bound
+        if None not in bounds.values() and bounds["earliest"] > bounds["latest"]:
+            raise spot.fail(f"earliest {bounds['earliest']} is after latest {bounds['latest']}")
+        return bounds
+
+    def dump(self, item: Item) -> dict[str, Any]:
+        return {name: bound for name, bound in (("earliest", item.earliest),
+                                                ("latest", item.latest)) if bound is not None}
+
     def check(self, item: Item, value: Any) -> str:
         if isinstance(value, date) and not isinstance(value, datetime):
-            return value.isoformat()
-        if isinstance(value, str) and ISO_DATE.fullmatch(value):
+            text = value.isoformat()
+        elif isinstance(value, str) and ISO_DATE.fullmatch(value):
             try:
-                return date.fromisoformat(value).isoformat()
+                text = date.fromisoformat(value).isoformat()
             except ValueError:
                 raise AnswerError(item.key, f"{value!r} is not a date in the calendar") from None
-        raise AnswerError(item.key, f"{value!r} is not a date written YYYY-MM-DD")
+        else:
+            raise AnswerError(item.key, f"{value!r} is not a date written YYYY-MM-DD")
+        # ISO dates compare as text in calendar order.
+        if (item.earliest is not None and text < item.earliest) or (
+                item.latest is not None and text > item.latest):
+            raise AnswerError(item.key, f"{text} is outside {item.earliest or ''}"
+                                        f" to {item.latest or ''}")
+        return text
 
     def answer_field(self, item: Item) -> AnswerField:
-        return AnswerField("date")
+        return AnswerField("date", earliest=item.earliest, latest=item.latest)
 
     def simulate(self, item: Item, latent: float, rng: np.random.Generator) -> str | None:
-        """A day of the last year, when the item must be answered."""
+        """A day of the last year (or within the item's bounds), when it must be answered."""
         if not item.required:
             return None
-        return date.fromordinal(date(2025, 1, 1).toordinal() + int(rng.integers(365))).isoformat()
+        first = date.fromisoformat(item.earliest or "2025-01-01").toordinal()
+        last = date.fromisoformat(item.latest).toordinal() if item.latest else first + 364
+        return date.fromordinal(first + int(rng.integers(last - first + 1))).isoformat()
 
     def codebook(self, item: Item) -> CodebookCells:
-        return CodebookCells(values="a date, YYYY-MM-DD")
+        bounded = item.earliest is not None or item.latest is not None
+        return CodebookCells(values="a date, YYYY-MM-DD", range=(
+            f"{item.earliest or ''} to {item.latest or ''}" if bounded else ""))
 
     def statistics(self, item: Item) -> StatType:
         return StatType(storage="string", measure="nominal")
 
     def to_redcap(self, item: Item) -> RedcapField:
-        return RedcapField("text", validation="date_ymd")
+        return RedcapField("text", validation="date_ymd", min=item.earliest or "",
+                           max=item.latest or "")
 
     def from_redcap(
         self, redcap: RedcapField, spot: Spot, warn: Callable[[str], None]
     ) -> dict[str, Any] | None:
+        """A text field validated as a date, with its bounds when they are dates.
+
+        REDCap writes a date's bounds as year-month-day; one written in the field's own order
+        (day-month-year for ``date_dmy``) is read that way. "today" and piped fields, which
+        REDCap also takes there, are left out with a warning.
+        """
         if redcap.validation not in self.VALIDATIONS:
             return None
-        for name, bound in (("min", redcap.min), ("max", redcap.max)):
-            if bound:
-                warn(f"{name} {bound!r} left out: dates are not bounded here")
-        return {}
+        entry: dict[str, Any] = {}
+        for name, redcap_name, text in (("earliest", "min", redcap.min),
+                                        ("latest", "max", redcap.max)):
+            bound = self._redcap_date(text.strip(), redcap.validation)
+            if bound is not None:
+                entry[name] = bound
+            elif text:
+                warn(f"{redcap_name} {text!r} left out: not a date")
+        return entry
+
+    @staticmethod
+    def _redcap_date(text: str, validation: str) -> str | None:
+        if _is_iso_date(text):
+            return text
+        order = {"date_dmy": "%d-%m-%Y", "date_mdy": "%m-%d-%Y"}.get(validation)
+        if order is not None:
+            try:
+                return datetime.strptime(text, order).date().isoformat()
+            except ValueError:
+                pass
+        return None
+
+
+def _is_iso_date(text: str) -> bool:
+    """Whether ``text`` is a date of the calendar written ``YYYY-MM-DD``."""
+    if not ISO_DATE.fullmatch(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 class DescriptiveKind(Kind):

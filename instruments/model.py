@@ -45,6 +45,8 @@ class Item:
     ``kind`` names its kind in :data:`instruments.kinds.KINDS`, which says what the other fields
     mean for it. ``min``/``max`` bound an integer item; for a scale item they are the lowest and
     highest *scored* values of its choices, which reverse keying uses: ``(min + max) - x``.
+    ``decimals`` fixes how many decimal places a number item's answer has (REDCap's
+    ``number_2dp``); ``earliest``/``latest`` bound a date item (ISO dates, either open).
     ``scored`` is set only by kinds whose answers score (scales); only such items enter a scale.
     ``contact`` marks contact data (an email, a phone number): the trainee answers it, but no
     export, analysis or report ever shows it (DESIGN §8); such an item is never scored.
@@ -80,6 +82,9 @@ class Item:
     matrix: str | None = None
     new_page: bool = False
     html: bool = False
+    decimals: int | None = None
+    earliest: str | None = None
+    latest: str | None = None
     # Its hash, once computed: an item is part of the key of its page's form class and of its
     # kept markup, looked up on every page view, and hashing all of its words and choices each
     # time cost a twentieth of a view. Never compared, and never pickled: another process

@@ -19,12 +19,13 @@ Supported, as REDCap shows it:
   per choice named ``field___code`` (REDCap's names).
 - **yesno** and **truefalse**: stored 1/0 with REDCap's labels.
 - **text** validated as ``integer`` (or the older ``int``): an ``integer`` item with its bounds.
-- **text** validated as ``number``, ``float`` or ``decimal``: a ``number`` item with its bounds.
-  ``number_1dp`` to ``number_4dp`` and the ``*_comma_decimal`` variants import as a ``number`` too,
-  with a warning: the number of decimal places is not enforced and a point is the decimal mark.
+- **text** validated as ``number``, ``float`` or ``decimal``: a ``number`` item with its bounds;
+  ``number_1dp`` to ``number_4dp`` keep their decimal places (``decimals``: 2 takes 37.50 and
+  refuses 37.5). The ``*_comma_decimal`` variants import the same way with a warning: a point is
+  the decimal mark here.
 - **text** validated as ``date_ymd``, ``date_mdy`` or ``date_dmy``: a ``date`` item (the order
-  is REDCap's display; the date is kept as ``YYYY-MM-DD``); date bounds are left out with a
-  warning.
+  is REDCap's display; the date is kept as ``YYYY-MM-DD``) with its bounds as ``earliest`` and
+  ``latest``; a bound that is not a date (REDCap's ``today``) is left out with a warning.
 - **text** without validation, and **notes**: ``text`` items, notes on several lines.
 - **slider**: a whole number from the Text Validation Min to Max (0 to 100 when blank); the
   labels ``left | middle | right`` of the Choices column sit at min, ``(min + max) // 2`` and

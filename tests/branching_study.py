@@ -56,6 +56,19 @@ HABITS: dict[str, Any] = {
     ],
 }
 
+# A number with a fixed number of decimal places and a date within bounds (REDCap's number_1dp,
+# and a date field's min and max).
+MEASURES: dict[str, Any] = {
+    "schema": "allport.instrument/1", "id": "measures", "version": "1.0",
+    "title": "Measures", "instructions": None, "completed_by": "trainee",
+    "items": [
+        {"key": "weight", "text": "Your weight in kg?", "kind": "number", "min": 30,
+         "max": 250, "decimals": 1},
+        {"key": "visit", "text": "When was the visit?", "kind": "date",
+         "earliest": "2025-01-01", "latest": "2026-12-31"},
+    ],
+}
+
 
 AGREE = [{"value": 1, "label": "Strongly disagree"}, {"value": 2, "label": "Disagree"},
          {"value": 3, "label": "Neither"}, {"value": 4, "label": "Agree"},

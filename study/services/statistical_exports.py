@@ -26,8 +26,10 @@ data are never exported.
 Empty is not always "not answered". An item whose branching logic left it out is *not applicable*:
 an empty cell in the CSV (the codebook's ``missing`` column says when), the user-missing value
 -98 labelled "not applicable" in SPSS (empty for a text variable), the extended missing value
-``.n`` in Stata. A missing-data code (99 "inadequate information") is kept as given, labelled,
-and declared user-missing in SPSS; Stata has no user-missing numbers, so there it is a labelled
+``.n`` in Stata. Where -98 is an answer of the item (an option, a value within its bounds or one
+given), SPSS gets the first of -998, -9998, ... that is none; the codebook says which. A
+missing-data code (99 "inadequate information") is kept as given, labelled, and declared
+user-missing in SPSS; Stata has no user-missing numbers, so there it is a labelled
 value that the codebook marks. Neither is ever scored.
 """
 
@@ -66,7 +68,9 @@ STAT_NAME_LIMIT = 32  # Stata's limit; SPSS allows 64, one name serves both
 STATA_LABEL_LIMIT = 80
 SPSS_LABEL_BYTES = 256
 # Not applicable (branching logic false): SPSS user-missing value, Stata extended missing value.
+# -98, or the first of the others that is not an answer of the variable (spss_not_applicable).
 SPSS_NOT_APPLICABLE = -98
+SPSS_NOT_APPLICABLE_OTHERS = tuple(-(10 ** digits - 2) for digits in range(3, 11))
 STATA_NOT_APPLICABLE = "n"
 NOT_APPLICABLE_LABEL = "not applicable"
 RESERVED = {
@@ -103,6 +107,9 @@ class Variable:
     show_if: str | None = None
     # Missing-data codes as the variable holds them (a text option's number), with their labels.
     missing_codes: dict[int, str] = field(default_factory=dict)
+    # The item's bounds (min, max), either open; and SPSS's not-applicable code for it.
+    bounds: tuple[float | None, float | None] = (None, None)
+    spss_not_applicable: float = SPSS_NOT_APPLICABLE
 
 
 @dataclass
@@ -214,7 +221,7 @@ def _instrument_variables(instrument: Instrument) -> list[Variable]:
             label=item_label(item), instrument=instrument.id,
             version=instrument.version, source=item.key, storage=held.storage,
             measure=held.measure, codes=held.codes, value_labels=held.value_labels,
-            show_if=item.show_if, missing_codes=missing_codes))
+            show_if=item.show_if, missing_codes=missing_codes, bounds=(item.min, item.max)))
     return out
 
 
@@ -318,7 +325,38 @@ def build_dataset(session: Session, study: Study, library: Library, shape: str) 
     frame = frame.where(frame.notna(), "")
     mask = pd.DataFrame(flags, columns=columns, index=frame.index, dtype=object)
     mask = mask.where(mask.notna(), False).astype(bool)
-    return Dataset(shape=shape, frame=frame, variables=variables, not_applicable=mask)
+    dataset = Dataset(shape=shape, frame=frame, variables=variables, not_applicable=mask)
+    _choose_spss_not_applicable(dataset)
+    return dataset
+
+
+def _choose_spss_not_applicable(dataset: Dataset) -> None:
+    """Give each numeric item SPSS's not-applicable code: -98 unless that is one of its answers.
+
+    An answer is an option or a missing-data code, a value within the item's bounds, or a value
+    given at any time (so an item has one code in every column it has).
+    """
+    import numpy as np
+    import pandas as pd
+
+    items: dict[tuple[str, str], list[Variable]] = {}
+    for variable in dataset.variables:
+        if variable.role == "item" and variable.storage == "numeric":
+            items.setdefault((variable.instrument, variable.source), []).append(variable)
+    for columns in items.values():
+        first = columns[0]
+        given = pd.concat([dataset.frame[v.name] for v in columns]).replace("", np.nan)
+        taken = ({float(number) for number in first.value_labels}
+                 | {float(number) for number in first.missing_codes}
+                 | set(pd.to_numeric(given, errors="coerce").dropna().astype(float)))
+        low, high = first.bounds
+        free = [code for code in (SPSS_NOT_APPLICABLE, *SPSS_NOT_APPLICABLE_OTHERS)
+                if code not in taken]
+        # Outside the bounds when it can be; an item open below can only avoid what was given.
+        code = next((code for code in free if (low is not None and code < low)
+                     or (high is not None and code > high)), free[0])
+        for variable in columns:
+            variable.spss_not_applicable = float(code)
 
 
 # --- writers -----------------------------------------------------------------------------------
@@ -366,8 +404,8 @@ def _stat_values(variable: Variable) -> list[str]:
     values = [f"{number} = {text} ({variable.value_labels.get(number, text)})"
               for text, number in (variable.codes or {}).items()]
     if variable.show_if and variable.storage == "numeric":
-        values.append(f"{SPSS_NOT_APPLICABLE} in SPSS, .{STATA_NOT_APPLICABLE} in Stata ="
-                      f" {NOT_APPLICABLE_LABEL} (user-missing)")
+        values.append(f"{variable.spss_not_applicable:g} in SPSS, .{STATA_NOT_APPLICABLE} in"
+                      f" Stata = {NOT_APPLICABLE_LABEL} (user-missing)")
     values += [f"{number} = {label} (missing-data code: user-missing in SPSS)"
                for number, label in variable.missing_codes.items()]
     return values
@@ -381,11 +419,11 @@ def _not_applicable(dataset: Dataset, variable: Variable) -> pd.Series | None:
     return flags if variable.show_if or flags.any() else None
 
 
-def _stat_frame(dataset: Dataset, not_applicable: float | str) -> pd.DataFrame:
+def _stat_frame(dataset: Dataset, *, stata: bool) -> pd.DataFrame:
     """Values as SPSS/Stata hold them: numbers (codes for text options) or text ("" = missing).
 
-    A numeric variable's not-applicable cells hold ``not_applicable`` (SPSS's -98, Stata's
-    ``"n"``, which pyreadstat writes as the extended missing value ``.n``).
+    A numeric variable's not-applicable cells hold its SPSS code (-98, mostly) or Stata's
+    ``"n"``, which pyreadstat writes as the extended missing value ``.n``.
     """
     import numpy as np
     import pandas as pd
@@ -405,7 +443,8 @@ def _stat_frame(dataset: Dataset, not_applicable: float | str) -> pd.DataFrame:
                 column.replace("", np.nan), errors="coerce").astype(np.float64)
         flags = _not_applicable(dataset, variable)
         if flags is not None and flags.any():
-            numbers = numbers.astype(object).where(~flags.to_numpy(), not_applicable)
+            numbers = numbers.astype(object).where(~flags.to_numpy(), _not_applicable_value(
+                variable, stata=stata))
         columns[variable.stat_name] = numbers
     return pd.DataFrame(columns, index=dataset.frame.index)
 
@@ -436,25 +475,29 @@ def _may_be_not_applicable(dataset: Dataset) -> list[Variable]:
             if v.storage == "numeric" and _not_applicable(dataset, v) is not None]
 
 
-def _value_labels(dataset: Dataset, not_applicable: float | str
-                  ) -> dict[str, dict[float | str, str]]:
-    """Value labels of numeric variables, with ``not_applicable`` labelled where it can occur."""
+def _not_applicable_value(variable: Variable, *, stata: bool) -> float | str:
+    return STATA_NOT_APPLICABLE if stata else variable.spss_not_applicable
+
+
+def _value_labels(dataset: Dataset, *, stata: bool) -> dict[str, dict[float | str, str]]:
+    """Value labels of numeric variables, with not applicable labelled where it can occur."""
     labels: dict[str, dict[float | str, str]] = {
         v.stat_name: {float(k): label for k, label in v.value_labels.items()}
         for v in dataset.variables if v.value_labels and v.storage == "numeric"}
     for variable in _may_be_not_applicable(dataset):
-        labels.setdefault(variable.stat_name, {})[not_applicable] = NOT_APPLICABLE_LABEL
+        labels.setdefault(variable.stat_name, {})[
+            _not_applicable_value(variable, stata=stata)] = NOT_APPLICABLE_LABEL
     return labels
 
 
 def spss_missing_ranges(variable: Variable, not_applicable: bool) -> list[Any]:
-    """SPSS user-missing values of a variable: -98 when it may be not applicable, its codes.
+    """SPSS user-missing values of a variable: not applicable when it may be, and its codes.
 
     SPSS takes three discrete values, or one range and one value. With more, the codes are
     declared as a range when one holds them all without a valid value; else the first three
     are declared (the codebook lists every code).
     """
-    missing = ([float(SPSS_NOT_APPLICABLE)] if not_applicable else []) + sorted(
+    missing = ([variable.spss_not_applicable] if not_applicable else []) + sorted(
         float(number) for number in variable.missing_codes)
     if len(missing) <= 3:
         return missing
@@ -470,12 +513,12 @@ def spss_missing_ranges(variable: Variable, not_applicable: bool) -> list[Any]:
 def spss(dataset: Dataset, study: Study) -> bytes:
     """The data set as an SPSS ``.sav`` file with variable and value labels.
 
-    Not applicable is the user-missing value -98, labelled "not applicable"; missing-data codes
-    are user-missing values with their labels.
+    Not applicable is a user-missing value (-98 unless that is an answer of the variable),
+    labelled "not applicable"; missing-data codes are user-missing values with their labels.
     """
     import pyreadstat
 
-    frame = _stat_frame(dataset, float(SPSS_NOT_APPLICABLE))
+    frame = _stat_frame(dataset, stata=False)
     may_be = {v.stat_name for v in _may_be_not_applicable(dataset)}
     ranges = {v.stat_name: spss_missing_ranges(v, v.stat_name in may_be)
               for v in dataset.variables if v.stat_name in may_be or v.missing_codes}
@@ -484,7 +527,7 @@ def spss(dataset: Dataset, study: Study) -> bytes:
         file_label=_truncate_bytes(f"Allport study {study.slug}: {dataset.shape} data", 64),
         column_labels={v.stat_name: _truncate_bytes(_stat_label(v), SPSS_LABEL_BYTES)
                        for v in dataset.variables},
-        variable_value_labels=_value_labels(dataset, float(SPSS_NOT_APPLICABLE)),
+        variable_value_labels=_value_labels(dataset, stata=False),
         variable_measure={v.stat_name: v.measure for v in dataset.variables},
         missing_ranges=ranges,
     )
@@ -501,10 +544,10 @@ def stata(dataset: Dataset, study: Study) -> bytes:
         return label if len(label) <= STATA_LABEL_LIMIT else label[:STATA_LABEL_LIMIT - 3] + "..."
 
     return _write(
-        _stat_frame(dataset, STATA_NOT_APPLICABLE), pyreadstat.write_dta, ".dta", version=15,
+        _stat_frame(dataset, stata=True), pyreadstat.write_dta, ".dta", version=15,
         file_label=short(f"Allport study {study.slug}: {dataset.shape} data"),
         column_labels={v.stat_name: short(_stat_label(v)) for v in dataset.variables},
-        variable_value_labels=_value_labels(dataset, STATA_NOT_APPLICABLE),
+        variable_value_labels=_value_labels(dataset, stata=True),
         missing_user_values={v.stat_name: [STATA_NOT_APPLICABLE]
                              for v in _may_be_not_applicable(dataset)},
     )

@@ -28,7 +28,7 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from instruments import Item
-from instruments.kinds import DECIMAL_TEXT, ISO_DATE, AnswerField, kind_of
+from instruments.kinds import DECIMAL_TEXT, ISO_DATE, AnswerField, decimal_places, kind_of
 from instruments.labels import plain_label
 from study.forms import Form
 
@@ -104,7 +104,8 @@ def _slider_field(label: str, answer: AnswerField, required: bool) -> Field:
     message = f"Please enter a whole number from {low} to {high}."
     return IntegerField(label, validators=[*_presence(required), NumberRange(low, high, message)],
                         invalid_value_message=message,
-                        render_kw={"inputmode": "numeric", "min": low, "max": high})
+                        render_kw={"inputmode": "numeric", "min": low, "max": high,
+                                   "data-slider": True})
 
 
 def _number_text(value: float) -> str:
@@ -112,10 +113,14 @@ def _number_text(value: float) -> str:
 
 
 class DecimalText:
-    """A number written with digits and an optional decimal point, within the item's bounds."""
+    """A number written with digits and an optional decimal point, within the item's bounds.
 
-    def __init__(self, low: float | None, high: float | None) -> None:
-        self.low, self.high = low, high
+    With ``decimals``, exactly that many decimal places (REDCap's ``number_2dp``: 37.50).
+    """
+
+    def __init__(self, low: float | None, high: float | None,
+                 decimals: int | None = None) -> None:
+        self.low, self.high, self.decimals = low, high, decimals
         if low is not None and high is not None:
             self.message = (f"Please enter a number from {_number_text(low)} "
                             f"to {_number_text(high)}.")
@@ -125,6 +130,10 @@ class DecimalText:
             self.message = f"Please enter a number of at most {_number_text(high)}."
         else:
             self.message = "Please enter a number, such as 12 or 2.5."
+        if decimals is not None:
+            example = f"{low if low is not None and low > 0 else 12:.{decimals}f}"
+            self.places = (f"Please enter the number with {decimals} decimal "
+                           f"place{'s' if decimals > 1 else ''}, such as {example}.")
 
     def __call__(self, form: Form, field: Field) -> None:
         text = (field.data or "").strip()
@@ -136,30 +145,58 @@ class DecimalText:
         if (self.low is not None and value < self.low) or (
                 self.high is not None and value > self.high):
             raise ValidationError(self.message)
+        if self.decimals is not None and decimal_places(text) != self.decimals:
+            raise ValidationError(self.places)
 
 
 def _decimal_field(label: str, answer: AnswerField, required: bool) -> Field:
-    return StringField(label,
-                       validators=[*_presence(required), DecimalText(answer.min, answer.max)],
+    return StringField(label, validators=[*_presence(required),
+                                          DecimalText(answer.min, answer.max, answer.decimals)],
                        filters=[_strip], render_kw={"inputmode": "decimal"})
 
 
-def _iso_date(form: Form, field: Field) -> None:
-    text = field.data or ""
-    if not text:
-        return
-    try:
-        if not ISO_DATE.fullmatch(text):
-            raise ValueError(text)
-        date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError("Please enter a date as year-month-day, for example "
-                              "2026-03-31.") from None
+class IsoDate:
+    """A date of the calendar posted as ``YYYY-MM-DD``, within the item's bounds (either open)."""
+
+    def __init__(self, earliest: str | None, latest: str | None) -> None:
+        self.earliest, self.latest = earliest, latest
+        shown = {bound: _date_text(bound) for bound in (earliest, latest) if bound}
+        if earliest and latest:
+            self.outside = f"Please enter a date from {shown[earliest]} to {shown[latest]}."
+        elif earliest:
+            self.outside = f"Please enter a date on or after {shown[earliest]}."
+        else:
+            self.outside = f"Please enter a date on or before {shown.get(latest or '')}."
+
+    def __call__(self, form: Form, field: Field) -> None:
+        text = field.data or ""
+        if not text:
+            return
+        try:
+            if not ISO_DATE.fullmatch(text):
+                raise ValueError(text)
+            date.fromisoformat(text)
+        except ValueError:
+            raise ValidationError("Please enter a date as year-month-day, for example "
+                                  "2026-03-31.") from None
+        # ISO dates compare as text in calendar order.
+        if (self.earliest and text < self.earliest) or (self.latest and text > self.latest):
+            raise ValidationError(self.outside)
+
+
+def _date_text(iso: str) -> str:
+    """An ISO date as a trainee reads it: 31 March 2026."""
+    day = date.fromisoformat(iso)
+    return f"{day.day} {day:%B %Y}"
 
 
 def _date_field(label: str, answer: AnswerField, required: bool) -> Field:
-    return StringField(label, validators=[*_presence(required), _iso_date], filters=[_strip],
-                       render_kw={"type": "date"})
+    # The browser's date picker offers only the days within the bounds.
+    bounds = {name: bound for name, bound in (("min", answer.earliest), ("max", answer.latest))
+              if bound}
+    return StringField(label, validators=[*_presence(required),
+                                          IsoDate(answer.earliest, answer.latest)],
+                       filters=[_strip], render_kw={"type": "date", **bounds})
 
 
 def _strip(value: Any) -> Any:

@@ -59,6 +59,7 @@ from study.trainee.forms import (
     answer_text,
     answers_from,
     field_name,
+    page_form_class,
     questionnaire_form,
 )
 from study.trainee.questions import (
@@ -291,6 +292,8 @@ def questionnaire(participant: Participant, token: str, timepoint: str,
         later=later_conditions(later),
         branching=bool(later) or any(item.show_if for item in items), notice=notice,
         last=next_page(all_pages, page, asked) is None,
+        slider=any(answer.widget == "slider"
+                   for answer in page_form_class(items).answer_fields.values()),
         page=page, page_count=len(all_pages), previous=previous, number=number, count=count,
         timepoint=point, token=token, study=participant.study,
         progress=math.floor(100 * page / len(all_pages)),

@@ -18,8 +18,11 @@ EXPECTED_DOCUMENT_STATUSES = {404, 422}
 
 PAGE_FACTS = """() => {
   const visible = el => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+  // A control hidden from assistive technology and out of the tab order (the slider drawn
+  // beside a number box) is not one a label is read for.
+  const presented = el => !(el.getAttribute('aria-hidden') === 'true' && el.tabIndex < 0);
   const fields = [...document.querySelectorAll('input, select, textarea')]
-    .filter(el => el.type !== 'hidden' && visible(el));
+    .filter(el => el.type !== 'hidden' && visible(el) && presented(el));
   const unlabelled = fields.filter(el => !(el.labels && el.labels.length)
     && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'));
   const icon = document.querySelector('link[rel~="icon"][href]');

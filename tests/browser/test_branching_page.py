@@ -209,6 +209,53 @@ def test_a_matrix_group_reads_as_one_grid_on_a_desktop_and_as_rows_on_a_phone(
                         full_page=True)
 
 
+def test_a_slider_item_is_a_slider_beside_its_number_box(
+        live_server: LiveServer, open_page: OpenPage) -> None:
+    page, watch = open_page(javascript=True, viewport=PHONE)
+    page.goto(live_server.trainee_url(consented(live_server, "widgets")))
+    box = page.get_by_label("How close are you?")
+    slider = item(page, "closeness").locator("input[type=range]")
+    unset = re.compile(r"\bunset\b")
+    expect(slider).to_have_class(unset)  # no handle until an answer is given
+    # For pointers and fingers only: the box is the answer, by keyboard and screen reader.
+    assert slider.get_attribute("aria-hidden") == "true"
+    assert slider.get_attribute("tabindex") == "-1" and slider.get_attribute("name") is None
+    track = slider.bounding_box()
+    assert track is not None and track["height"] >= 24 and track["width"] >= 150
+    page.mouse.click(track["x"] + track["width"] * 0.75, track["y"] + track["height"] / 2)
+    assert 65 <= int(box.input_value()) <= 85
+    expect(slider).not_to_have_class(unset)
+    box.fill("20")
+    expect(slider).to_have_value("20")
+    box.fill("200")  # out of bounds: the server will say so; the slider shows no answer
+    expect(slider).to_have_class(unset)
+    check_page(page, watch)
+    assert serious_axe_violations(page) == []
+    box.fill("35")
+    page.get_by_label("Family").check()
+    page.get_by_label("When did you last meet?").fill("2026-03-31")
+    page.get_by_role("group", name="5. Have you talked about it?").get_by_label("No").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Next page").click()
+    assert page.url.endswith("?page=1")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Previous page").click()
+    expect(box).to_have_value("35")
+    expect(slider).to_have_value("35")  # a saved answer shows its handle
+    expect(slider).not_to_have_class(unset)
+    assert watch.errors() == []
+
+    def another_trainee() -> str:
+        token = invite(live_server.app, "widgets")
+        TraineeDriver(live_server.app.test_client(), token).consent()
+        return token
+
+    page, watch = open_page(javascript=False, viewport=PHONE)
+    page.goto(live_server.trainee_url(live_server.run(another_trainee)))
+    expect(page.get_by_label("How close are you?")).to_be_visible()
+    assert page.locator("input[type=range]").count() == 0  # the number box alone
+
+
 CLINICAL = Path(__file__).resolve().parents[1] / "instruments" / "data" / "redcap_clinical.csv"
 
 
@@ -260,9 +307,9 @@ def test_an_imported_redcap_form_is_answered_on_a_phone_with_its_skips_and_headi
     assert serious_axe_violations(page) == []
     check_page(page, watch)
     # "Last words" asks only [visit_date] <> '': with no date its page is skipped altogether,
-    # and this page's button submits the questionnaire.
+    # and this page's button submits the questionnaire (and says so).
     with page.expect_navigation():
-        page.get_by_role("button", name=re.compile("Next page|Submit answers")).click()
+        page.get_by_role("button", name="Submit answers").click()
     assert "/q/baseline/intergroup-anxiety" in page.url
     assert watch.errors() == []
 

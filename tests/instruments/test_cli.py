@@ -173,7 +173,7 @@ def test_import_redcap_writes_one_definition_per_form(run, tmp_path):
     assert choices[-1] == {"value": 99, "label": "Inadequate information", "missing": True}
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert "warning: screening: scan: file field left out" in warnings
-    assert len(warnings) == 8  # one line each
+    assert len(warnings) == 6  # one line each
     assert f"Wrote screening 1.0 (15 items) to {folder / 'screening@1.0.yaml'}." in result.stdout
 
 

@@ -12,6 +12,8 @@ import pytest
 
 from instruments import DefinitionError, parse_definition, score
 from instruments.definition import to_definition
+from instruments.errors import AnswerError
+from instruments.kinds import KINDS
 from instruments.redcap import (
     COLUMNS,
     export_rows,
@@ -73,14 +75,74 @@ def test_what_is_left_out_is_said_one_line_each():
         "record_id: the record ID (the dictionary's first field) left out: REDCap fills it in"
         " itself and Allport identifies trainees on its own",
         "Consent_Given: variable name lowercased to consent_given",
-        "height: number_1dp validation imported as a number: any number of decimal places,"
-        " written with a point",
-        "visit_date: min '01-01-2020' left out: dates are not bounded here",
         "visit_time: time validation left out: the answer is free text",
         "pain: action tags left out: @DEFAULT @HIDDEN-PDF",
         "mood_total: calc field left out",
         "scan: file field left out",
     ]
+
+
+def test_decimal_places_are_kept_and_a_decimal_comma_is_said():
+    result = import_rows(rows(
+        field("agreed", "yesno"),  # first: a text field there would be the record ID
+        field("lab", validation="number_2dp", **{"Text Validation Min": "0"}),
+        field("dose", validation="number_1dp_comma_decimal"),
+        field("level", validation="number_comma_decimal")))
+    _, lab, dose, level = result.instrument.items
+    assert (lab.kind, lab.decimals, lab.min) == ("number", 2, 0)
+    assert (dose.decimals, level.decimals) == (1, None)
+    assert result.warnings == [
+        "dose: number_1dp_comma_decimal validation imported with a point as the decimal mark",
+        "level: number_comma_decimal validation imported with a point as the decimal mark"]
+    kind = KINDS["number"]
+    assert kind.parse(lab, "37.50") == 37.5
+    for text in ("37.5", "37.500", "37"):  # as REDCap: exactly two places
+        with pytest.raises(AnswerError, match="does not have 2 decimal places"):
+            kind.parse(lab, text)
+    exported = {row["Variable / Field Name"]: row for row in export_rows(result.instrument)}
+    assert exported["lab"]["Text Validation Type OR Show Slider Number"] == "number_2dp"
+    assert exported["level"]["Text Validation Type OR Show Slider Number"] == "number"
+    assert KINDS["number"].codebook(lab).values == "a number with 2 decimal places"
+
+
+def test_date_bounds_are_kept_as_iso_dates():
+    result = import_rows(rows(
+        field("agreed", "yesno"),
+        field("seen", validation="date_ymd", **{"Text Validation Min": "2020-01-01",
+                                                "Text Validation Max": "2026-12-31"}),
+        field("born", validation="date_dmy", **{"Text Validation Max": "31-12-2007"}),
+        field("due", validation="date_mdy", **{"Text Validation Min": "today",
+                                               "Text Validation Max": "12-31-2030"})))
+    _, seen, born, due = result.instrument.items
+    assert (seen.earliest, seen.latest) == ("2020-01-01", "2026-12-31")
+    assert (born.earliest, born.latest) == (None, "2007-12-31")  # read in the field's order
+    assert (due.earliest, due.latest) == (None, "2030-12-31")
+    assert result.warnings == ["due: min 'today' left out: not a date"]
+    kind = KINDS["date"]
+    assert kind.parse(seen, "2026-12-31") == "2026-12-31"
+    with pytest.raises(AnswerError, match="2019-12-31 is outside 2020-01-01 to 2026-12-31"):
+        kind.parse(seen, "2019-12-31")
+    exported = {row["Variable / Field Name"]: row for row in export_rows(result.instrument)}
+    assert (exported["born"]["Text Validation Min"], exported["born"]["Text Validation Max"]
+            ) == ("", "2007-12-31")  # REDCap's bounds are year-month-day, whatever the display
+    assert kind.codebook(seen).range == "2020-01-01 to 2026-12-31"
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"kind": "number", "decimals": 5}, "decimals must be a whole number from 1 to 4, not 5"),
+    ({"kind": "number", "decimals": True}, "decimals must be a whole number from 1 to 4"),
+    ({"kind": "date", "earliest": "2020-02-30"},
+     "earliest must be a date written YYYY-MM-DD, not '2020-02-30'"),
+    ({"kind": "date", "latest": 20201231}, "latest must be a date written YYYY-MM-DD"),
+    ({"kind": "date", "earliest": "2021-01-01", "latest": "2020-12-31"},
+     "earliest 2021-01-01 is after latest 2020-12-31"),
+])
+def test_wrong_decimals_and_date_bounds_are_refused_with_the_reason(entry, message):
+    with pytest.raises(DefinitionError, match=message):
+        parse_definition({
+            "schema": "allport.instrument/1", "id": "bad", "version": "1", "title": "Bad",
+            "instructions": None, "completed_by": "trainee",
+            "items": [{"key": "q", "text": "Q", **entry}]})
 
 
 def test_branching_logic_of_every_operator_is_kept_in_canonical_text():
@@ -318,8 +380,12 @@ def test_a_definition_using_everything_comes_back_the_same():
              "anchors": {-5: "Cold", -2: "Cool", 5: "Hot"}},
             {"key": "vas_plain", "text": "Slide", "kind": "slider"},
             {"key": "n", "text": "N", "kind": "number", "min": 0.5, "max": 3.0},
+            {"key": "n2", "text": "N2", "kind": "number", "decimals": 2},
             {"key": "i", "text": "I", "kind": "integer", "min": -1},
             {"key": "d", "text": "D", "kind": "date", "contact": True},
+            {"key": "when", "text": "When", "kind": "date", "earliest": "2020-02-29",
+             "latest": "2030-12-31"},
+            {"key": "after", "text": "After", "kind": "date", "earliest": "2021-01-01"},
             {"key": "licensed", "text": None, "kind": "text", "multiline": True,
              "required": False},
             {"key": "ask", "text": "Shown?", "kind": "descriptive"},

@@ -24,7 +24,15 @@ from instruments import parse_definition
 from study.extensions import db
 from study.models import Answer, Response, ResponseStatus
 from study.services.pages import applicable, pages
-from tests.branching_study import HABITS, SMOKING, WIDGETS, add_instruments, invite, open_study
+from tests.branching_study import (
+    HABITS,
+    MEASURES,
+    SMOKING,
+    WIDGETS,
+    add_instruments,
+    invite,
+    open_study,
+)
 from tests.helpers import TraineeDriver, csrf_from
 
 URL = "/t/{token}/q/baseline/smoking"
@@ -64,7 +72,7 @@ class Trainee:
 
 
 def start(app: Flask, instrument: str) -> Trainee:
-    add_instruments(app, SMOKING, WIDGETS, HABITS)
+    add_instruments(app, SMOKING, WIDGETS, HABITS, MEASURES)
     open_study(app, instrument, instrument)
     client = app.test_client()
     token = invite(app, instrument)
@@ -352,6 +360,34 @@ def test_each_widget_says_what_is_wrong_beside_it_and_keeps_the_other_answers(
         "knows": ("answered", "0")}  # the descriptive text has no row
     html = widgets.get(0).get_data(as_text=True)
     assert re.search(r'name="q_contacts" value="1" checked', html)
+
+
+def test_decimal_places_and_date_bounds_are_checked_beside_the_field(make_app) -> None:
+    measures = start(make_app(), "measures")
+    html = measures.get().get_data(as_text=True)
+    # The browser's date picker offers only the days within the bounds.
+    assert re.search(r'<input[^>]*id="q_visit"[^>]*max="2026-12-31"[^>]*min="2025-01-01"', html)
+
+    response = measures.post(0, {"q_weight": "72", "q_visit": "2024-12-31"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert error_beside(html, "q_weight") == (
+        "Please enter the number with 1 decimal place, such as 30.0.")
+    assert error_beside(html, "q_visit") == (
+        "Please enter a date from 1 January 2025 to 31 December 2026.")
+    assert 'value="72"' in html and 'value="2024-12-31"' in html  # kept to be mended
+
+    response = measures.post(0, {"q_weight": "72.25", "q_visit": "2027-01-01"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert error_beside(html, "q_weight").startswith("Please enter the number with 1 decimal")
+    assert error_beside(html, "q_visit").startswith("Please enter a date from 1 January 2025")
+    assert measures.rows() == {}
+
+    location(measures.post(0, {"q_weight": "72.5", "q_visit": "2026-12-31"}))
+    assert measures.submitted()
+    assert measures.rows() == {"weight": ("answered", "72.5"),
+                               "visit": ("answered", "2026-12-31")}
 
 
 def test_a_checkbox_condition_and_a_ticked_box_unticked(widgets: Trainee) -> None:

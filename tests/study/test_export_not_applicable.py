@@ -356,3 +356,37 @@ def test_the_api_gives_the_status_column(branching: Branching, client: FlaskClie
     assert {(r["item"], r["value"], r["status"]) for r in rows
             if r["participant"] == branching.no and r["instrument"] == "background"} >= {
         ("contact_years", "", "not_applicable"), ("contact_kinds___1", "", "not_applicable")}
+
+
+def test_not_applicable_takes_another_spss_code_where_minus_98_is_an_answer(
+        tmp_path: Path) -> None:
+    def item(source: str, **fields: Any) -> statistical_exports.Variable:
+        return statistical_exports.Variable(
+            name=f"survey.{source}", stat_name=source, label=source, role="item",
+            instrument="survey", source=source, show_if="[asked] = '1'", **fields)
+
+    variables = [
+        item("given"),  # open below: only what was given counts, and -98 was given
+        item("bounded", bounds=(-1000, 100)),  # -98 and -998 are within its bounds
+        item("coded", value_labels={-98: "Refused", 1: "Yes"}),  # -98 is an option
+        item("plain", bounds=(0, 10)),
+    ]
+    frame = pd.DataFrame({"survey.given": ["-98", "", "3"], "survey.bounded": ["5", "", ""],
+                          "survey.coded": ["-98", "1", ""], "survey.plain": ["4", "", "7"]},
+                         dtype=object)
+    not_applicable = frame == ""
+    dataset = statistical_exports.Dataset("wide", frame, variables, not_applicable)
+    statistical_exports._choose_spss_not_applicable(dataset)
+    assert [v.spss_not_applicable for v in variables] == [-998, -9998, -998, -98]
+
+    study: Any = type("StudyStub", (), {"slug": "s"})()  # the file label reads its slug
+    path = tmp_path / "data.sav"
+    path.write_bytes(statistical_exports.spss(dataset, study))
+    data, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    assert list(data["given"]) == [-98, -998, 3]  # the answer -98 stays an answer
+    assert meta.missing_ranges["given"] == [{"lo": -998.0, "hi": -998.0}]
+    assert meta.variable_value_labels["coded"] == {-98: "Refused", 1: "Yes",
+                                                   -998: "not applicable"}
+    assert meta.missing_ranges["plain"] == [{"lo": -98.0, "hi": -98.0}]
+    codebook = statistical_exports._stat_values(variables[1])
+    assert codebook == ["-9998 in SPSS, .n in Stata = not applicable (user-missing)"]
