@@ -102,9 +102,11 @@ as stored (already cleaned), ``Required Field?`` and ``Identifier?``; in the ``a
 annotation what REDCap cannot say (reverse keying, subscales, option scoring, missing-data codes,
 ``new_page``, the item's ``html`` flag where the text alone would not tell, slider anchors away
 from the ends and the middle, missing licensed wording), and the instrument's title, version,
-instructions and scales in the ``allport-instrument:`` annotation of the first field. An exported
-dictionary starts with the first item, not a record ID field: to upload it to REDCap, add a
-record ID field first.
+instructions and scales in the ``allport-instrument:`` annotation of the first field. That first
+field is a record ID (``record_id``, a text field as REDCap requires of the first one, marked
+``allport:{"record_id":true}``), so that the dictionary uploads to REDCap as it is; importing it
+leaves that field out without a warning. A dictionary written before it had one (the annotation
+on the first item) still imports.
 """
 
 from __future__ import annotations
@@ -162,6 +164,7 @@ SHORT = [
 ]  # fmt: skip
 NAMES = dict(zip(SHORT, COLUMNS, strict=True))
 ITEM_TAG = "allport:"
+RECORD_ID = "record_id"  # the exported dictionary's first field, unless an item has the name
 INSTRUMENT_TAG = "allport-instrument:"
 NO_WORDING = "[licensed wording not supplied]"
 YES = ("y", "yes", "1")
@@ -202,8 +205,15 @@ def export_rows(instrument: Instrument) -> list[dict[str, str]]:
     """
     definition = to_definition(instrument)
     header = {k: v for k, v in definition.items() if k not in ("schema", "items")}
-    rows = []
-    for number, item in enumerate(instrument.items):
+    keys = {item.key for item in instrument.items}
+    record_id = next(name for name in (RECORD_ID, *(f"{RECORD_ID}_{n}" for n in range(2, 99)))
+                     if name not in keys)
+    rows = [{**dict.fromkeys(COLUMNS, ""), "Variable / Field Name": record_id,
+             "Form Name": form_name(instrument.id), "Field Type": "text",
+             "Field Label": "Record ID",
+             "Field Annotation": "\n".join((ITEM_TAG + _json({"record_id": True}),
+                                            INSTRUMENT_TAG + _json(header)))}]
+    for item in instrument.items:
         row = dict.fromkeys(COLUMNS, "")
         row["Variable / Field Name"] = item.key
         row["Form Name"] = form_name(instrument.id)
@@ -234,8 +244,6 @@ def export_rows(instrument: Instrument) -> list[dict[str, str]]:
             meta["required"] = True  # meaningless for text shown on its own, but kept as written
         if meta:
             notes.append(ITEM_TAG + _json(meta))
-        if number == 0:
-            notes.append(INSTRUMENT_TAG + _json(header))
         row["Field Annotation"] = "\n".join(notes)
         rows.append(row)
     return rows
@@ -314,9 +322,20 @@ def _action_tags(text: str) -> list[str]:
     return list(dict.fromkeys(ACTION_TAG.findall(plain)))
 
 
-def _is_record_id(row: Mapping[str, str]) -> bool:
-    """The dictionary's first field is REDCap's record ID, unless Allport wrote the dictionary."""
-    return row["Field Type"].lower() == "text" and INSTRUMENT_TAG not in row["Field Annotation"]
+def _record_id(row: Mapping[str, str], key: str, file: str) -> bool | None:
+    """Whether the dictionary's first field is a record ID, and whose.
+
+    ``True`` for Allport's own (marked so), ``False`` for another (REDCap's), ``None`` when it is
+    not one. A text field is one, unless it is the first item of a dictionary that Allport
+    wrote before its exports began with a record ID: that carries the instrument's annotation
+    and no mark.
+    """
+    if row["Field Type"].lower() != "text":
+        return None
+    annotation, instrument = _annotations(row["Field Annotation"], key, file)
+    if annotation.get("record_id") is True:
+        return True
+    return None if instrument is not None else False
 
 
 def _lowercase_names(rows: list[dict[str, str]], form: str, file: str) -> dict[str, str]:
@@ -432,9 +451,14 @@ def _import_form(
         field_type = row["Field Type"].lower()
         if key in renamed:
             warnings.append(f"{renamed[key]}: variable name lowercased to {key}")
-        if number == 0 and _is_record_id(row):
-            warnings.append(f"{key}: the record ID (the dictionary's first field) left out: REDCap"
-                            " fills it in itself and Allport identifies trainees on its own")
+        record_id = _record_id(row, key, file) if number == 0 else None
+        if record_id is not None:
+            if record_id:  # Allport's own export: the instrument's annotation is on it
+                meta = _annotations(row["Field Annotation"], key, file)[1] or {}
+            else:
+                warnings.append(f"{key}: the record ID (the dictionary's first field) left out:"
+                                " REDCap fills it in itself and Allport identifies trainees on"
+                                " its own")
             left_out[key] = "record ID"
         elif field_type not in kept:
             warnings.append(f"{key}: {field_type or 'untyped'} field left out")

@@ -77,7 +77,7 @@ def test_the_flag_round_trips_through_yaml_redcap_and_the_fingerprint():
     assert parse_definition(plain).fingerprint != instrument.fingerprint
     # Exported to REDCap it is an identifier, and imports back as contact data without the option.
     exported = list(csv.DictReader(io.StringIO(redcap_csv(instrument))))
-    assert exported[1]["Identifier?"] == "y"
+    assert exported[2]["Identifier?"] == "y"  # after the record ID and the first item
     again = import_redcap(io.StringIO(redcap_csv(instrument))).instrument
     assert again == instrument and again.fingerprint == instrument.fingerprint
 

@@ -109,8 +109,10 @@ def test_not_a_dictionary():
 def test_export_writes_the_standard_columns(library):
     rows = list(csv.reader(io.StringIO(redcap_csv(library.get("oms-hc-15")))))
     assert rows[0] == COLUMNS
-    assert len(rows) == 1 + 15
-    first = dict(zip(COLUMNS, rows[1], strict=True))
+    assert len(rows) == 1 + 1 + 15  # the header, the record ID, the items
+    record_id = dict(zip(COLUMNS, rows[1], strict=True))
+    assert (record_id["Variable / Field Name"], record_id["Field Type"]) == ("record_id", "text")
+    first = dict(zip(COLUMNS, rows[2], strict=True))
     assert first["Variable / Field Name"] == "omshc_01"
     assert first["Form Name"] == "oms_hc_15"
     assert first["Field Type"] == "radio"

@@ -320,6 +320,45 @@ def test_the_round_trip_keeps_everything():
         assert again.instrument.fingerprint == first.fingerprint
 
 
+def test_an_export_starts_with_a_record_id_that_its_import_leaves_out_silently():
+    survey = screening().instrument
+    exported = export_rows(survey)
+    first = exported[0]
+    assert (first["Variable / Field Name"], first["Field Type"], first["Field Label"]) == (
+        "record_id", "text", "Record ID")  # REDCap takes the dictionary as it is
+    assert first["Field Annotation"].startswith('allport:{"record_id":true}\nallport-instrument:')
+    assert [row["Variable / Field Name"] for row in exported[1:]] == [i.key for i in survey.items]
+    assert "allport-instrument:" not in exported[1]["Field Annotation"]
+    again = import_redcap(io.StringIO(redcap_csv(survey)))
+    assert again.warnings == [] and again.instrument == survey
+
+
+def test_an_item_named_record_id_keeps_its_name():
+    instrument = parse_definition({
+        "schema": "allport.instrument/1", "id": "ids", "version": "1", "title": "Ids",
+        "instructions": None, "completed_by": "trainee",
+        "items": [{"key": "record_id", "text": "Your own record number", "kind": "integer"}]})
+    exported = export_rows(instrument)
+    assert [row["Variable / Field Name"] for row in exported] == ["record_id_2", "record_id"]
+    again = import_redcap(io.StringIO(redcap_csv(instrument)))
+    assert again.warnings == [] and again.instrument == instrument
+
+
+def test_a_dictionary_exported_before_the_record_id_still_imports():
+    # Its first item carries the instrument's annotation: a text item there is no record ID.
+    survey = parse_definition({
+        "schema": "allport.instrument/1", "id": "notes", "version": "1", "title": "Notes",
+        "instructions": "Say it.", "completed_by": "trainee",
+        "items": [{"key": "remark", "text": "Anything to say?", "kind": "text"},
+                  {"key": "agree", "text": "Agree?", "kind": "yesno"}]})
+    record_id, *items = export_rows(survey)
+    header = record_id["Field Annotation"].splitlines()[1]  # the instrument's annotation
+    items[0]["Field Annotation"] = "\n".join(
+        line for line in (items[0]["Field Annotation"], header) if line)
+    again = import_rows(items)
+    assert again.warnings == [] and again.instrument == survey
+
+
 def test_export_writes_redcap_columns_for_every_feature():
     survey = screening(missing_codes=["99"], page_per_section=True).instrument
     exported = {row["Variable / Field Name"]: row for row in export_rows(survey)}
