@@ -322,22 +322,6 @@ def _action_tags(text: str) -> list[str]:
     return list(dict.fromkeys(ACTION_TAG.findall(plain)))
 
 
-def _record_id(row: Mapping[str, str], key: str, file: str) -> bool | None:
-    """Whether the dictionary's first field is a record ID, and whose.
-
-    ``True`` for Allport's own (marked so), ``False`` for another (REDCap's), ``None`` when it is
-    not one. A text field is one, unless it is the first item of a dictionary that Allport
-    wrote before its exports began with a record ID: that carries the instrument's annotation
-    and no mark.
-    """
-    if row["Field Type"].lower() != "text":
-        return None
-    annotation, instrument = _annotations(row["Field Annotation"], key, file)
-    if annotation.get("record_id") is True:
-        return True
-    return None if instrument is not None else False
-
-
 def _lowercase_names(rows: list[dict[str, str]], form: str, file: str) -> dict[str, str]:
     """Lowercase every variable name in place, refusing two of the form that become the same.
 
@@ -451,15 +435,18 @@ def _import_form(
         field_type = row["Field Type"].lower()
         if key in renamed:
             warnings.append(f"{renamed[key]}: variable name lowercased to {key}")
-        record_id = _record_id(row, key, file) if number == 0 else None
-        if record_id is not None:
-            if record_id:  # Allport's own export: the instrument's annotation is on it
-                meta = _annotations(row["Field Annotation"], key, file)[1] or {}
-            else:
+        if number == 0 and field_type == "text":
+            # The record ID: Allport's own export marks its own, which carries the instrument's
+            # annotation; a first item that carries it (exports before that) is no record ID.
+            annotation, instrument_meta = _annotations(row["Field Annotation"], key, file)
+            if annotation.get("record_id") is True:
+                meta = instrument_meta or {}
+                left_out[key] = "record ID"
+            elif instrument_meta is None:
                 warnings.append(f"{key}: the record ID (the dictionary's first field) left out:"
                                 " REDCap fills it in itself and Allport identifies trainees on"
                                 " its own")
-            left_out[key] = "record ID"
+                left_out[key] = "record ID"
         elif field_type not in kept:
             warnings.append(f"{key}: {field_type or 'untyped'} field left out")
             left_out[key] = f"{field_type or 'untyped'} field"

@@ -331,7 +331,7 @@ def build_dataset(session: Session, study: Study, library: Library, shape: str) 
 
 
 def _choose_spss_not_applicable(dataset: Dataset) -> None:
-    """Give each numeric item SPSS's not-applicable code: -98 unless that is one of its answers.
+    """Give each item that may be not applicable its SPSS code: -98 unless that is an answer.
 
     An answer is an option or a missing-data code, a value within the item's bounds, or a value
     given at any time (so an item has one code in every column it has).
@@ -340,9 +340,8 @@ def _choose_spss_not_applicable(dataset: Dataset) -> None:
     import pandas as pd
 
     items: dict[tuple[str, str], list[Variable]] = {}
-    for variable in dataset.variables:
-        if variable.role == "item" and variable.storage == "numeric":
-            items.setdefault((variable.instrument, variable.source), []).append(variable)
+    for variable in _may_be_not_applicable(dataset):
+        items.setdefault((variable.instrument, variable.source), []).append(variable)
     for columns in items.values():
         first = columns[0]
         given = pd.concat([dataset.frame[v.name] for v in columns]).replace("", np.nan)
