@@ -1190,7 +1190,7 @@ class DateKind(Kind):
         bounds: dict[str, Any] = {}
         for name in ("earliest", "latest"):
             bound = raw.get(name)
-            if bound is not None and not (isinstance(bound, str) and _is_iso_date(bound)):
+            if bound is not None and not (isinstance(bound, str) and is_iso_date(bound)):
                 raise spot.fail(f"{name} must be a date written YYYY-MM-DD, not {bound!r}")
             bounds[name] = bound
         if None not in bounds.values() and bounds["earliest"] > bounds["latest"]:
@@ -1264,7 +1264,7 @@ class DateKind(Kind):
 
     @staticmethod
     def _redcap_date(text: str, validation: str) -> str | None:
-        if _is_iso_date(text):
+        if is_iso_date(text):
             return text
         order = {"date_dmy": "%d-%m-%Y", "date_mdy": "%m-%d-%Y"}.get(validation)
         if order is not None:
@@ -1275,7 +1275,7 @@ class DateKind(Kind):
         return None
 
 
-def _is_iso_date(text: str) -> bool:
+def is_iso_date(text: str) -> bool:
     """Whether ``text`` is a date of the calendar written ``YYYY-MM-DD``."""
     if not ISO_DATE.fullmatch(text):
         return False

@@ -28,7 +28,7 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from instruments import Item
-from instruments.kinds import DECIMAL_TEXT, ISO_DATE, AnswerField, decimal_places, kind_of
+from instruments.kinds import DECIMAL_TEXT, AnswerField, decimal_places, is_iso_date, kind_of
 from instruments.labels import plain_label
 from study.forms import Form
 
@@ -160,25 +160,21 @@ class IsoDate:
 
     def __init__(self, earliest: str | None, latest: str | None) -> None:
         self.earliest, self.latest = earliest, latest
-        shown = {bound: _date_text(bound) for bound in (earliest, latest) if bound}
         if earliest and latest:
-            self.outside = f"Please enter a date from {shown[earliest]} to {shown[latest]}."
+            self.outside = (f"Please enter a date from {_date_text(earliest)} "
+                            f"to {_date_text(latest)}.")
         elif earliest:
-            self.outside = f"Please enter a date on or after {shown[earliest]}."
-        else:
-            self.outside = f"Please enter a date on or before {shown.get(latest or '')}."
+            self.outside = f"Please enter a date on or after {_date_text(earliest)}."
+        elif latest:
+            self.outside = f"Please enter a date on or before {_date_text(latest)}."
 
     def __call__(self, form: Form, field: Field) -> None:
         text = field.data or ""
         if not text:
             return
-        try:
-            if not ISO_DATE.fullmatch(text):
-                raise ValueError(text)
-            date.fromisoformat(text)
-        except ValueError:
+        if not is_iso_date(text):
             raise ValidationError("Please enter a date as year-month-day, for example "
-                                  "2026-03-31.") from None
+                                  "2026-03-31.")
         # ISO dates compare as text in calendar order.
         if (self.earliest and text < self.earliest) or (self.latest and text > self.latest):
             raise ValidationError(self.outside)
