@@ -6,10 +6,29 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms.csrf.core import CSRFTokenField
+from wtforms.validators import ValidationError
 
 
 def _without_nul(value: Any) -> Any:
     return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+class WholeNumberRange:
+    """A whole number from ``low`` to ``high`` (either open), however many digits were typed.
+
+    WTForms' ``NumberRange`` converts the number to a float to test it for NaN, which a number
+    of some 310 digits overflows: an error page instead of the message. Use this with every
+    ``IntegerField``; ``NumberRange`` stays right for a ``FloatField`` (its data is a float).
+    """
+
+    def __init__(self, low: int | float | None, high: int | float | None, message: str) -> None:
+        self.low, self.high, self.message = low, high, message
+
+    def __call__(self, form: Any, field: Any) -> None:
+        data = field.data
+        if data is None or (self.low is not None and data < self.low) or (
+                self.high is not None and data > self.high):
+            raise ValidationError(self.message)
 
 
 class _TokenWhenDrawn(CSRFTokenField):

@@ -32,7 +32,7 @@ from instruments import Library
 from study import audit
 from study.extensions import db
 from study.extensions import instrument_library as library
-from study.forms import Form
+from study.forms import Form, WholeNumberRange
 from study.models import Study, StudyStatus
 from study.services import adherence, sap
 from study.services.analysis_service import POPULATIONS, study_outcomes
@@ -72,7 +72,7 @@ class PlanForm(Form):
                                       sorted(adherence.CRITERIA["contact"])])
     min_minutes = IntegerField(
         "Per protocol, contact arm: at least this many minutes attended (optional)",
-        validators=[Optional(), NumberRange(0, 10_000, "Enter minutes from 0 to 10000.")],
+        validators=[Optional(), WholeNumberRange(0, 10_000, "Enter minutes from 0 to 10000.")],
         render_kw={"inputmode": "numeric"})
     min_fidelity = FloatField(
         "Per protocol, contact arm: the session's fidelity at least (optional)",

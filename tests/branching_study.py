@@ -66,6 +66,10 @@ MEASURES: dict[str, Any] = {
          "max": 250, "decimals": 1},
         {"key": "visit", "text": "When was the visit?", "kind": "date",
          "earliest": "2025-01-01", "latest": "2026-12-31"},
+        {"key": "level", "text": "A lab value, if you know it", "kind": "number",
+         "required": False},
+        {"key": "visits", "text": "How many visits, if you know?", "kind": "integer",
+         "required": False},
     ],
 }
 

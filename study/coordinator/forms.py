@@ -14,16 +14,16 @@ from wtforms import (
     TimeField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from study.forms import Form
+from study.forms import Form, WholeNumberRange
 
 
 class InviteForm(Form):
     cohort_id = SelectField("Cohort", coerce=int, validators=[InputRequired("Choose a cohort.")])
     count = IntegerField("Number of invitations", default=10, validators=[
         InputRequired("Enter how many invitations to create."),
-        NumberRange(1, 500, "Enter a number from 1 to 500."),
+        WholeNumberRange(1, 500, "Enter a number from 1 to 500."),
     ])
 
 
@@ -75,10 +75,10 @@ class ScheduleSessionForm(Form):
     starts_at = TimeField("Start time (UTC)", validators=[InputRequired("Enter the start time.")])
     duration_minutes = IntegerField("Length in minutes", default=90, validators=[
         InputRequired("Enter the length in minutes."),
-        NumberRange(15, 480, "Enter a length from 15 to 480 minutes.")])
+        WholeNumberRange(15, 480, "Enter a length from 15 to 480 minutes.")])
     capacity = IntegerField("Places", default=12, validators=[
         InputRequired("Enter the number of places."),
-        NumberRange(1, 200, "Enter a number of places from 1 to 200.")])
+        WholeNumberRange(1, 200, "Enter a number of places from 1 to 200.")])
     location = StringField("Where", validators=[InputRequired("Say where the session is."),
                                                 Length(max=300)])
 

@@ -19,11 +19,11 @@ from wtforms import (
     URLField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from instruments import Instrument, Library
 from study.extensions import db
-from study.forms import Form
+from study.forms import Form, WholeNumberRange
 from study.models import Study
 from study.models.study import is_web_link
 from study.services import study_setup
@@ -91,16 +91,16 @@ class ArmsForm(Form):
         filters=[_stripped], validators=[Length(max=5000)], render_kw={"rows": 5})
     education_ratio = IntegerField("Education arm's share", default=1, validators=[
         _required_number("Enter the education arm's share, e.g. 1."),
-        NumberRange(1, MAX_RATIO, f"Enter a whole number from 1 to {MAX_RATIO}.")])
+        WholeNumberRange(1, MAX_RATIO, f"Enter a whole number from 1 to {MAX_RATIO}.")])
     contact_ratio = IntegerField("Contact arm's share", default=1, validators=[
         _required_number("Enter the contact arm's share, e.g. 1."),
-        NumberRange(1, MAX_RATIO, f"Enter a whole number from 1 to {MAX_RATIO}.")])
+        WholeNumberRange(1, MAX_RATIO, f"Enter a whole number from 1 to {MAX_RATIO}.")])
     block_sizes = StringField("Block sizes", filters=[_stripped], default="2,4,6", validators=[
         InputRequired("Enter the block sizes, e.g. 2,4,6."), Length(max=64)])
     strata_factors = StringField("Strata factors beside the cohort (optional)",
                                  filters=[_stripped], validators=[Length(max=200)])
     planned_sample_size = IntegerField("Planned number of trainees (optional)", validators=[
-        Optional(), NumberRange(1, 1_000_000, "Enter a whole number from 1.")])
+        Optional(), WholeNumberRange(1, 1_000_000, "Enter a whole number from 1.")])
 
     def __init__(self, *args: Any, study: Study, library: Library, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -160,23 +160,23 @@ class ScheduleForm(Form):
     intervention_period_days = IntegerField(
         "Intervention period in days", validators=[
             _required_number("Enter the intervention period in days."),
-            NumberRange(1, MAX_DAYS, f"Enter a whole number of days from 1 to {MAX_DAYS}.")])
+            WholeNumberRange(1, MAX_DAYS, f"Enter a whole number of days from 1 to {MAX_DAYS}.")])
     post_window_days = IntegerField(
         "Days the post questionnaire stays open (optional)", validators=[
-            Optional(), NumberRange(1, MAX_DAYS, f"Enter a whole number of days from 1 to "
+            Optional(), WholeNumberRange(1, MAX_DAYS, f"Enter a whole number of days from 1 to "
                                                  f"{MAX_DAYS}.")])
     followup_offset_days = IntegerField(
         "Days from the post questionnaire opening to the follow-up opening", validators=[
             _required_number("Enter the days to the follow-up."),
-            NumberRange(1, MAX_DAYS, f"Enter a whole number of days from 1 to {MAX_DAYS}.")])
+            WholeNumberRange(1, MAX_DAYS, f"Enter a whole number of days from 1 to {MAX_DAYS}.")])
     followup_window_days = IntegerField(
         "Days the follow-up questionnaire stays open (optional)", validators=[
-            Optional(), NumberRange(1, MAX_DAYS, f"Enter a whole number of days from 1 to "
+            Optional(), WholeNumberRange(1, MAX_DAYS, f"Enter a whole number of days from 1 to "
                                                  f"{MAX_DAYS}.")])
     reminder_interval_days = IntegerField(
         "Days between reminders to a trainee", validators=[
             _required_number("Enter the days between reminders."),
-            NumberRange(1, 60, "Enter a whole number of days from 1 to 60.")])
+            WholeNumberRange(1, 60, "Enter a whole number of days from 1 to 60.")])
 
 
 class CloseForm(Form):
@@ -211,7 +211,7 @@ def questionnaire_form(instruments: list[Instrument], chosen: dict[str, list[str
             setattr(QuestionnaireForm, f"{timepoint}_{number}_order", IntegerField(
                 f"Order of {instrument.title}",
                 default=order.index(instrument.id) + 1 if ticked else None,
-                validators=[Optional(), NumberRange(1, 99, "Enter a number from 1 to 99.")]))
+                validators=[Optional(), WholeNumberRange(1, 99, "Enter a number from 1 to 99.")]))
     return QuestionnaireForm()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -21,7 +22,6 @@ from wtforms.validators import (
     DataRequired,
     InputRequired,
     Length,
-    NumberRange,
     Optional,
     ValidationError,
 )
@@ -30,7 +30,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from instruments import Item
 from instruments.kinds import DECIMAL_TEXT, AnswerField, decimal_places, is_iso_date, kind_of
 from instruments.labels import plain_label
-from study.forms import Form
+from study.forms import Form, WholeNumberRange
 
 FIELD_PREFIX = "q_"
 # Instead of WTForms' "Not a valid choice.": what a trainee can act on.
@@ -90,19 +90,33 @@ def _several_field(label: str, answer: AnswerField, required: bool) -> Field:
         invalid_choice_message=CHOOSE_SHOWN)
 
 
+# An open bound still stops where a whole number no longer survives a double exactly (SPSS,
+# Stata and the analysis hold answers as doubles): 400 typed digits would become infinity.
+LARGEST_WHOLE = 2 ** 53
+
+
 def _whole_number_field(label: str, answer: AnswerField, required: bool) -> Field:
-    bounds_message = f"Please enter a whole number from {answer.min} to {answer.max}."
-    return IntegerField(label, validators=[*_presence(required),
-                                           NumberRange(answer.min, answer.max, bounds_message)],
-                        invalid_value_message=bounds_message,
-                        render_kw={"inputmode": "numeric"})
+    low, high = answer.min, answer.max
+    if low is not None and high is not None:
+        message = f"Please enter a whole number from {low} to {high}."
+    elif low is not None:
+        message = f"Please enter a whole number of at least {low}."
+    elif high is not None:
+        message = f"Please enter a whole number of at most {high}."
+    else:
+        message = "Please enter a whole number, such as 3."
+    within = WholeNumberRange(-LARGEST_WHOLE if low is None else low,
+                              LARGEST_WHOLE if high is None else high, message)
+    return IntegerField(label, validators=[*_presence(required), within],
+                        invalid_value_message=message, render_kw={"inputmode": "numeric"})
 
 
 def _slider_field(label: str, answer: AnswerField, required: bool) -> Field:
     low = 0 if answer.min is None else answer.min
     high = 100 if answer.max is None else answer.max
     message = f"Please enter a whole number from {low} to {high}."
-    return IntegerField(label, validators=[*_presence(required), NumberRange(low, high, message)],
+    return IntegerField(label, validators=[*_presence(required),
+                                           WholeNumberRange(low, high, message)],
                         invalid_value_message=message,
                         render_kw={"inputmode": "numeric", "min": low, "max": high,
                                    "data-slider": True})
@@ -142,7 +156,7 @@ class DecimalText:
         if not DECIMAL_TEXT.fullmatch(text):
             raise ValidationError(self.message)
         value = float(text)
-        if (self.low is not None and value < self.low) or (
+        if not math.isfinite(value) or (self.low is not None and value < self.low) or (
                 self.high is not None and value > self.high):
             raise ValidationError(self.message)
         if self.decimals is not None and decimal_places(text) != self.decimals:

@@ -384,6 +384,17 @@ def test_decimal_places_and_date_bounds_are_checked_beside_the_field(make_app) -
     assert error_beside(html, "q_visit").startswith("Please enter a date from 1 January 2025")
     assert measures.rows() == {}
 
+    # A number too large to hold (it would become infinity) is refused like any other text,
+    # and an item without bounds says what it takes.
+    for level, visits in (("9" * 400, "9" * 400), ("a few", "a few")):
+        response = measures.post(0, {"q_weight": "72.5", "q_visit": "2026-12-31",
+                                     "q_level": level, "q_visits": visits})
+        assert response.status_code == 422
+        html = response.get_data(as_text=True)
+        assert error_beside(html, "q_level") == "Please enter a number, such as 12 or 2.5."
+        assert error_beside(html, "q_visits") == "Please enter a whole number, such as 3."
+    assert 'value="72.5"' in html and 'value="2026-12-31"' in html
+
     location(measures.post(0, {"q_weight": "72.5", "q_visit": "2026-12-31"}))
     assert measures.submitted()
     assert measures.rows() == {"weight": ("answered", "72.5"),

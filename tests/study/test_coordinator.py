@@ -178,3 +178,24 @@ def test_a_session_in_the_past_is_refused_beside_its_date(app: Flask, coordinato
     html = response.get_data(as_text=True)
     assert re.search(r'id="starts_on-error">.*Choose a date and time in the future\.', html)
     assert 'id="facilitator_id-error"' not in html
+
+
+def test_a_number_too_long_for_a_float_gets_its_message_not_an_error_page(
+        app: Flask, coordinator: FlaskClient) -> None:
+    # WTForms' own NumberRange turned some 310 digits into an OverflowError (a 500).
+    from study.models import Facilitator
+
+    with app.app_context():
+        study = get_study(db.session, "demo")
+        facilitator_id = db.session.scalars(
+            select(Facilitator.id).where(Facilitator.study_id == study.id)).first()
+        form = {"cohort_id": study.cohorts[0].id, "facilitator_id": facilitator_id,
+                "starts_on": "2099-01-01", "starts_at": "14:00", "duration_minutes": "9" * 400,
+                "capacity": "9" * 400, "location": "Room 1"}
+    url = "/coordinator/demo/sessions"
+    response = post(coordinator, url, url, form)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Enter a length from 15 to 480 minutes." in html
+    assert "Enter a number of places from 1 to 200." in html
+    assert 'value="Room 1"' in html  # the rest kept
